@@ -1,0 +1,78 @@
+"""Command line of the service: serve, migrate, load the catalog, create credentials, demo data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from evaluation_service.settings import Settings, SettingsError
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    workers = args.workers
+    if settings.is_sqlite and workers > 1:
+        print("SQLite has one writer: serving with 1 worker process.", file=sys.stderr)
+        workers = 1
+    uvicorn.run(
+        "evaluation_service.main:app",
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        access_log=args.access_log,
+        log_level="info",
+        loop="uvloop",
+        http="httptools",
+    )
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = asyncio.run(run_forwards(app_name="all"))
+    if not result.success:
+        print(result.message, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation_service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true")
+    commands.add_parser("migrate", help="apply database migrations")
+    load = commands.add_parser("load-catalog", help="load departments, items, windows, staff, devices")
+    load.add_argument("files", nargs="+", help="CSV files, or a folder holding them")
+    client = commands.add_parser("create-client", help="register a business system; prints its token")
+    client.add_argument("name")
+    commands.add_parser("demo", help="load the demo catalog and indicators (idempotent)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"setting error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "migrate":
+        return _migrate(settings)
+    from evaluation_service import catalog
+
+    if args.command == "load-catalog":
+        return asyncio.run(catalog.load_command(settings, args.files))
+    if args.command == "create-client":
+        return asyncio.run(catalog.create_client_command(settings, args.name))
+    if args.command == "demo":
+        return asyncio.run(catalog.demo_command(settings))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The Litestar application: wiring, health, and the one place domain errors become HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from evaluation_service.api import IntakeController
+from evaluation_service.database import Database
+from evaluation_service.errors import DomainError
+from evaluation_service.service import Intake
+from evaluation_service.settings import Settings
+from evaluation_service.tables import TABLES
+from evaluation_service.tokens import RatingTokens
+from evaluation_service.worker import Broker
+from evaluation_service.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
+
+log = logging.getLogger("haochaping")
+
+_STATUS_TEXT = {
+    400: ("bad_request", "请求格式不正确，请检查后重试。"),
+    401: ("unauthenticated", "缺少或无效的凭证。"),
+    403: ("forbidden", "没有权限执行此操作。"),
+    404: ("not_found", "请求的地址或资源不存在。"),
+    405: ("method_not_allowed", "不支持该请求方法。"),
+    413: ("too_large", "提交的内容过大。"),
+    415: ("unsupported_media_type", "请以 JSON 格式提交（Content-Type: application/json）。"),
+    429: ("too_many_requests", "请求过于频繁，请稍后再试。"),
+}
+
+FIELD_NAMES = {
+    "level": "满意度",
+    "channel": "评价渠道",
+    "tags": "评价指标",
+    "comment": "评价内容",
+    "assess_number": "评价次数",
+    "idempotency_key": "幂等键",
+    "client_time": "设备时间",
+    "rating_token": "评价凭证",
+    "project_no": "办件编号",
+    "service_number": "服务记录序号",
+    "records": "服务记录",
+    "applicant": "申请人",
+    "item_code": "事项编码",
+    "department_code": "部门编码",
+    "area_code": "行政区划代码",
+}
+
+
+def build_calendar(settings: Settings) -> WorkCalendar:
+    overrides = CalendarOverrides()
+    if settings.calendar_file is not None:
+        overrides = load_calendar_file(settings.calendar_file)
+    extra = CalendarOverrides.from_lists(
+        holidays=settings.extra_holidays, workdays=settings.extra_workdays
+    )
+    return WorkCalendar(overrides.merged_with(extra))
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    first = problems[0] if problems else {}
+    key = str(first.get("key", "")) if isinstance(first, dict) else ""
+    detail = str(first.get("message", exc.detail)) if isinstance(first, dict) else exc.detail
+    top = key.split(".")[0].split("[")[0]
+    label = FIELD_NAMES.get(top, key or "请求内容")
+    zh = f"“{label}”（{key}）填写不正确：{detail}" if key else f"请求内容不正确：{detail}"
+    if "decode" in str(exc.detail).lower() or "json" in detail.lower() and not key:
+        zh = "请求内容不是有效的 JSON，请检查格式。"
+    body = {"error": "invalid_input", "message": zh, "message_en": f"{key}: {detail}".strip(": ")}
+    if key:
+        body["field"] = key
+    return Response(body, status_code=422, media_type=MediaType.JSON)
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return Response(exc.to_dict(), status_code=exc.status, media_type=MediaType.JSON)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code, zh = _STATUS_TEXT.get(exc.status_code, ("error", "请求无法处理。"))
+    return Response(
+        {"error": code, "message": zh, "message_en": exc.detail},
+        status_code=exc.status_code,
+        media_type=MediaType.JSON,
+        headers=exc.headers,
+    )
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unexpected error", exc_info=exc)
+    return Response(
+        {
+            "error": "internal_error",
+            "message": "服务暂时出现问题，您的评价未丢失，请稍后重试。",
+            "message_en": "internal error; nothing was stored, please retry",
+        },
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )
+
+
+@get("/health", tags=["ops"], summary="State of the database and the broker")
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    db: Database = request.app.state.db
+    broker: Broker = request.app.state.broker
+    database_ok = await db.ping()
+    broker_state = await broker.state()
+    ok = database_ok and broker_state["ok"]
+    return Response(
+        {
+            "status": "ok" if ok else "degraded",
+            "database": {"ok": database_ok, "backend": "sqlite" if db.is_sqlite else "postgresql"},
+            "broker": broker_state,
+        },
+        status_code=200 if ok else 503,
+    )
+
+
+def create_app(settings: Settings) -> Litestar:
+    db = Database(settings.database_url, settings.db_pool_size)
+    db.bind(TABLES)
+    calendar = build_calendar(settings)
+    intake = Intake(db, settings, calendar, RatingTokens(settings.token_secret))
+    broker = Broker(settings.broker_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.start()
+        try:
+            yield
+        finally:
+            await db.close()
+            broker.close()
+
+    return Litestar(
+        route_handlers=[health, IntakeController],
+        lifespan=[lifespan],
+        state=State({"db": db, "intake": intake, "settings": settings, "broker": broker}),
+        exception_handlers={
+            ValidationException: _validation_error,
+            DomainError: _domain_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        openapi_config=OpenAPIConfig(
+            title="haochaping 好差评 intake API",
+            version="1.0.0",
+            description="Transactions, ratings and indicators of the county's 好差评 service.",
+            path="/schema",
+        ),
+        request_max_body_size=1_000_000,
+    )

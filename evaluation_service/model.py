@@ -1,0 +1,307 @@
+"""Evaluation domain vocabulary and pure rules: channels, levels, codes, and what a valid rating is."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+from evaluation_service.errors import InvalidInput
+
+
+class Channel(StrEnum):
+    pc = "pc"
+    mobile = "mobile"
+    qr = "qr"
+    window = "window"
+    kiosk = "kiosk"
+
+
+TOKEN_CHANNELS = frozenset({Channel.pc, Channel.mobile, Channel.qr})
+
+
+class DeviceKind(StrEnum):
+    window = "window"
+    kiosk = "kiosk"
+
+
+class Level(IntEnum):
+    very_satisfied = 5
+    satisfied = 4
+    basically_satisfied = 3
+    dissatisfied = 2
+    very_dissatisfied = 1
+
+
+LEVEL_TEXT = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+
+
+class ApplicantType(IntEnum):
+    natural_person = 1
+    enterprise = 2
+    public_institution = 3
+    social_organization = 4
+    unincorporated_enterprise = 5
+    government_agency = 6
+    other_organization = 9
+
+
+class OutboxKind(StrEnum):
+    service_record = "service_record"
+    evaluation = "evaluation"
+    ticket_result = "ticket_result"
+
+
+class OutboxState(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+def is_bad(level: int) -> bool:
+    return level <= Level.dissatisfied
+
+
+def is_good(level: int, basic_satisfied_counts_as_good: bool) -> bool:
+    threshold = Level.basically_satisfied if basic_satisfied_counts_as_good else Level.satisfied
+    return level >= threshold
+
+
+# --- codes -------------------------------------------------------------------------------------
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_ITEM_CODE_RE = re.compile(r"^[0-9A-Za-z]+$")
+_PROJECT_NO_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,63}$")
+_IDEMPOTENCY_RE = re.compile(r"^[0-9A-Za-z_\-.:]{8,64}$")
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9\-]{4,19}$")
+_CODE_RE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+RESIDENT_ID_CARD = "111"
+
+
+def uscc_check_char(first17: str) -> str:
+    """GB 32100-2015 check character of a unified social credit code."""
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def is_valid_uscc(code: str) -> bool:
+    return bool(_USCC_RE.match(code)) and uscc_check_char(code[:17]) == code[17]
+
+
+def is_valid_resident_id(number: str) -> bool:
+    if not re.match(r"^\d{17}[\dX]$", number):
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == number[17]
+
+
+def check_department_code(code: str, field: str = "department_code") -> str:
+    if not is_valid_uscc(code):
+        raise InvalidInput(
+            "bad_department_code",
+            f"部门编码“{code}”不是有效的18位统一社会信用代码，请核对后重试。",
+            f"department code {code!r} is not a valid 18-character unified social credit code",
+            field,
+        )
+    return code
+
+
+def check_item_code(code: str, field: str = "item_code") -> str:
+    if len(code) not in (31, 33) or not _ITEM_CODE_RE.match(code):
+        raise InvalidInput(
+            "bad_item_code",
+            f"事项编码“{code}”格式不正确：应为31位实施编码或33位业务办理项编码。",
+            f"item code {code!r} must be 31 (implementation code) or 33 (business item) characters",
+            field,
+        )
+    return code
+
+
+def check_area_code(code: str, field: str = "area_code") -> str:
+    if not (len(code) == 12 and code.isdigit()):
+        raise InvalidInput(
+            "bad_area_code",
+            f"行政区划代码“{code}”应为12位数字。",
+            f"area code {code!r} must be 12 digits",
+            field,
+        )
+    return code
+
+
+def check_project_no(value: str) -> str:
+    if not _PROJECT_NO_RE.match(value):
+        raise InvalidInput(
+            "bad_project_no",
+            "办件编号只能由字母、数字、下划线和短横线组成，长度1至64位。",
+            "project_no must be 1-64 letters, digits, '_' or '-'",
+            "project_no",
+        )
+    return value
+
+
+def check_code(value: str, field: str, zh_name: str) -> str:
+    if not _CODE_RE.match(value):
+        raise InvalidInput(
+            f"bad_{field}",
+            f"{zh_name}“{value}”格式不正确：只能由字母、数字、下划线和短横线组成，最长32位。",
+            f"{field} {value!r} must be 1-32 letters, digits, '_' or '-'",
+            field,
+        )
+    return value
+
+
+# --- applicants ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applicant:
+    type: int
+    name: str = ""
+    cert_type: str = ""
+    cert_no: str = ""
+    phone: str = ""
+
+    @property
+    def identified(self) -> bool:
+        """Known well enough to contact about a bad review: this is what makes a rating real-name."""
+        return bool(self.name and (self.cert_no or self.phone))
+
+
+def check_applicant(applicant: Applicant) -> Applicant:
+    if applicant.type not in {t.value for t in ApplicantType}:
+        raise InvalidInput(
+            "bad_applicant_type",
+            "申请人类型不正确：1 自然人，2 企业法人，3 事业法人，4 社会组织法人，5 非法人企业，"
+            "6 行政机关，9 其他组织。",
+            "applicant.type must be one of 1, 2, 3, 4, 5, 6, 9",
+            "applicant.type",
+        )
+    if len(applicant.name) > 100:
+        raise InvalidInput(
+            "bad_applicant_name", "申请人名称过长（最多100字）。", "applicant.name too long",
+            "applicant.name",
+        )
+    if applicant.cert_type == RESIDENT_ID_CARD and not is_valid_resident_id(applicant.cert_no):
+        raise InvalidInput(
+            "bad_cert_no",
+            "身份证号码不正确，请核对18位号码及校验位。",
+            "applicant.cert_no is not a valid resident ID number",
+            "applicant.cert_no",
+        )
+    if len(applicant.cert_no) > 32 or len(applicant.cert_type) > 8:
+        raise InvalidInput(
+            "bad_cert_no", "证件类型或证件号码过长。", "certificate type or number too long",
+            "applicant.cert_no",
+        )
+    if applicant.phone and not _PHONE_RE.match(applicant.phone):
+        raise InvalidInput(
+            "bad_phone",
+            f"联系电话“{applicant.phone}”格式不正确。",
+            f"applicant.phone {applicant.phone!r} is not a phone number",
+            "applicant.phone",
+        )
+    return applicant
+
+
+# --- ratings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RatingInput:
+    """What a person said: validated before anything touches the database."""
+
+    channel: Channel
+    level: int
+    tags: tuple[str, ...]
+    comment: str
+    assess_number: int
+    idempotency_key: str
+    client_time: datetime | None
+
+
+def parse_channel(value: str) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        raise InvalidInput(
+            "unknown_channel",
+            f"未知的评价渠道“{value}”，可选：pc、mobile、qr、window、kiosk。",
+            f"unknown channel {value!r}; expected pc, mobile, qr, window or kiosk",
+            "channel",
+        ) from None
+
+
+def check_rating(
+    *,
+    channel: str,
+    level: int,
+    tags: Iterable[str],
+    comment: str,
+    assess_number: int,
+    idempotency_key: str,
+    client_time: datetime | None,
+    indicators: Mapping[int, frozenset[str]],
+    comment_max_chars: int,
+) -> RatingInput:
+    """Apply DESIGN.md §3 rules 3 and the input rules; `indicators` maps level → offered tag codes."""
+    parsed_channel = parse_channel(channel)
+    if level not in LEVEL_TEXT:
+        raise InvalidInput(
+            "bad_level",
+            "满意度应为1至5：5 非常满意，4 满意，3 基本满意，2 不满意，1 非常不满意。",
+            "level must be 1-5 (5 very satisfied … 1 very dissatisfied)",
+            "level",
+        )
+    if assess_number not in (1, 2):
+        raise InvalidInput(
+            "bad_assess_number",
+            "评价次数只能是1（首次评价）或2（追加评价）。",
+            "assess_number must be 1 (first rating) or 2 (follow-up)",
+            "assess_number",
+        )
+    if not _IDEMPOTENCY_RE.match(idempotency_key):
+        raise InvalidInput(
+            "bad_idempotency_key",
+            "幂等键应为8至64位字母、数字或 _-.: 字符。",
+            "idempotency_key must be 8-64 characters of letters, digits or _-.:",
+            "idempotency_key",
+        )
+    comment = comment.strip()
+    if len(comment) > comment_max_chars:
+        raise InvalidInput(
+            "comment_too_long",
+            f"评价内容过长：最多{comment_max_chars}字，当前{len(comment)}字。",
+            f"comment has {len(comment)} characters; at most {comment_max_chars} allowed",
+            "comment",
+        )
+    unique_tags = tuple(dict.fromkeys(tags))
+    offered = indicators.get(level, frozenset())
+    unknown = [tag for tag in unique_tags if tag not in offered]
+    if unknown:
+        raise InvalidInput(
+            "tag_not_for_level",
+            f"评价指标 {'、'.join(unknown)} 不属于“{LEVEL_TEXT[level]}”这一档，请重新选择。",
+            f"tags {', '.join(unknown)} are not offered for level {level}",
+            "tags",
+        )
+    if is_bad(level) and not unique_tags and not comment:
+        raise InvalidInput(
+            "bad_review_needs_reason",
+            "选择“不满意”或“非常不满意”时，请至少选择一项原因或填写评价内容。",
+            "a rating of level 2 or 1 needs at least one tag or a comment",
+            "tags",
+        )
+    return RatingInput(
+        channel=parsed_channel,
+        level=level,
+        tags=unique_tags,
+        comment=comment,
+        assess_number=assess_number,
+        idempotency_key=idempotency_key,
+        client_time=client_time,
+    )

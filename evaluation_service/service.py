@@ -1,0 +1,724 @@
+"""Intake use cases: register transactions, take ratings under DESIGN.md §3, offer indicators."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from evaluation_service import model
+from evaluation_service.database import Database
+from evaluation_service.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
+from evaluation_service.model import Applicant, Channel, DeviceKind, OutboxKind, RatingInput
+from evaluation_service.schemas import (
+    EvaluationIn,
+    EvaluationOut,
+    IndicatorOut,
+    ServiceRecordOut,
+    TransactionIn,
+    TransactionOut,
+)
+from evaluation_service.settings import Settings
+from evaluation_service.tables import (
+    Department,
+    Device,
+    Evaluation,
+    Indicator,
+    IntegrationClient,
+    Outbox,
+    ServiceItem,
+    ServiceRecord,
+    ServiceTransaction,
+)
+from evaluation_service.tokens import RatingTokens, hash_key
+from evaluation_service.workdays import WorkCalendar
+
+CACHE_SECONDS = 30.0
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    id: int
+    device_id: str
+    kind: DeviceKind
+    window_no: str
+
+
+@dataclass(frozen=True)
+class IndicatorSet:
+    version: str
+    by_level: dict[int, tuple[IndicatorOut, ...]]
+
+    def codes(self) -> dict[int, frozenset[str]]:
+        return {level: frozenset(i.code for i in items) for level, items in self.by_level.items()}
+
+
+class _Ttl:
+    """A small per-process cache; the database stays the only record, so a stale entry is harmless."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.seconds:
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic(), value)
+
+
+class Intake:
+    """The evaluation domain's use cases, with the collaborators the shell hands in."""
+
+    def __init__(
+        self, db: Database, settings: Settings, calendar: WorkCalendar, tokens: RatingTokens
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.calendar = calendar
+        self.tokens = tokens
+        self.zone = ZoneInfo(settings.timezone)
+        self._cache = _Ttl(CACHE_SECONDS)
+
+    # --- credentials ---------------------------------------------------------------------------
+
+    async def authenticate_client(self, bearer: str | None) -> int:
+        if not bearer:
+            raise Unauthenticated(
+                "missing_token",
+                "缺少接入凭证：请在 Authorization 头中提供 Bearer 令牌。",
+                "missing Authorization: Bearer token",
+            )
+        key = "client:" + hash_key(bearer)
+        client_id = self._cache.get(key)
+        if client_id is None:
+            row = (
+                await IntegrationClient.select(IntegrationClient.id)
+                .where(IntegrationClient.token_hash == key.removeprefix("client:"))
+                .where(IntegrationClient.active.eq(True))
+                .first()
+            )
+            if row is None:
+                raise Unauthenticated(
+                    "bad_token", "接入凭证无效或已停用。", "integration token unknown or disabled"
+                )
+            client_id = row["id"]
+            self._cache.put(key, client_id)
+        return int(client_id)
+
+    async def authenticate_device(self, device_key: str) -> DeviceIdentity:
+        key = "device:" + hash_key(device_key)
+        identity = self._cache.get(key)
+        if identity is None:
+            row = (
+                await Device.select(
+                    Device.id, Device.device_id, Device.kind, Device.active, Device.window.window_no
+                )
+                .where(Device.key_hash == key.removeprefix("device:"))
+                .first()
+            )
+            if row is None or not row["active"]:
+                raise Unauthenticated(
+                    "bad_device_key",
+                    "评价设备未登记或已停用，请联系政务服务中心管理员。",
+                    "device key unknown or device disabled",
+                )
+            identity = DeviceIdentity(
+                id=row["id"],
+                device_id=row["device_id"],
+                kind=DeviceKind(row["kind"]),
+                window_no=row["window.window_no"] or "",
+            )
+            self._cache.put(key, identity)
+        return identity  # type: ignore[no-any-return]
+
+    # --- indicators ----------------------------------------------------------------------------
+
+    async def indicators(self) -> IndicatorSet:
+        cached = self._cache.get("indicators")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        rows = (
+            await Indicator.select(Indicator.version, Indicator.level, Indicator.code, Indicator.text)
+            .where(Indicator.active.eq(True))
+            .order_by(Indicator.version, ascending=False)
+            .order_by(Indicator.level)
+            .order_by(Indicator.id)
+        )
+        version = rows[0]["version"] if rows else ""
+        by_level: dict[int, list[IndicatorOut]] = {level: [] for level in model.LEVEL_TEXT}
+        for row in rows:
+            if row["version"] == version:
+                by_level[row["level"]].append(
+                    IndicatorOut(
+                        code=row["code"], text=row["text"], level=row["level"], version=version
+                    )
+                )
+        result = IndicatorSet(version, {k: tuple(v) for k, v in by_level.items()})
+        self._cache.put("indicators", result)
+        return result
+
+    async def list_indicators(self, level: int | None) -> list[IndicatorOut]:
+        if level is not None and level not in model.LEVEL_TEXT:
+            raise InvalidInput(
+                "bad_level", "满意度应为1至5。", "level must be 1-5", "level"
+            )
+        current = await self.indicators()
+        levels = [level] if level is not None else sorted(current.by_level, reverse=True)
+        return [item for lv in levels for item in current.by_level.get(lv, ())]
+
+    # --- transactions --------------------------------------------------------------------------
+
+    def rating_deadline(self, occurred_at: datetime) -> tuple[datetime, bool]:
+        """End of the N-th working day after the service, in the county's time zone."""
+        local_day = occurred_at.astimezone(self.zone).date()
+        result = self.calendar.add_working_days(local_day, self.settings.rating_window_working_days)
+        end = datetime.combine(result.date + timedelta(days=1), datetime.min.time(), self.zone)
+        return (end - timedelta(microseconds=1)).astimezone(UTC), result.estimated
+
+    def _aware(self, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=self.zone)
+
+    def _check_transaction(self, data: TransactionIn, now: datetime) -> Applicant:
+        model.check_project_no(data.project_no)
+        model.check_item_code(data.item_code)
+        model.check_department_code(data.department_code)
+        model.check_area_code(data.area_code)
+        applicant = model.check_applicant(
+            Applicant(
+                type=data.applicant.type,
+                name=data.applicant.name.strip(),
+                cert_type=data.applicant.cert_type.strip(),
+                cert_no=data.applicant.cert_no.strip().upper(),
+                phone=data.applicant.phone.strip(),
+            )
+        )
+        if not data.records:
+            raise InvalidInput(
+                "no_records",
+                "至少需要一条服务记录（records）。",
+                "records must hold at least one service record",
+                "records",
+            )
+        seen: set[int] = set()
+        for index, record in enumerate(data.records):
+            where = f"records[{index}]"
+            if not 1 <= record.service_number <= 999:
+                raise InvalidInput(
+                    "bad_service_number",
+                    f"第{index + 1}条服务记录的序号应为1至999。",
+                    f"{where}.service_number must be 1-999",
+                    f"{where}.service_number",
+                )
+            if record.service_number in seen:
+                raise InvalidInput(
+                    "duplicate_service_number",
+                    f"服务记录序号 {record.service_number} 重复。",
+                    f"service_number {record.service_number} appears twice",
+                    f"{where}.service_number",
+                )
+            seen.add(record.service_number)
+            if not record.name.strip() or len(record.name) > 100:
+                raise InvalidInput(
+                    "bad_record_name",
+                    f"第{index + 1}条服务记录缺少名称或名称过长（最多100字）。",
+                    f"{where}.name must be 1-100 characters",
+                    f"{where}.name",
+                )
+            occurred = self._aware(record.occurred_at)
+            assert occurred is not None
+            if occurred > now + CLOCK_SKEW:
+                raise InvalidInput(
+                    "record_in_future",
+                    f"第{index + 1}条服务记录的发生时间晚于当前时间，请核对业务系统时钟。",
+                    f"{where}.occurred_at lies in the future",
+                    f"{where}.occurred_at",
+                )
+            if record.window_no:
+                model.check_code(record.window_no, "window_no", "窗口编号")
+            if record.staff_no:
+                model.check_code(record.staff_no, "staff_no", "工作人员编号")
+        return applicant
+
+    async def register_transaction(
+        self, client_id: int, data: TransactionIn, now: datetime
+    ) -> TransactionOut:
+        applicant = self._check_transaction(data, now)
+        department = await Department.select(Department.id).where(
+            Department.code == data.department_code
+        ).first()
+        if department is None:
+            raise InvalidInput(
+                "unknown_department",
+                f"部门编码 {data.department_code} 不在本县事项目录中，请先由管理员导入部门。",
+                f"department {data.department_code} is not in the catalog",
+                "department_code",
+            )
+        item = await ServiceItem.select(ServiceItem.id).where(
+            ServiceItem.code == data.item_code
+        ).first()
+        if item is None:
+            raise InvalidInput(
+                "unknown_item",
+                f"事项编码 {data.item_code} 不在本县事项目录中，请核对或先导入该事项。",
+                f"service item {data.item_code} is not in the catalog",
+                "item_code",
+            )
+        fields: dict[str, Any] = {
+            "item": item["id"],
+            "department": department["id"],
+            "area_code": data.area_code,
+            "applicant_type": applicant.type,
+            "applicant_name": applicant.name,
+            "applicant_cert_type": applicant.cert_type,
+            "applicant_cert_no": applicant.cert_no,
+            "applicant_phone": applicant.phone,
+            "applicant_identified": applicant.identified,
+            "accepted_at": self._aware(data.accepted_at),
+            "finished_at": self._aware(data.finished_at),
+        }
+        async with self.db.write():
+            existing = await ServiceTransaction.select(
+                ServiceTransaction.id, ServiceTransaction.client, *self._columns(fields)
+            ).where(ServiceTransaction.project_no == data.project_no).first()
+            created = existing is None
+            if existing is None:
+                inserted = await ServiceTransaction.insert(
+                    ServiceTransaction(
+                        project_no=data.project_no, client=client_id, created_at=now,
+                        updated_at=now, **fields,
+                    )
+                ).returning(ServiceTransaction.id)
+                transaction_id = inserted[0]["id"]
+            else:
+                transaction_id = existing["id"]
+                if existing["client"] not in (None, client_id):
+                    raise Forbidden(
+                        "project_owned_by_other_client",
+                        f"办件 {data.project_no} 由其他业务系统登记，本系统无权修改。",
+                        "this project_no was registered by another integration client",
+                        "project_no",
+                    )
+                if any(_differs(existing[name], value) for name, value in fields.items()):
+                    await ServiceTransaction.update({**fields, "updated_at": now}).where(
+                        ServiceTransaction.id == transaction_id
+                    )
+            records = await self._store_records(transaction_id, data, applicant, now)
+        return TransactionOut(project_no=data.project_no, created=created, records=records)
+
+    @staticmethod
+    def _columns(fields: dict[str, Any]) -> list[Any]:
+        return [getattr(ServiceTransaction, name) for name in fields]
+
+    async def _store_records(
+        self, transaction_id: int, data: TransactionIn, applicant: Applicant, now: datetime
+    ) -> list[ServiceRecordOut]:
+        stored = {
+            row["service_number"]: row
+            for row in await ServiceRecord.select().where(
+                ServiceRecord.service_transaction == transaction_id
+            )
+        }
+        out: list[ServiceRecordOut] = []
+        for record in data.records:
+            occurred = self._aware(record.occurred_at)
+            assert occurred is not None
+            deadline, estimated = self.rating_deadline(occurred)
+            values = {
+                "name": record.name.strip(),
+                "occurred_at": occurred,
+                "window_no": record.window_no,
+                "staff_no": record.staff_no,
+                "rating_deadline": deadline,
+                "deadline_estimated": estimated,
+            }
+            row = stored.get(record.service_number)
+            if row is None:
+                inserted = await ServiceRecord.insert(
+                    ServiceRecord(
+                        service_transaction=transaction_id,
+                        service_number=record.service_number,
+                        created_at=now,
+                        **values,
+                    )
+                ).returning(ServiceRecord.id)
+                record_id = inserted[0]["id"]
+                await _enqueue(OutboxKind.service_record, record_id, now)
+            else:
+                record_id = row["id"]
+                if any(_differs(row[name], value) for name, value in values.items()):
+                    await ServiceRecord.update(values).where(ServiceRecord.id == record_id)
+                    await _enqueue(OutboxKind.service_record, record_id, now)
+            token = self.tokens.issue(record_id, deadline, applicant.identified)
+            out.append(
+                ServiceRecordOut(
+                    service_number=record.service_number,
+                    rating_token=token,
+                    rating_url=f"{self.settings.public_base_url}/r/{token}",
+                    rating_deadline=deadline,
+                    deadline_estimated=estimated,
+                )
+            )
+        return out
+
+    # --- evaluations ---------------------------------------------------------------------------
+
+    async def submit_evaluation(
+        self, data: EvaluationIn, device_key: str | None, now: datetime
+    ) -> EvaluationOut:
+        indicators = await self.indicators()
+        rating = model.check_rating(
+            channel=data.channel,
+            level=data.level,
+            tags=data.tags,
+            comment=data.comment,
+            assess_number=data.assess_number,
+            idempotency_key=data.idempotency_key,
+            client_time=self._aware(data.client_time),
+            indicators=indicators.codes(),
+            comment_max_chars=self.settings.comment_max_chars,
+        )
+        target = await self._target(data, rating, device_key, now)
+        if self.db.is_sqlite:
+            return await self._store_rating_in_transaction(target, rating, indicators.version, now)
+        return await self._store_rating_in_one_statement(target, rating, indicators.version, now)
+
+    async def _target(
+        self, data: EvaluationIn, rating: RatingInput, device_key: str | None, now: datetime
+    ) -> _Target:
+        if device_key:
+            device = await self.authenticate_device(device_key)
+            if rating.channel != device.kind:
+                raise Forbidden(
+                    "channel_not_for_device",
+                    f"本设备是{'窗口评价器' if device.kind == DeviceKind.window else '自助终端'}，"
+                    f"评价渠道应为 {device.kind}。",
+                    f"a {device.kind} device must submit channel {device.kind!r}",
+                    "channel",
+                )
+            if not data.project_no or data.service_number is None:
+                raise InvalidInput(
+                    "missing_record",
+                    "设备评价需要提供办件编号 project_no 和服务记录序号 service_number。",
+                    "a device rating needs project_no and service_number",
+                    "project_no",
+                )
+            return _Target(
+                record_id=None,
+                project_no=data.project_no,
+                service_number=data.service_number,
+                identifies_applicant=device.kind == DeviceKind.window or data.applicant_verified,
+                device=device,
+            )
+        if data.rating_token:
+            if rating.channel not in model.TOKEN_CHANNELS:
+                raise InvalidInput(
+                    "channel_needs_device",
+                    "窗口评价器和自助终端的评价须由登记的设备提交（X-Device-Key）。",
+                    "window and kiosk ratings must come from a registered device (X-Device-Key)",
+                    "channel",
+                )
+            claims = self.tokens.verify(data.rating_token, now)
+            return _Target(
+                record_id=claims.record_id,
+                project_no=None,
+                service_number=None,
+                identifies_applicant=claims.real_name,
+                device=None,
+            )
+        raise Unauthenticated(
+            "missing_credentials",
+            "缺少评价凭证：请使用评价链接（rating_token），或由登记的评价设备提交（X-Device-Key）。",
+            "provide a rating_token, or submit from a registered device with X-Device-Key",
+            "rating_token",
+        )
+
+    async def _store_rating_in_one_statement(
+        self, target: _Target, rating: RatingInput, version: str, now: datetime
+    ) -> EvaluationOut:
+        """PostgreSQL: rating and outbox row in one statement, so one round trip per rating."""
+        if target.record_id is not None:
+            where, keys = "sr.id = $1::int", (target.record_id, 0)
+        else:
+            where, keys = "t.project_no = $1::text AND sr.service_number = $2::int", (
+                target.project_no,
+                target.service_number,
+            )
+        sql = _INSERT_RATING.format(where=where)
+        async with self.db.pool.acquire() as connection:
+            row = await connection.fetchrow(
+                sql,
+                *keys,
+                rating.assess_number,
+                rating.channel.value,
+                rating.level,
+                ",".join(rating.tags),
+                rating.comment,
+                target.identifies_applicant,
+                target.device.id if target.device else None,
+                rating.idempotency_key,
+                version,
+                rating.client_time,
+                now,
+                target.device.window_no if target.device else "",
+            )
+        if row is None:
+            async with self.db.write():
+                return await self._refusal_or_replay(target, rating, now)
+        return _evaluation_out(row, rating)
+
+    async def _store_rating_in_transaction(
+        self, target: _Target, rating: RatingInput, version: str, now: datetime
+    ) -> EvaluationOut:
+        async with self.db.write():
+            record = await self._check_rateable(target, rating, now)
+            if isinstance(record, EvaluationOut):
+                return record
+            real_name = target.identifies_applicant and bool(record["applicant_identified"])
+            inserted = await Evaluation.insert(
+                Evaluation(
+                    service_record=record["id"],
+                    assess_number=rating.assess_number,
+                    channel=rating.channel.value,
+                    level=rating.level,
+                    tags=",".join(rating.tags),
+                    comment=rating.comment,
+                    real_name=real_name,
+                    device=target.device.id if target.device else None,
+                    idempotency_key=rating.idempotency_key,
+                    indicator_version=version,
+                    client_time=rating.client_time,
+                    received_at=now,
+                )
+            ).returning(Evaluation.id)
+            await _enqueue(OutboxKind.evaluation, inserted[0]["id"], now)
+        return _evaluation_out(
+            {
+                "id": inserted[0]["id"],
+                "real_name": real_name,
+                "received_at": now,
+                "project_no": record["project_no"],
+                "service_number": record["service_number"],
+            },
+            rating,
+        )
+
+    async def _refusal_or_replay(
+        self, target: _Target, rating: RatingInput, now: datetime
+    ) -> EvaluationOut:
+        """The one-statement insert stored nothing: say why, or replay the original answer."""
+        outcome = await self._check_rateable(target, rating, now)
+        if isinstance(outcome, EvaluationOut):
+            return outcome
+        # Every rule passed yet nothing was stored: a concurrent rating of the same record won.
+        raise _already_rated(rating.assess_number)
+
+    async def _check_rateable(
+        self, target: _Target, rating: RatingInput, now: datetime
+    ) -> dict[str, Any] | EvaluationOut:
+        """All of §3's refusals in order; returns the record row, or the original answer on replay."""
+        original = await _evaluation_by_key(rating.idempotency_key)
+        record = await _record(target)
+        if original is not None:
+            same = (
+                record is not None
+                and original["service_record"] == record["id"]
+                and original["assess_number"] == rating.assess_number
+                and original["level"] == rating.level
+                and original["tags"] == ",".join(rating.tags)
+                and original["comment"] == rating.comment
+                and original["channel"] == rating.channel.value
+            )
+            if not same:
+                raise Conflict(
+                    "idempotency_key_reused",
+                    "该幂等键已用于另一条不同的评价，请为新评价生成新的幂等键。",
+                    "idempotency_key was already used for a different rating",
+                    "idempotency_key",
+                )
+            assert record is not None
+            return _evaluation_out(
+                {**original, "project_no": record["project_no"], "service_number": record["service_number"]},
+                rating,
+            )
+        if record is None:
+            raise NotFound(
+                "unknown_service_record",
+                "找不到该办件的服务记录，请核对办件编号和服务序号。",
+                "no such service record",
+                "project_no",
+            )
+        if now > record["rating_deadline"]:
+            raise Gone(
+                "rating_window_closed",
+                "本次服务的评价期限已过，无法再评价。感谢您的关注。",
+                "the rating window for this service record has closed",
+            )
+        if (
+            target.device is not None
+            and target.device.kind == DeviceKind.window
+            and record["window_no"]
+            and target.device.window_no
+            and record["window_no"] != target.device.window_no
+        ):
+            raise Forbidden(
+                "record_of_other_window",
+                f"该服务在 {record['window_no']} 号窗口办理，不能在本窗口评价。",
+                "this service record was handled at another window",
+                "project_no",
+            )
+        rated = {
+            row["assess_number"]
+            for row in await Evaluation.select(Evaluation.assess_number).where(
+                Evaluation.service_record == record["id"]
+            )
+        }
+        if rating.assess_number in rated:
+            raise _already_rated(rating.assess_number)
+        if rating.assess_number == 2 and 1 not in rated:
+            raise Conflict(
+                "follow_up_before_first",
+                "请先完成首次评价，再进行追加评价。",
+                "a follow-up rating (assess_number 2) needs the first rating",
+                "assess_number",
+            )
+        return record
+
+
+@dataclass(frozen=True)
+class _Target:
+    record_id: int | None
+    project_no: str | None
+    service_number: int | None
+    identifies_applicant: bool
+    device: DeviceIdentity | None
+
+
+# The fast path of a rating on PostgreSQL. Every rule that needs the database is a condition of the
+# INSERT, so a row comes back only when the rating was stored; when none does, the slow path finds
+# out why. The outbox row is written by the same statement, hence the same transaction (§3 rule 5).
+_INSERT_RATING = """
+WITH rec AS (
+    SELECT sr.id, sr.rating_deadline, sr.window_no, sr.service_number, t.project_no,
+           t.applicant_identified
+    FROM service_record sr JOIN service_transaction t ON t.id = sr.service_transaction
+    WHERE {where} AND $2::int IS NOT NULL
+), ins AS (
+    INSERT INTO evaluation (service_record, assess_number, channel, level, tags, comment,
+        real_name, is_default, device, idempotency_key, indicator_version, client_time, received_at)
+    SELECT rec.id, $3::smallint, $4::text, $5::smallint, $6::text, $7::text,
+           $8::boolean AND rec.applicant_identified, false, $9::int, $10::text, $11::text,
+           $12::timestamptz, $13::timestamptz
+    FROM rec
+    WHERE rec.rating_deadline >= $13::timestamptz
+      AND (rec.window_no = '' OR $14::text = '' OR rec.window_no = $14::text)
+      AND ($3::smallint = 1 OR EXISTS (
+            SELECT 1 FROM evaluation e WHERE e.service_record = rec.id AND e.assess_number = 1))
+    ON CONFLICT DO NOTHING
+    RETURNING id, real_name, received_at
+), queued AS (
+    INSERT INTO outbox (kind, ref_id, state, attempts, next_attempt_at, last_error, created_at)
+    SELECT 'evaluation', ins.id, 'pending', 0, ins.received_at, '', ins.received_at FROM ins
+)
+SELECT ins.id, ins.real_name, ins.received_at, rec.project_no, rec.service_number
+FROM ins CROSS JOIN rec
+"""
+
+
+def _already_rated(assess_number: int) -> Conflict:
+    if assess_number == 1:
+        return Conflict(
+            "already_rated",
+            "该服务已经评价过了，每次服务只能评价一次；如需补充意见，可在评价期限内追加评价一次。",
+            "this service record already has its rating",
+            "assess_number",
+        )
+    return Conflict(
+        "already_followed_up",
+        "该服务已经追加评价过了，不能再次追加。",
+        "this service record already has its follow-up rating",
+        "assess_number",
+    )
+
+
+async def _evaluation_by_key(idempotency_key: str) -> dict[str, Any] | None:
+    return await Evaluation.select(  # type: ignore[no-any-return]
+        Evaluation.id,
+        Evaluation.service_record,
+        Evaluation.assess_number,
+        Evaluation.channel,
+        Evaluation.level,
+        Evaluation.tags,
+        Evaluation.comment,
+        Evaluation.real_name,
+        Evaluation.received_at,
+    ).where(Evaluation.idempotency_key == idempotency_key).first()
+
+
+async def _record(target: _Target) -> dict[str, Any] | None:
+    query = ServiceRecord.select(
+        ServiceRecord.id,
+        ServiceRecord.rating_deadline,
+        ServiceRecord.window_no,
+        ServiceRecord.service_number,
+        ServiceRecord.service_transaction.project_no.as_alias("project_no"),
+        ServiceRecord.service_transaction.applicant_identified.as_alias("applicant_identified"),
+    )
+    if target.record_id is not None:
+        query = query.where(ServiceRecord.id == target.record_id)
+    else:
+        query = query.where(
+            (ServiceRecord.service_transaction.project_no == target.project_no)
+            & (ServiceRecord.service_number == target.service_number)
+        )
+    row = await query.first()
+    if row is not None:
+        row["rating_deadline"] = _utc(row["rating_deadline"])
+    return row  # type: ignore[no-any-return]
+
+
+async def _enqueue(kind: OutboxKind, ref_id: int, now: datetime) -> None:
+    await Outbox.insert(
+        Outbox(kind=kind.value, ref_id=ref_id, created_at=now, next_attempt_at=now)
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back what was stored; PostgreSQL an aware timestamp. Normalise for comparisons.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _differs(stored: Any, new: Any) -> bool:
+    if isinstance(stored, datetime) and isinstance(new, datetime):
+        return _utc(stored) != _utc(new)
+    if isinstance(stored, date) or isinstance(new, date):
+        return stored != new
+    return bool(stored != new)
+
+
+def _evaluation_out(row: Any, rating: RatingInput) -> EvaluationOut:
+    return EvaluationOut(
+        id=row["id"],
+        project_no=row["project_no"],
+        service_number=row["service_number"],
+        assess_number=rating.assess_number,
+        channel=rating.channel.value,
+        level=rating.level,
+        tags=list(rating.tags),
+        comment=rating.comment,
+        real_name=bool(row["real_name"]),
+        received_at=_utc(row["received_at"]),
+    )
+
+
+__all__ = ["Channel", "DeviceIdentity", "Intake", "IndicatorSet"]

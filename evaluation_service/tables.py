@@ -1,0 +1,151 @@
+"""Piccolo tables of the catalog, transactions, service records, evaluations and the outbox."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from evaluation_service.model import Channel, DeviceKind, OutboxKind, OutboxState
+
+
+# Composite unique indexes live in the migrations as plain CREATE UNIQUE INDEX, because SQLite
+# cannot add a table constraint after CREATE TABLE:
+#   service_record (service_transaction, service_number), evaluation (service_record, assess_number),
+#   indicator (version, level, code).
+
+
+class Department(Table):
+    code = Varchar(length=18, unique=True)  # unified social credit code
+    name = Varchar(length=100)
+    area_code = Varchar(length=12)
+
+
+class ServiceItem(Table, tablename="service_item"):
+    code = Varchar(length=33, unique=True)
+    name = Varchar(length=200)
+    department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
+
+
+class Window(Table):
+    window_no = Varchar(length=32, unique=True)
+    name = Varchar(length=100)
+    hall = Varchar(length=100, default="")
+    department = ForeignKey(Department, null=True, on_delete=OnDelete.restrict)
+
+
+class Staff(Table):
+    staff_no = Varchar(length=32, unique=True)
+    name = Varchar(length=50)
+    department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
+    window = ForeignKey(Window, null=True, on_delete=OnDelete.restrict)
+
+
+class Device(Table):
+    device_id = Varchar(length=64, unique=True)
+    kind = Varchar(length=10, choices=DeviceKind)
+    name = Varchar(length=100, default="")
+    window = ForeignKey(Window, null=True, on_delete=OnDelete.restrict)
+    # SHA-256 of a 32-byte random key: fast to check on every rating, and the key itself is never stored.
+    key_hash = Varchar(length=64, unique=True)
+    active = Boolean(default=True)
+
+
+class IntegrationClient(Table, tablename="integration_client"):
+    name = Varchar(length=100, unique=True)
+    token_hash = Varchar(length=64, unique=True)
+    active = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ServiceTransaction(Table, tablename="service_transaction"):
+    project_no = Varchar(length=64, unique=True)
+    item = ForeignKey(ServiceItem, null=False, on_delete=OnDelete.restrict)
+    department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
+    area_code = Varchar(length=12)
+    applicant_type = SmallInt()
+    applicant_name = Varchar(length=100, default="")
+    applicant_cert_type = Varchar(length=8, default="")
+    applicant_cert_no = Varchar(length=32, default="")
+    applicant_phone = Varchar(length=20, default="")
+    # Name plus certificate or phone known: a bad rating of this transaction is real-name.
+    applicant_identified = Boolean(default=False)
+    accepted_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    client = ForeignKey(IntegrationClient, null=True, on_delete=OnDelete.restrict)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class ServiceRecord(Table, tablename="service_record"):
+    service_transaction = ForeignKey(ServiceTransaction, null=False, on_delete=OnDelete.restrict)
+    service_number = Integer()
+    name = Varchar(length=100)
+    occurred_at = Timestamptz()
+    window_no = Varchar(length=32, default="")
+    staff_no = Varchar(length=32, default="")
+    # Computed once from the working-day calendar when the record is stored, so the hot rating path
+    # compares one timestamp instead of consulting the calendar.
+    rating_deadline = Timestamptz()
+    deadline_estimated = Boolean(default=False)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Indicator(Table):
+    version = Varchar(length=32)
+    level = SmallInt()
+    code = Varchar(length=32)
+    text = Varchar(length=100)
+    active = Boolean(default=True)
+
+
+class Evaluation(Table):
+    service_record = ForeignKey(ServiceRecord, null=False, on_delete=OnDelete.restrict)
+    assess_number = SmallInt()
+    channel = Varchar(length=8, choices=Channel)
+    level = SmallInt()
+    tags = Text(default="")  # comma-separated indicator codes, the form the province takes
+    comment = Text(default="")
+    real_name = Boolean(default=False)
+    # Only ever true for a configured default rating (pf=7); no API path writes one.
+    is_default = Boolean(default=False)
+    device = ForeignKey(Device, null=True, on_delete=OnDelete.restrict)
+    idempotency_key = Varchar(length=64, unique=True)
+    indicator_version = Varchar(length=32, default="")
+    client_time = Timestamptz(null=True, default=None)
+    received_at = Timestamptz(default=TimestamptzNow())
+
+
+class Outbox(Table):
+    kind = Varchar(length=24, choices=OutboxKind)
+    ref_id = Integer()
+    state = Varchar(length=10, choices=OutboxState, default=OutboxState.pending)
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+TABLES: list[type[Table]] = [
+    Department,
+    ServiceItem,
+    Window,
+    Staff,
+    Device,
+    IntegrationClient,
+    ServiceTransaction,
+    ServiceRecord,
+    Indicator,
+    Evaluation,
+    Outbox,
+]

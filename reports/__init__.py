@@ -1,0 +1,1 @@
+"""Monthly reports for supervisors and deputies (built in the reports issue)."""
