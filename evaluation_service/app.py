@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -135,6 +136,10 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start()
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise show up as p99 latency spikes.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

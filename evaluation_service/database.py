@@ -34,6 +34,11 @@ def enable_wal(path: Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
+async def _no_session_reset(connection: Any) -> None:
+    """asyncpg's default release runs a reset query (RESET ALL, UNLISTEN …): one more round trip per
+    request. No code here sets session state, and asyncpg still rolls back an open transaction."""
+
+
 class Database:
     """The engine plus the write discipline each backend needs."""
 
@@ -53,7 +58,7 @@ class Database:
     async def start(self) -> None:
         if isinstance(self.engine, PostgresEngine):
             await self.engine.start_connection_pool(
-                min_size=min(2, self.pool_size), max_size=self.pool_size
+                min_size=min(2, self.pool_size), max_size=self.pool_size, reset=_no_session_reset
             )
         else:
             enable_wal(sqlite_path(self.url))

@@ -51,9 +51,12 @@ class DeviceIdentity:
 class IndicatorSet:
     version: str
     by_level: dict[int, tuple[IndicatorOut, ...]]
+    codes: dict[int, frozenset[str]]
 
-    def codes(self) -> dict[int, frozenset[str]]:
-        return {level: frozenset(i.code for i in items) for level, items in self.by_level.items()}
+    @classmethod
+    def of(cls, version: str, by_level: dict[int, tuple[IndicatorOut, ...]]) -> IndicatorSet:
+        codes = {level: frozenset(i.code for i in items) for level, items in by_level.items()}
+        return cls(version, by_level, codes)
 
 
 class _Ttl:
@@ -162,7 +165,7 @@ class Intake:
                         code=row["code"], text=row["text"], level=row["level"], version=version
                     )
                 )
-        result = IndicatorSet(version, {k: tuple(v) for k, v in by_level.items()})
+        result = IndicatorSet.of(version, {k: tuple(v) for k, v in by_level.items()})
         self._cache.put("indicators", result)
         return result
 
@@ -385,7 +388,7 @@ class Intake:
             assess_number=data.assess_number,
             idempotency_key=data.idempotency_key,
             client_time=self._aware(data.client_time),
-            indicators=indicators.codes(),
+            indicators=indicators.codes,
             comment_max_chars=self.settings.comment_max_chars,
         )
         target = await self._target(data, rating, device_key, now)

@@ -1,0 +1,249 @@
+"""Rating intake benchmark: POST /api/v1/evaluations under concurrent clients, GET /health as baseline.
+
+Seeds a fresh database with service records, starts the real server (uvicorn workers) on loopback,
+drives it with wrk (one unique service record per request, so every request stores a rating and its
+outbox row), then checks that every 201 left exactly one evaluation and one outbox row behind.
+
+    python bench/intake.py              # PostgreSQL on 127.0.0.1:5432, the durable production path
+    python bench/intake.py --sqlite     # the embedded default, 20 concurrent clients
+
+Last line: ratings_per_s=N p50_ms=N p99_ms=N health_per_s=N
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evaluation_service.tokens import RatingTokens, hash_key  # noqa: E402
+
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "haochaping_bench"
+SECRET = "bench-secret"
+DEPARTMENT = "11370124MB00000013"
+ITEM = "3701240000000000000000000000001"
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found; installing Debian's wrk package …", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("bench needs wrk (apt-get install wrk)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def migrate(url: str, var_dir: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": url, "HAOCHAPING_VAR_DIR": str(var_dir)}
+    subprocess.run([sys.executable, "-m", "evaluation_service", "migrate"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+
+
+SEED_SQL = [
+    "INSERT INTO department (code, name, area_code) VALUES ($1, '平阴县行政审批服务局', '370124000000')",
+    "INSERT INTO service_item (code, name, department) VALUES ($2, '个体工商户设立登记', 1)",
+]
+
+
+async def seed_postgres(url: str, records: int, deadline: datetime) -> None:
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {DB_NAME}")
+    await admin.close()
+    migrate(url, Path(tempfile.mkdtemp()))
+    conn = await asyncpg.connect(url)
+    await conn.execute(
+        "INSERT INTO department (code, name, area_code) VALUES ($1, '平阴县行政审批服务局', '370124000000')",
+        DEPARTMENT,
+    )
+    await conn.execute(
+        "INSERT INTO service_item (code, name, department) VALUES ($1, '个体工商户设立登记', 1)", ITEM
+    )
+    await conn.execute(
+        """INSERT INTO service_transaction (project_no, item, department, area_code, applicant_type,
+               applicant_name, applicant_phone, applicant_identified, created_at, updated_at)
+           SELECT 'BENCH-' || g, 1, 1, '370124000000', 1, '张三', '13800001234', true, now(), now()
+           FROM generate_series(1, $1) g""",
+        records,
+    )
+    await conn.execute(
+        """INSERT INTO service_record (service_transaction, service_number, name, occurred_at,
+               window_no, staff_no, rating_deadline, deadline_estimated, created_at)
+           SELECT g, 1, '受理', now(), 'W01', 'S001', $2, false, now()
+           FROM generate_series(1, $1) g""",
+        records,
+        deadline,
+    )
+    await conn.execute("ANALYZE")
+    # Flush the seed to disk now, or a checkpoint lands in the middle of the measurement.
+    await conn.execute("CHECKPOINT")
+    await conn.close()
+
+
+def seed_sqlite(path: Path, records: int, deadline: datetime) -> None:
+    url = f"sqlite:///{path}"
+    migrate(url, path.parent)
+    now = datetime.now(UTC).isoformat()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO department (code, name, area_code) VALUES (?, '平阴县行政审批服务局', '370124000000')",
+            (DEPARTMENT,),
+        )
+        db.execute("INSERT INTO service_item (code, name, department) VALUES (?, '个体工商户设立登记', 1)", (ITEM,))
+        db.executemany(
+            """INSERT INTO service_transaction (project_no, item, department, area_code, applicant_type,
+                   applicant_name, applicant_cert_type, applicant_cert_no, applicant_phone,
+                   applicant_identified, created_at, updated_at)
+               VALUES (?, 1, 1, '370124000000', 1, '张三', '', '', '13800001234', 1, ?, ?)""",
+            [(f"BENCH-{i}", now, now) for i in range(1, records + 1)],
+        )
+        db.executemany(
+            """INSERT INTO service_record (service_transaction, service_number, name, occurred_at,
+                   window_no, staff_no, rating_deadline, deadline_estimated, created_at)
+               VALUES (?, 1, '受理', ?, 'W01', 'S001', ?, 0, ?)""",
+            [(i, now, deadline.isoformat(), now) for i in range(1, records + 1)],
+        )
+    _ = hash_key
+
+
+def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        if server.poll() is not None:
+            sys.exit("server exited during start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("server did not start")
+
+
+RESULT = re.compile(r"RESULT (.*)")
+
+
+def run_wrk(wrk: str, port: int, script: str, path: str, seconds: int, connections: int,
+            args: list[str]) -> dict[str, int]:
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+               "-s", str(ROOT / "bench" / script), f"http://127.0.0.1:{port}{path}"]
+    if args:
+        command += ["--", *args]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = RESULT.search(out)
+    if not match:
+        sys.exit(f"wrk printed no result:\n{out}")
+    return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+
+
+async def stored_counts(url: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(url)
+    evaluations = await conn.fetchval("SELECT count(*) FROM evaluation")
+    queued = await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'evaluation'")
+    await conn.close()
+    return int(evaluations), int(queued)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sqlite", action="store_true", help="benchmark the embedded SQLite default")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pool", type=int, default=8, help="database connections per worker")
+    parser.add_argument("--records", type=int, default=None)
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    opts = parser.parse_args()
+
+    wrk = ensure_wrk()
+    connections = opts.connections or (20 if opts.sqlite else 64)
+    records = opts.records or (20_000 if opts.sqlite else 150_000)
+    deadline = datetime.now(UTC) + timedelta(days=30)
+    work = Path(tempfile.mkdtemp(prefix="hcp-bench-"))
+    if opts.sqlite:
+        url = f"sqlite:///{work / 'bench.sqlite'}"
+        seed_sqlite(work / "bench.sqlite", records, deadline)
+        workers = 1
+    else:
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
+        asyncio.run(seed_postgres(url, records, deadline))
+        workers = opts.workers
+    tokens = RatingTokens(SECRET)
+    token_file = work / "tokens.txt"
+    token_file.write_text(
+        "\n".join(tokens.issue(i, deadline, True) for i in range(1, records + 1)) + "\n"
+    )
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "TOKEN_SECRET": SECRET,
+           "DB_POOL_SIZE": str(opts.pool), "HAOCHAPING_VAR_DIR": str(work)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "evaluation_service", "serve", "--port", str(port),
+         "--workers", str(workers), "--server", opts.server],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "wb"),
+    )
+    try:
+        wait_ready(port, server)
+        time.sleep(1.5)
+        backend = "sqlite" if opts.sqlite else "postgresql"
+        print(f"backend={backend} workers={workers} connections={connections} "
+              f"seconds={opts.seconds} seeded_records={records}", flush=True)
+        intake = run_wrk(wrk, port, "intake.lua", "/api/v1/evaluations", opts.seconds,
+                         connections, [str(token_file), "1", str(int(time.time()))])
+        health = run_wrk(wrk, port, "health.lua", "/health", min(opts.seconds, 10), connections, [])
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    ok = intake["requests"] - intake["status_errors"]
+    if opts.sqlite:
+        with sqlite3.connect(work / "bench.sqlite") as db:
+            evaluations = db.execute("SELECT count(*) FROM evaluation").fetchone()[0]
+            queued = db.execute("SELECT count(*) FROM outbox WHERE kind='evaluation'").fetchone()[0]
+    else:
+        evaluations, queued = asyncio.run(stored_counts(url))
+    locked = (work / "server.log").read_text(errors="replace").count("database is locked")
+    seconds = intake["duration_us"] / 1e6
+    print(f"ratings: {intake['requests']} requests, {ok} stored answers, "
+          f"{intake['status_errors']} non-2xx, {intake['socket_errors']} socket errors, "
+          f"{locked} 'database is locked' in the server log")
+    # Requests still in flight when wrk stops are stored but not counted by wrk: stored >= answered.
+    print(f"stored: {evaluations} evaluations, {queued} outbox rows (each >= {ok}, and equal)")
+    print(f"health: {health['requests']} requests in {health['duration_us'] / 1e6:.1f} s, "
+          f"p50 {health['p50_us'] / 1000:.1f} ms, p99 {health['p99_us'] / 1000:.1f} ms")
+    if evaluations < ok or queued != evaluations or intake["status_errors"]:
+        print("WARNING: stored counts do not match the answers", flush=True)
+    print(
+        f"ratings_per_s={ok / seconds:.0f} p50_ms={intake['p50_us'] / 1000:.1f} "
+        f"p99_ms={intake['p99_us'] / 1000:.1f} "
+        f"health_per_s={health['requests'] / (health['duration_us'] / 1e6):.0f}"
+    )
+    if not opts.sqlite:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,746 @@
+"""Loads the county catalog (departments … devices, indicators, clients) from CSV files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from piccolo.columns import Column
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
+
+from evaluation_service.database import Database
+from evaluation_service.errors import Conflict, DomainError, InvalidInput
+from evaluation_service.model import (
+    LEVEL_TEXT,
+    DeviceKind,
+    check_area_code,
+    check_code,
+    check_department_code,
+    check_item_code,
+)
+from evaluation_service.settings import Settings
+from evaluation_service.tables import (
+    TABLES,
+    Department,
+    Device,
+    Indicator,
+    IntegrationClient,
+    ServiceItem,
+    Staff,
+    Window,
+)
+from evaluation_service.tokens import hash_key, new_secret_key
+
+DEMO_DIR = Path(__file__).parent / "demo_data"
+
+# Load order is dependency order: a row may only refer to files above it.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "departments": ("code", "name", "area_code"),
+    "items": ("code", "name", "department_code"),
+    "windows": ("window_no", "name", "hall", "department_code"),
+    "staff": ("staff_no", "name", "department_code", "window_no"),
+    "devices": ("device_id", "kind", "window_no", "name", "key"),
+    "indicators": ("version", "level", "code", "text"),
+    "clients": ("name", "token"),
+}
+
+TABLE_TEXT = {
+    "departments": "部门",
+    "items": "事项",
+    "windows": "窗口",
+    "staff": "工作人员",
+    "devices": "评价设备",
+    "indicators": "评价指标",
+    "clients": "接入系统",
+}
+
+_SECRET_RE = re.compile(r"^[\x21-\x7e]{16,200}$")  # printable ASCII: it travels in an HTTP header
+_DEVICE_ID_RE = re.compile(r"^[0-9A-Za-z_\-]{1,64}$")
+
+
+# --- public results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    file: str
+    line: int  # 0 when the problem is with the file as a whole
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class CatalogError(Exception):
+    """The catalog was refused; `problems` lists every problem found, nothing was written."""
+
+    def __init__(self, problems: list[CatalogProblem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the catalog; nothing was loaded")
+        self.problems = problems
+
+
+@dataclass
+class TableCount:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class GeneratedSecret:
+    """A device key or client token made by the loader: shown once, only its hash is stored."""
+
+    kind: str  # "devices" or "clients"
+    name: str  # device_id or client name
+    secret: str
+
+
+@dataclass
+class LoadReport:
+    counts: dict[str, TableCount] = field(default_factory=dict)  # keyed like COLUMNS
+    secrets: list[GeneratedSecret] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(count.inserted or count.updated for count in self.counts.values())
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    file: str
+    line: int
+    values: dict[str, str]
+
+
+def _csv_files(paths: Sequence[Path]) -> tuple[dict[str, Path], list[CatalogProblem]]:
+    """Recognised files by table name; a folder contributes every recognised CSV in it."""
+    found: dict[str, Path] = {}
+    problems: list[CatalogProblem] = []
+
+    def add(path: Path) -> None:
+        name = path.name.removesuffix(".csv")
+        if not path.name.endswith(".csv") or name not in COLUMNS:
+            known = "、".join(f"{n}.csv" for n in COLUMNS)
+            problems.append(
+                CatalogProblem(str(path), 0, f"无法识别的文件名，可用的文件名：{known}。")
+            )
+        elif name in found:
+            problems.append(
+                CatalogProblem(
+                    str(path), 0, f"与 {found[name]} 同名，一次只能加载一个 {path.name}。"
+                )
+            )
+        else:
+            found[name] = path
+
+    for path in paths:
+        if path.is_dir():
+            recognised = [
+                path / f"{name}.csv" for name in COLUMNS if (path / f"{name}.csv").is_file()
+            ]
+            if not recognised:
+                problems.append(CatalogProblem(str(path), 0, "文件夹中没有可识别的CSV文件。"))
+            for file in recognised:
+                add(file)
+        elif path.is_file():
+            add(path)
+        else:
+            problems.append(CatalogProblem(str(path), 0, "文件或文件夹不存在。"))
+    return found, problems
+
+
+def _read_rows(name: str, path: Path, problems: list[CatalogProblem]) -> list[_Row]:
+    file = str(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(CatalogProblem(file, line, "文件不是UTF-8编码，请另存为UTF-8后重试。"))
+        return []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    expected = COLUMNS[name]
+    header = next(reader, None)
+    if header is None:
+        problems.append(CatalogProblem(file, 1, f"缺少表头，应为“{','.join(expected)}”。"))
+        return []
+    header = [cell.strip() for cell in header]
+    if tuple(header) != expected:
+        problems.append(
+            CatalogProblem(file, 1, f"表头应为“{','.join(expected)}”，实际为“{','.join(header)}”。")
+        )
+        return []
+    rows = []
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(expected):
+                problems.append(
+                    CatalogProblem(
+                        file, reader.line_num, f"应有{len(expected)}列，实际{len(cells)}列。"
+                    )
+                )
+                continue
+            values = {column: cell.strip() for column, cell in zip(expected, cells, strict=True)}
+            rows.append(_Row(file, reader.line_num, values))
+    except csv.Error as exc:
+        problems.append(CatalogProblem(file, reader.line_num, f"CSV格式错误：{exc}"))
+    return rows
+
+
+# --- validating ---------------------------------------------------------------------------------
+
+_FIELD_TEXT = {
+    "departments": {"code": "部门编码", "name": "部门名称", "area_code": "行政区划代码"},
+    "items": {"code": "事项编码", "name": "事项名称", "department_code": "部门编码"},
+    "windows": {
+        "window_no": "窗口编号",
+        "name": "窗口名称",
+        "hall": "所在大厅",
+        "department_code": "部门编码",
+    },
+    "staff": {
+        "staff_no": "工号",
+        "name": "姓名",
+        "department_code": "部门编码",
+        "window_no": "窗口编号",
+    },
+    "devices": {
+        "device_id": "设备编号",
+        "kind": "设备类型",
+        "window_no": "窗口编号",
+        "name": "设备名称",
+        "key": "设备密钥",
+    },
+    "indicators": {
+        "version": "指标版本",
+        "level": "满意度",
+        "code": "指标编码",
+        "text": "指标内容",
+    },
+    "clients": {"name": "接入系统名称", "token": "接入令牌"},
+}
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """What the database already holds that rows may refer to or collide with."""
+
+    department_codes: frozenset[str]
+    window_nos: frozenset[str]
+    device_key_hashes: dict[str, str]  # device_id → key_hash
+    client_token_hashes: dict[str, str]  # name → token_hash
+
+    @classmethod
+    async def fetch(cls) -> _Existing:
+        departments = await Department.select(Department.code)
+        windows = await Window.select(Window.window_no)
+        devices = await Device.select(Device.device_id, Device.key_hash)
+        clients = await IntegrationClient.select(
+            IntegrationClient.name, IntegrationClient.token_hash
+        )
+        return cls(
+            frozenset(row["code"] for row in departments),
+            frozenset(row["window_no"] for row in windows),
+            {row["device_id"]: row["key_hash"] for row in devices},
+            {row["name"]: row["token_hash"] for row in clients},
+        )
+
+
+def _inverse(mapping: dict[str, str]) -> dict[str, str]:
+    return {value: key for key, value in mapping.items()}
+
+
+class _Validator:
+    """Checks every row of every file and keeps every problem, so one run reports them all."""
+
+    def __init__(self, rows: dict[str, list[_Row]], existing: _Existing) -> None:
+        self.rows = rows
+        self.problems: list[CatalogProblem] = []
+        # A key declared in this load counts as known even when its own row is faulty: that row is
+        # reported already, and repeating it on every referring row would bury the real problem.
+        self.department_codes = existing.department_codes | self._declared("departments", "code")
+        self.window_nos = existing.window_nos | self._declared("windows", "window_no")
+        self.device_key_holders = _inverse(existing.device_key_hashes)
+        self.client_token_holders = _inverse(existing.client_token_hashes)
+
+    def _declared(self, name: str, column: str) -> frozenset[str]:
+        return frozenset(
+            row.values[column] for row in self.rows.get(name, []) if row.values[column]
+        )
+
+    def problem(self, row: _Row, message: str) -> None:
+        self.problems.append(CatalogProblem(row.file, row.line, message))
+
+    def valid_rows(self, name: str, check: Callable[[_Row], None]) -> list[dict[str, str]]:
+        """The rows of one file that passed `check`; `check` reports through `problem`."""
+        valid = []
+        for row in self.rows.get(name, []):
+            before = len(self.problems)
+            check(row)
+            if len(self.problems) == before:
+                valid.append(row.values)
+        return valid
+
+    # --- field checks, each reporting and returning whether the value passed ---
+
+    def text(
+        self, name: str, row: _Row, column: str, max_chars: int, required: bool = True
+    ) -> bool:
+        value = row.values[column]
+        label = _FIELD_TEXT[name][column]
+        if required and not value:
+            self.problem(row, f"{label}不能为空。")
+            return False
+        if len(value) > max_chars:
+            self.problem(row, f"{label}过长：最多{max_chars}字，当前{len(value)}字。")
+            return False
+        return True
+
+    def passes(self, row: _Row, check: Callable[[], object]) -> bool:
+        try:
+            check()
+        except InvalidInput as exc:
+            self.problem(row, exc.zh)
+            return False
+        return True
+
+    def unique(self, row: _Row, key: object, label: str, seen: dict[object, int]) -> None:
+        if key in seen:
+            self.problem(row, f"{label}与第{seen[key]}行重复。")
+        else:
+            seen[key] = row.line
+
+    def department(self, row: _Row, column: str = "department_code") -> None:
+        code = row.values[column]
+        if code and code not in self.department_codes:
+            self.problem(
+                row, f"部门编码“{code}”既不在本次加载的 departments.csv 中，也不在数据库中。"
+            )
+
+    def window(self, row: _Row, column: str = "window_no") -> None:
+        window_no = row.values[column]
+        if window_no and window_no not in self.window_nos:
+            self.problem(
+                row, f"窗口编号“{window_no}”既不在本次加载的 windows.csv 中，也不在数据库中。"
+            )
+
+    def secret(self, row: _Row, column: str, label: str, seen: dict[object, int]) -> None:
+        value = row.values[column]
+        if not value:
+            return
+        if not _SECRET_RE.match(value):
+            self.problem(row, f"{label}应为16至200个可见ASCII字符（不含空格）；留空则自动生成。")
+            return
+        # Hashes are unique columns: two holders of one secret could not be told apart.
+        self.unique(row, hash_key(value), f"{label}与其他行", seen)
+
+    # --- files ---
+
+    def departments(self) -> list[dict[str, str]]:
+        seen: dict[object, int] = {}
+
+        def check(row: _Row) -> None:
+            v = row.values
+            if self.text("departments", row, "code", 18) and self.passes(
+                row, lambda: check_department_code(v["code"], "code")
+            ):
+                self.unique(row, v["code"], f"部门编码“{v['code']}”", seen)
+            self.text("departments", row, "name", 100)
+            if self.text("departments", row, "area_code", 12):
+                self.passes(row, lambda: check_area_code(v["area_code"]))
+
+        return self.valid_rows("departments", check)
+
+    def items(self) -> list[dict[str, str]]:
+        seen: dict[object, int] = {}
+
+        def check(row: _Row) -> None:
+            v = row.values
+            if self.text("items", row, "code", 33) and self.passes(
+                row, lambda: check_item_code(v["code"], "code")
+            ):
+                self.unique(row, v["code"], f"事项编码“{v['code']}”", seen)
+            self.text("items", row, "name", 200)
+            if self.text("items", row, "department_code", 18):
+                self.department(row)
+
+        return self.valid_rows("items", check)
+
+    def windows(self) -> list[dict[str, str]]:
+        seen: dict[object, int] = {}
+
+        def check(row: _Row) -> None:
+            v = row.values
+            if self.text("windows", row, "window_no", 32) and self.passes(
+                row, lambda: check_code(v["window_no"], "window_no", "窗口编号")
+            ):
+                self.unique(row, v["window_no"], f"窗口编号“{v['window_no']}”", seen)
+            self.text("windows", row, "name", 100)
+            self.text("windows", row, "hall", 100, required=False)
+            self.department(row)
+
+        return self.valid_rows("windows", check)
+
+    def staff(self) -> list[dict[str, str]]:
+        seen: dict[object, int] = {}
+
+        def check(row: _Row) -> None:
+            v = row.values
+            if self.text("staff", row, "staff_no", 32) and self.passes(
+                row, lambda: check_code(v["staff_no"], "staff_no", "工号")
+            ):
+                self.unique(row, v["staff_no"], f"工号“{v['staff_no']}”", seen)
+            self.text("staff", row, "name", 50)
+            if self.text("staff", row, "department_code", 18):
+                self.department(row)
+            self.window(row)
+
+        return self.valid_rows("staff", check)
+
+    def devices(self) -> list[dict[str, str]]:
+        seen_ids: dict[object, int] = {}
+        seen_keys: dict[object, int] = {}
+        kinds = "、".join(DeviceKind)
+
+        def check(row: _Row) -> None:
+            v = row.values
+            if self.text("devices", row, "device_id", 64):
+                if _DEVICE_ID_RE.match(v["device_id"]):
+                    self.unique(row, v["device_id"], f"设备编号“{v['device_id']}”", seen_ids)
+                else:
+                    self.problem(row, "设备编号只能由字母、数字、下划线和短横线组成，最长64位。")
+            if v["kind"] not in set(DeviceKind):
+                self.problem(row, f"设备类型“{v['kind']}”不正确，可选：{kinds}。")
+            elif v["kind"] == DeviceKind.window and not v["window_no"]:
+                self.problem(row, "窗口评价器（window）必须填写所在窗口编号。")
+            self.window(row)
+            self.text("devices", row, "name", 100, required=False)
+            self.secret(row, "key", "设备密钥", seen_keys)
+            self._not_held_by_other(row, v["key"], v["device_id"], self.device_key_holders, "设备")
+
+        return self.valid_rows("devices", check)
+
+    def indicators(self) -> list[dict[str, str]]:
+        seen: dict[object, int] = {}
+
+        def check(row: _Row) -> None:
+            v = row.values
+            version_ok = self.text("indicators", row, "version", 32) and self.passes(
+                row, lambda: check_code(v["version"], "version", "指标版本")
+            )
+            level_ok = v["level"] in {str(level) for level in LEVEL_TEXT}
+            if not level_ok:
+                self.problem(row, f"满意度“{v['level']}”不正确，应为1至5的整数。")
+            code_ok = self.text("indicators", row, "code", 32) and self.passes(
+                row, lambda: check_code(v["code"], "code", "指标编码")
+            )
+            self.text("indicators", row, "text", 100)
+            if version_ok and level_ok and code_ok:
+                key = (v["version"], int(v["level"]), v["code"])
+                label = f"指标“{v['version']}/{v['level']}/{v['code']}”"
+                self.unique(row, key, label, seen)
+
+        return self.valid_rows("indicators", check)
+
+    def clients(self) -> list[dict[str, str]]:
+        seen_names: dict[object, int] = {}
+        seen_tokens: dict[object, int] = {}
+
+        def check(row: _Row) -> None:
+            v = row.values
+            if self.text("clients", row, "name", 100):
+                self.unique(row, v["name"], f"接入系统名称“{v['name']}”", seen_names)
+            self.secret(row, "token", "接入令牌", seen_tokens)
+            self._not_held_by_other(
+                row, v["token"], v["name"], self.client_token_holders, "接入系统"
+            )
+
+        return self.valid_rows("clients", check)
+
+    def _not_held_by_other(
+        self, row: _Row, secret: str, owner: str, holders: dict[str, str], label: str
+    ) -> None:
+        if not secret:
+            return
+        holder = holders.get(hash_key(secret))
+        if holder is not None and holder != owner:
+            self.problem(row, f"该密钥已被数据库中的{label}“{holder}”使用，请换一个。")
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+async def _upsert(
+    table: type[Table], key_columns: tuple[str, ...], rows: list[dict[str, Any]], count: TableCount
+) -> None:
+    """Insert new keys, update changed ones, leave equal ones alone."""
+    if not rows:
+        return
+    columns = [table._meta.get_column_by_name(name) for name in rows[0]]
+    stored = {
+        tuple(row[name] for name in key_columns): row
+        for row in await table.select(table._meta.primary_key, *columns)
+    }
+    new = []
+    for values in rows:
+        current = stored.get(tuple(values[name] for name in key_columns))
+        if current is None:
+            new.append(table(**values))
+            count.inserted += 1
+            continue
+        changes: dict[Column | str, Any] = {
+            table._meta.get_column_by_name(name): value
+            for name, value in values.items()
+            if current[name] != value
+        }
+        if changes:
+            await table.update(changes).where(table._meta.primary_key == current["id"])
+            count.updated += 1
+        else:
+            count.unchanged += 1
+    if new:
+        await table.insert(*new)
+
+
+async def _ids(table: type[Table], column: str) -> Callable[[str], int | None]:
+    """Natural key → id after the upsert; an empty key is a NULL foreign key."""
+    ids = {
+        row[column]: row["id"]
+        for row in await table.select(
+            table._meta.primary_key, table._meta.get_column_by_name(column)
+        )
+    }
+    return lambda key: ids[key] if key else None
+
+
+def _with_secret(
+    rows: list[dict[str, Any]],
+    owner_column: str,
+    secret_column: str,
+    hash_column: str,
+    stored_hashes: dict[str, str],
+    report: LoadReport,
+    kind: str,
+) -> list[dict[str, Any]]:
+    """Swap each secret for its hash. An empty secret keeps a stored one, or generates one."""
+    result = []
+    for row in rows:
+        values = {k: v for k, v in row.items() if k != secret_column}
+        owner, secret = row[owner_column], row[secret_column]
+        if not secret and owner in stored_hashes:
+            # Keeping the stored hash is what makes reloading a file with empty keys a no-op.
+            values[hash_column] = stored_hashes[owner]
+        else:
+            if not secret:
+                secret = new_secret_key()
+                report.secrets.append(GeneratedSecret(kind, owner, secret))
+            values[hash_column] = hash_key(secret)
+        result.append(values)
+    return result
+
+
+async def _write(valid: dict[str, list[dict[str, str]]], existing: _Existing) -> LoadReport:
+    """Upsert in dependency order; `valid` holds only files that were loaded, all rows checked."""
+    report = LoadReport({name: TableCount() for name in COLUMNS if name in valid})
+
+    def count(name: str) -> TableCount:
+        return report.counts.get(name, TableCount())  # a file not loaded has no rows to count
+
+    await _upsert(Department, ("code",), valid.get("departments", []), count("departments"))
+    department_id = await _ids(Department, "code")
+    items = [
+        {"code": v["code"], "name": v["name"], "department": department_id(v["department_code"])}
+        for v in valid.get("items", [])
+    ]
+    await _upsert(ServiceItem, ("code",), items, count("items"))
+    windows = [
+        {
+            "window_no": v["window_no"],
+            "name": v["name"],
+            "hall": v["hall"],
+            "department": department_id(v["department_code"]),
+        }
+        for v in valid.get("windows", [])
+    ]
+    await _upsert(Window, ("window_no",), windows, count("windows"))
+    window_id = await _ids(Window, "window_no")
+    staff = [
+        {
+            "staff_no": v["staff_no"],
+            "name": v["name"],
+            "department": department_id(v["department_code"]),
+            "window": window_id(v["window_no"]),
+        }
+        for v in valid.get("staff", [])
+    ]
+    await _upsert(Staff, ("staff_no",), staff, count("staff"))
+    devices = [
+        {
+            "device_id": v["device_id"],
+            "kind": v["kind"],
+            "window": window_id(v["window_no"]),
+            "name": v["name"],
+            "key": v["key"],
+        }
+        for v in valid.get("devices", [])
+    ]
+    devices = _with_secret(
+        devices, "device_id", "key", "key_hash", existing.device_key_hashes, report, "devices"
+    )
+    await _upsert(Device, ("device_id",), devices, count("devices"))
+    indicators = [
+        {"version": v["version"], "level": int(v["level"]), "code": v["code"], "text": v["text"]}
+        for v in valid.get("indicators", [])
+    ]
+    await _upsert(Indicator, ("version", "level", "code"), indicators, count("indicators"))
+    clients = _with_secret(
+        valid.get("clients", []),
+        "name",
+        "token",
+        "token_hash",
+        existing.client_token_hashes,
+        report,
+        "clients",
+    )
+    await _upsert(IntegrationClient, ("name",), clients, count("clients"))
+    return report
+
+
+def _transaction(db: Database | None) -> AbstractAsyncContextManager[Any]:
+    """`db.write()` if the caller has the Database, else its equivalent on the tables' engine."""
+    if db is not None:
+        return db.write()
+    engine = Department._meta.db
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+async def load_catalog(paths: Sequence[Path], db: Database | None = None) -> LoadReport:
+    """Validate every row of every file, then upsert all of it in one transaction, or nothing.
+
+    Reloading the same files changes nothing. An empty device key or client token makes a new
+    secret only for a device or client not yet stored; a stored one keeps its secret.
+    """
+    files, problems = _csv_files([Path(p) for p in paths])
+    rows = {name: _read_rows(name, path, problems) for name, path in files.items()}
+    # Validation reads inside the write transaction, so the references it checks cannot vanish
+    # before the rows that rely on them are written.
+    async with _transaction(db):
+        existing = await _Existing.fetch()
+        validator = _Validator(rows, existing)
+        valid = {name: getattr(validator, name)() for name in COLUMNS if name in rows}
+        problems.extend(validator.problems)
+        if problems:
+            raise CatalogError(problems)
+        return await _write(valid, existing)
+
+
+async def create_client(name: str, db: Database | None = None) -> str:
+    """Register an integration client and return its new token; only the token's hash is kept."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(
+            "bad_client_name",
+            "接入系统名称不能为空，最长100字。",
+            "client name must be 1-100 characters",
+            "name",
+        )
+    token = new_secret_key()
+    async with _transaction(db):
+        if await IntegrationClient.exists().where(IntegrationClient.name == name):
+            raise Conflict(
+                "client_exists",
+                f"接入系统“{name}”已存在，未创建新令牌。请换一个名称。",
+                f"integration client {name!r} already exists; no token was created",
+                "name",
+            )
+        await IntegrationClient.insert(IntegrationClient(name=name, token_hash=hash_key(token)))
+    return token
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+async def _open(settings: Settings) -> Database:
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db.bind(TABLES)
+    await db.start()
+    return db
+
+
+def _print_report(report: LoadReport) -> None:
+    for name, count in report.counts.items():
+        print(
+            f"  {TABLE_TEXT[name]}：新增 {count.inserted}，更新 {count.updated}，"
+            f"未变 {count.unchanged}"
+        )
+    for secret in report.secrets:
+        label = "设备" if secret.kind == "devices" else "接入系统"
+        print(
+            f"已为{label}“{secret.name}”生成密钥（只显示这一次，请立即妥善保存）：{secret.secret}"
+        )
+
+
+def _print_problems(error: CatalogError) -> None:
+    print(f"目录未加载：发现 {len(error.problems)} 个问题，所有文件均未写入。", file=sys.stderr)
+    for problem in error.problems:
+        print(str(problem), file=sys.stderr)
+
+
+async def _load_and_print(settings: Settings, paths: Sequence[Path]) -> LoadReport | None:
+    db = await _open(settings)
+    try:
+        report = await load_catalog(paths, db)
+    except CatalogError as error:
+        _print_problems(error)
+        return None
+    finally:
+        await db.close()
+    print("目录加载完成：")
+    _print_report(report)
+    return report
+
+
+async def load_command(settings: Settings, files: Sequence[str | Path]) -> int:
+    report = await _load_and_print(settings, [Path(f) for f in files])
+    return 0 if report is not None else 1
+
+
+async def create_client_command(settings: Settings, name: str) -> int:
+    db = await _open(settings)
+    try:
+        token = await create_client(name, db)
+    except DomainError as error:
+        print(error.zh, file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(f"已创建接入系统“{name.strip()}”。接入令牌（只显示这一次，请立即妥善保存）：")
+    print(token)
+    print("调用接口时使用请求头：Authorization: Bearer <令牌>")
+    return 0
+
+
+async def demo_command(settings: Settings) -> int:
+    report = await _load_and_print(settings, [DEMO_DIR])
+    if report is None:
+        return 1
+    if not report.changed:
+        print("演示数据已是最新，本次未做任何修改。")
+    else:
+        print(f"演示设备密钥与接入令牌见 {DEMO_DIR}（仅供演示，正式使用前请更换）。")
+    return 0

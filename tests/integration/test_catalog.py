@@ -1,0 +1,299 @@
+"""Catalog loading against a real, freshly migrated SQLite database."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from piccolo.table import Table
+
+from evaluation_service import catalog
+from evaluation_service.catalog import CatalogError, create_client, load_catalog
+from evaluation_service.database import Database
+from evaluation_service.model import uscc_check_char
+from evaluation_service.service import Intake
+from evaluation_service.settings import Settings
+from evaluation_service.tables import (
+    TABLES,
+    Department,
+    Device,
+    Indicator,
+    IntegrationClient,
+    ServiceItem,
+    Staff,
+    Window,
+)
+from evaluation_service.tokens import RatingTokens, hash_key
+from evaluation_service.workdays import WorkCalendar
+
+ROOT = Path(__file__).parents[2]
+DEMO = ROOT / "evaluation_service" / "demo_data"
+CATALOG_TABLES: dict[str, type[Table]] = {
+    "departments": Department,
+    "items": ServiceItem,
+    "windows": Window,
+    "staff": Staff,
+    "devices": Device,
+    "indicators": Indicator,
+    "clients": IntegrationClient,
+}
+
+DEPT_A = "11370124004318622" + uscc_check_char("11370124004318622")
+DEPT_B = "11370124004316070" + uscc_check_char("11370124004316070")
+ITEM_31 = DEPT_A + "0140001001001"
+
+
+def _bad_check_char(code: str) -> str:
+    return code[:17] + ("1" if code[17] != "1" else "2")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    path = tmp_path / "t.sqlite"
+    url = f"sqlite:///{path}"
+    env = {**os.environ, "DATABASE_URL": url, "HAOCHAPING_VAR_DIR": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "-m", "evaluation_service", "migrate"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    # Table binding is global: put back whatever engine the session's other fixtures bound.
+    previous = {table: table._meta.db for table in TABLES}
+    database = Database(url)
+    database.bind(TABLES)
+    await database.start()
+    yield database
+    await database.close()
+    for table, engine in previous.items():
+        table._meta.db = engine
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _data_rows(path: Path) -> int:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return sum(1 for row in csv.reader(file) if row) - 1
+
+
+async def _row_counts() -> dict[str, int]:
+    return {name: await table.count() for name, table in CATALOG_TABLES.items()}
+
+
+async def _snapshot() -> dict[str, list[dict[str, object]]]:
+    return {
+        name: await table.select().order_by(table._meta.primary_key)
+        for name, table in CATALOG_TABLES.items()
+    }
+
+
+async def test_demo_folder_loads_every_row_of_every_file(db: Database) -> None:
+    report = await load_catalog([DEMO], db)
+
+    expected = {name: _data_rows(DEMO / f"{name}.csv") for name in CATALOG_TABLES}
+    assert {name: count.inserted for name, count in report.counts.items()} == expected
+    assert await _row_counts() == expected
+    assert report.secrets == []
+
+
+async def test_loading_the_same_files_twice_changes_nothing(db: Database) -> None:
+    await load_catalog([DEMO], db)
+    before = await _snapshot()
+
+    report = await load_catalog([DEMO], db)
+
+    assert not report.changed
+    assert {name: (c.inserted, c.updated) for name, c in report.counts.items()} == {
+        name: (0, 0) for name in CATALOG_TABLES
+    }
+    assert sum(c.unchanged for c in report.counts.values()) == sum(
+        len(rows) for rows in before.values()
+    )
+    assert await _snapshot() == before
+
+
+async def test_changed_row_is_updated_in_place_by_its_natural_key(
+    db: Database, tmp_path: Path
+) -> None:
+    first = _write(
+        tmp_path / "a", "departments.csv", f"code,name,area_code\n{DEPT_A},旧名,370124000000\n"
+    )
+    second = _write(
+        tmp_path / "b", "departments.csv", f"code,name,area_code\n{DEPT_A},新名,370124000000\n"
+    )
+    await load_catalog([first], db)
+    [original] = await Department.select()
+
+    report = await load_catalog([second], db)
+
+    assert (report.counts["departments"].inserted, report.counts["departments"].updated) == (0, 1)
+    assert await Department.select() == [{**original, "name": "新名"}]
+
+
+async def test_bad_rows_are_reported_by_line_and_nothing_is_loaded(
+    db: Database, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bad"
+    _write(
+        folder,
+        "departments.csv",
+        "code,name,area_code\n"
+        f"{DEPT_A},平阴县行政审批服务局,370124000000\n"
+        f"{_bad_check_char(DEPT_B)},平阴县市场监督管理局,370124000000\n",
+    )
+    _write(
+        folder,
+        "items.csv",
+        "code,name,department_code\n"
+        f"{ITEM_31},个体工商户设立登记,{DEPT_A}\n"
+        f"{ITEM_31[:30]},食品经营许可,{DEPT_A}\n"
+        f"{DEPT_A}0140009001001,居民身份证换领,{DEPT_B}\n"
+        f"{ITEM_31},个体工商户设立登记（重复）,{DEPT_A}\n",
+    )
+    _write(
+        folder, "windows.csv", f"window_no,name,hall,department_code\nA01,综合窗口,一楼,{DEPT_A}\n"
+    )
+    _write(
+        folder,
+        "devices.csv",
+        "device_id,kind,window_no,name,key\n"
+        "PY-EVAL-A01,window,A01,评价器,\n"
+        "PY-EVAL-X,window,,没有窗口的评价器,\n",
+    )
+
+    with pytest.raises(CatalogError) as caught:
+        await load_catalog([folder], db)
+
+    where = {(Path(p.file).name, p.line) for p in caught.value.problems}
+    assert where == {
+        ("departments.csv", 3),
+        ("items.csv", 3),
+        ("items.csv", 4),
+        ("items.csv", 5),
+        ("devices.csv", 3),
+    }
+    messages = {(Path(p.file).name, p.line): p.message for p in caught.value.problems}
+    assert "统一社会信用代码" in messages[("departments.csv", 3)]
+    assert "31位" in messages[("items.csv", 3)]
+    assert DEPT_B in messages[("items.csv", 4)]
+    assert "第2行重复" in messages[("items.csv", 5)]
+    assert "窗口编号" in messages[("devices.csv", 3)]
+    assert await _row_counts() == dict.fromkeys(CATALOG_TABLES, 0)
+
+
+async def test_wrong_header_refuses_the_file_and_loads_nothing(
+    db: Database, tmp_path: Path
+) -> None:
+    departments = _write(tmp_path, "departments.csv", f"code,name\n{DEPT_A},平阴县公安局\n")
+    clients = _write(tmp_path, "clients.csv", "name,token\nsome-system,\n")
+
+    with pytest.raises(CatalogError) as caught:
+        await load_catalog([departments, clients], db)
+
+    assert [(Path(p.file).name, p.line) for p in caught.value.problems] == [("departments.csv", 1)]
+    assert await _row_counts() == dict.fromkeys(CATALOG_TABLES, 0)
+
+
+async def test_byte_order_mark_and_blank_lines_are_tolerated(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "departments.csv"
+    path.write_bytes(
+        f"\ufeffcode,name,area_code\r\n\r\n{DEPT_A},平阴县公安局,370124000000\r\n".encode()
+    )
+
+    report = await load_catalog([path], db)
+
+    assert report.counts["departments"].inserted == 1
+
+
+async def test_generated_device_key_is_stored_only_as_its_hash(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path, "windows.csv", "window_no,name,hall,department_code\nA01,综合窗口,一楼,\n")
+    _write(tmp_path, "devices.csv", "device_id,kind,window_no,name,key\nPY-EVAL-A01,window,A01,,\n")
+
+    report = await load_catalog([tmp_path], db)
+
+    [secret] = report.secrets
+    [device] = await Device.select()
+    assert (secret.kind, secret.name) == ("devices", "PY-EVAL-A01")
+    assert device["key_hash"] == hash_key(secret.secret)
+    assert secret.secret not in {str(value) for value in device.values()}
+
+
+async def test_reloading_a_device_with_an_empty_key_keeps_its_key(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path, "devices.csv", "device_id,kind,window_no,name,key\nPY-KIOSK-01,kiosk,,,\n")
+    first = await load_catalog([tmp_path], db)
+
+    second = await load_catalog([tmp_path], db)
+
+    assert second.secrets == []
+    assert await Device.select(Device.key_hash) == [{"key_hash": hash_key(first.secrets[0].secret)}]
+
+
+async def test_created_client_token_authenticates_by_its_hash(db: Database) -> None:
+    token = await create_client("county-approval-system", db)
+    intake = Intake(db, Settings(database_url=db.url), WorkCalendar(), RatingTokens("test"))
+
+    client_id = await intake.authenticate_client(token)
+
+    [stored] = await IntegrationClient.select()
+    assert stored["id"] == client_id
+    assert stored["name"] == "county-approval-system"
+    assert stored["token_hash"] == hash_key(token)
+    assert token not in {str(value) for value in stored.values()}
+
+
+async def test_create_client_command_refuses_an_existing_name(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=db.url)
+    assert await catalog.create_client_command(settings, "county-approval-system") == 0
+    [hash_before] = await IntegrationClient.select(IntegrationClient.token_hash)
+    capsys.readouterr()
+
+    exit_code = await catalog.create_client_command(settings, "county-approval-system")
+
+    assert exit_code == 1
+    assert "已存在" in capsys.readouterr().err
+    assert await IntegrationClient.select(IntegrationClient.token_hash) == [hash_before]
+
+
+async def test_demo_command_run_twice_says_nothing_changed(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=db.url)
+    assert await catalog.demo_command(settings) == 0
+    capsys.readouterr()
+
+    exit_code = await catalog.demo_command(settings)
+
+    assert exit_code == 0
+    assert "未做任何修改" in capsys.readouterr().out
+
+
+async def test_load_command_prints_each_problem_as_file_line_message(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        "indicators.csv",
+        "version,level,code,text\nSD-2020,5,G501,服务态度好\nSD-2020,6,G601,太好了\n",
+    )
+
+    exit_code = await catalog.load_command(Settings(database_url=db.url), [str(path)])
+
+    assert exit_code == 1
+    assert f"{path}:3: 满意度“6”不正确" in capsys.readouterr().err
