@@ -176,7 +176,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pool", type=int, default=8, help="database connections per worker")
     parser.add_argument("--records", type=int, default=None)
-    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
     opts = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -202,7 +201,7 @@ def main() -> None:
            "DB_POOL_SIZE": str(opts.pool), "HAOCHAPING_VAR_DIR": str(work)}
     server = subprocess.Popen(
         [sys.executable, "-m", "evaluation_service", "serve", "--port", str(port),
-         "--workers", str(workers), "--server", opts.server],
+         "--workers", str(workers)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "wb"),
     )
     try:

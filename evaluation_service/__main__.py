@@ -14,21 +14,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_sqlite and workers > 1:
         print("SQLite has one writer: serving with 1 worker process.", file=sys.stderr)
         workers = 1
-    if args.server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces, Loops
-
-        Granian(
-            "evaluation_service.main:app",
-            address=args.host,
-            port=args.port,
-            interface=Interfaces.ASGI,
-            workers=workers,
-            loop=Loops.uvloop,
-            log_access=args.access_log,
-            websockets=False,
-        ).serve()
-        return 0
     import uvicorn
 
     uvicorn.run(
@@ -64,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--access-log", action="store_true")
-    serve.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
     commands.add_parser("migrate", help="apply database migrations")
     load = commands.add_parser("load-catalog", help="load departments, items, windows, staff, devices")
     load.add_argument("files", nargs="+", help="CSV files, or a folder holding them")
