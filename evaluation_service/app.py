@@ -15,11 +15,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from evaluation_service.api import IntakeController
-from evaluation_service.database import Database
+from evaluation_service.database import Database, registered_tables
 from evaluation_service.errors import DomainError
 from evaluation_service.service import Intake
 from evaluation_service.settings import Settings
-from evaluation_service.tables import TABLES
 from evaluation_service.tokens import RatingTokens
 from evaluation_service.worker import Broker
 from evaluation_service.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
@@ -128,7 +127,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
 def create_app(settings: Settings) -> Litestar:
     db = Database(settings.database_url, settings.db_pool_size)
-    db.bind(TABLES)
+    db.bind(registered_tables())
     calendar = build_calendar(settings)
     intake = Intake(db, settings, calendar, RatingTokens(settings.token_secret))
     broker = Broker(settings.broker_url)
