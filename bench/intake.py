@@ -45,8 +45,11 @@ def ensure_wrk() -> str:
     if found:
         return found
     print("wrk not found; installing Debian's wrk package …", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=False,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     found = shutil.which("wrk")
     if not found:
         sys.exit("bench needs wrk (apt-get install wrk)")
@@ -61,8 +64,13 @@ def free_port() -> int:
 
 def migrate(url: str, var_dir: Path) -> None:
     env = {**os.environ, "DATABASE_URL": url, "HAOCHAPING_VAR_DIR": str(var_dir)}
-    subprocess.run([sys.executable, "-m", "evaluation_service", "migrate"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "evaluation_service", "migrate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 SEED_SQL = [
@@ -83,7 +91,8 @@ async def seed_postgres(url: str, records: int, deadline: datetime) -> None:
         DEPARTMENT,
     )
     await conn.execute(
-        "INSERT INTO service_item (code, name, department) VALUES ($1, '个体工商户设立登记', 1)", ITEM
+        "INSERT INTO service_item (code, name, department) VALUES ($1, '个体工商户设立登记', 1)",
+        ITEM,
     )
     await conn.execute(
         """INSERT INTO service_transaction (project_no, item, department, area_code, applicant_type,
@@ -115,7 +124,10 @@ def seed_sqlite(path: Path, records: int, deadline: datetime) -> None:
             "INSERT INTO department (code, name, area_code) VALUES (?, '平阴县行政审批服务局', '370124000000')",
             (DEPARTMENT,),
         )
-        db.execute("INSERT INTO service_item (code, name, department) VALUES (?, '个体工商户设立登记', 1)", (ITEM,))
+        db.execute(
+            "INSERT INTO service_item (code, name, department) VALUES (?, '个体工商户设立登记', 1)",
+            (ITEM,),
+        )
         db.executemany(
             """INSERT INTO service_transaction (project_no, item, department, area_code, applicant_type,
                    applicant_name, applicant_cert_type, applicant_cert_no, applicant_phone,
@@ -147,10 +159,20 @@ def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
 RESULT = re.compile(r"RESULT (.*)")
 
 
-def run_wrk(wrk: str, port: int, script: str, path: str, seconds: int, connections: int,
-            args: list[str]) -> dict[str, int]:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
-               "-s", str(ROOT / "bench" / script), f"http://127.0.0.1:{port}{path}"]
+def run_wrk(
+    wrk: str, port: int, script: str, path: str, seconds: int, connections: int, args: list[str]
+) -> dict[str, int]:
+    command = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(ROOT / "bench" / script),
+        f"http://127.0.0.1:{port}{path}",
+    ]
     if args:
         command += ["--", *args]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -169,8 +191,12 @@ async def stored_counts(url: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sqlite", action="store_true", help="benchmark the embedded SQLite default")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sqlite", action="store_true", help="benchmark the embedded SQLite default"
+    )
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
@@ -197,21 +223,47 @@ def main() -> None:
         "\n".join(tokens.issue(i, deadline, True) for i in range(1, records + 1)) + "\n"
     )
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "TOKEN_SECRET": SECRET,
-           "DB_POOL_SIZE": str(opts.pool), "HAOCHAPING_VAR_DIR": str(work)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TOKEN_SECRET": SECRET,
+        "DB_POOL_SIZE": str(opts.pool),
+        "HAOCHAPING_VAR_DIR": str(work),
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "evaluation_service", "serve", "--port", str(port),
-         "--workers", str(workers)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "wb"),
+        [
+            sys.executable,
+            "-m",
+            "evaluation_service",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "server.log", "wb"),
     )
     try:
         wait_ready(port, server)
         time.sleep(1.5)
         backend = "sqlite" if opts.sqlite else "postgresql"
-        print(f"backend={backend} workers={workers} connections={connections} "
-              f"seconds={opts.seconds} seeded_records={records}", flush=True)
-        intake = run_wrk(wrk, port, "intake.lua", "/api/v1/evaluations", opts.seconds,
-                         connections, [str(token_file), "1", str(int(time.time()))])
+        print(
+            f"backend={backend} workers={workers} connections={connections} "
+            f"seconds={opts.seconds} seeded_records={records}",
+            flush=True,
+        )
+        intake = run_wrk(
+            wrk,
+            port,
+            "intake.lua",
+            "/api/v1/evaluations",
+            opts.seconds,
+            connections,
+            [str(token_file), "1", str(int(time.time()))],
+        )
         health = run_wrk(wrk, port, "health.lua", "/health", min(opts.seconds, 10), connections, [])
     finally:
         server.terminate()
@@ -226,13 +278,17 @@ def main() -> None:
         evaluations, queued = asyncio.run(stored_counts(url))
     locked = (work / "server.log").read_text(errors="replace").count("database is locked")
     seconds = intake["duration_us"] / 1e6
-    print(f"ratings: {intake['requests']} requests, {ok} stored answers, "
-          f"{intake['status_errors']} non-2xx, {intake['socket_errors']} socket errors, "
-          f"{locked} 'database is locked' in the server log")
+    print(
+        f"ratings: {intake['requests']} requests, {ok} stored answers, "
+        f"{intake['status_errors']} non-2xx, {intake['socket_errors']} socket errors, "
+        f"{locked} 'database is locked' in the server log"
+    )
     # Requests still in flight when wrk stops are stored but not counted by wrk: stored >= answered.
     print(f"stored: {evaluations} evaluations, {queued} outbox rows (each >= {ok}, and equal)")
-    print(f"health: {health['requests']} requests in {health['duration_us'] / 1e6:.1f} s, "
-          f"p50 {health['p50_us'] / 1000:.1f} ms, p99 {health['p99_us'] / 1000:.1f} ms")
+    print(
+        f"health: {health['requests']} requests in {health['duration_us'] / 1e6:.1f} s, "
+        f"p50 {health['p50_us'] / 1000:.1f} ms, p99 {health['p99_us'] / 1000:.1f} ms"
+    )
     if evaluations < ok or queued != evaluations or intake["status_errors"]:
         print("WARNING: stored counts do not match the answers", flush=True)
     print(

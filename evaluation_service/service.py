@@ -10,8 +10,16 @@ from zoneinfo import ZoneInfo
 
 from evaluation_service import model
 from evaluation_service.database import Database
-from evaluation_service.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
+from evaluation_service.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from evaluation_service.model import Applicant, Channel, DeviceKind, OutboxKind, RatingInput
+from evaluation_service.rating_batch import RatingBatcher, RatingRow, insert_ratings
 from evaluation_service.schemas import (
     EvaluationIn,
     EvaluationOut,
@@ -60,7 +68,7 @@ class IndicatorSet:
 
 
 class _Ttl:
-    """A small per-process cache; the database stays the only record, so a stale entry is harmless."""
+    """A small per-process cache; the database stays the only record, so staleness is harmless."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -90,6 +98,7 @@ class Intake:
         self.tokens = tokens
         self.zone = ZoneInfo(settings.timezone)
         self._cache = _Ttl(CACHE_SECONDS)
+        self._batcher: RatingBatcher | None = None
 
     # --- credentials ---------------------------------------------------------------------------
 
@@ -150,7 +159,9 @@ class Intake:
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         rows = (
-            await Indicator.select(Indicator.version, Indicator.level, Indicator.code, Indicator.text)
+            await Indicator.select(
+                Indicator.version, Indicator.level, Indicator.code, Indicator.text
+            )
             .where(Indicator.active.eq(True))
             .order_by(Indicator.version, ascending=False)
             .order_by(Indicator.level)
@@ -171,9 +182,7 @@ class Intake:
 
     async def list_indicators(self, level: int | None) -> list[IndicatorOut]:
         if level is not None and level not in model.LEVEL_TEXT:
-            raise InvalidInput(
-                "bad_level", "满意度应为1至5。", "level must be 1-5", "level"
-            )
+            raise InvalidInput("bad_level", "满意度应为1至5。", "level must be 1-5", "level")
         current = await self.indicators()
         levels = [level] if level is not None else sorted(current.by_level, reverse=True)
         return [item for lv in levels for item in current.by_level.get(lv, ())]
@@ -257,9 +266,11 @@ class Intake:
         self, client_id: int, data: TransactionIn, now: datetime
     ) -> TransactionOut:
         applicant = self._check_transaction(data, now)
-        department = await Department.select(Department.id).where(
-            Department.code == data.department_code
-        ).first()
+        department = (
+            await Department.select(Department.id)
+            .where(Department.code == data.department_code)
+            .first()
+        )
         if department is None:
             raise InvalidInput(
                 "unknown_department",
@@ -267,9 +278,11 @@ class Intake:
                 f"department {data.department_code} is not in the catalog",
                 "department_code",
             )
-        item = await ServiceItem.select(ServiceItem.id).where(
-            ServiceItem.code == data.item_code
-        ).first()
+        item = (
+            await ServiceItem.select(ServiceItem.id)
+            .where(ServiceItem.code == data.item_code)
+            .first()
+        )
         if item is None:
             raise InvalidInput(
                 "unknown_item",
@@ -291,15 +304,22 @@ class Intake:
             "finished_at": self._aware(data.finished_at),
         }
         async with self.db.write():
-            existing = await ServiceTransaction.select(
-                ServiceTransaction.id, ServiceTransaction.client, *self._columns(fields)
-            ).where(ServiceTransaction.project_no == data.project_no).first()
+            existing = (
+                await ServiceTransaction.select(
+                    ServiceTransaction.id, ServiceTransaction.client, *self._columns(fields)
+                )
+                .where(ServiceTransaction.project_no == data.project_no)
+                .first()
+            )
             created = existing is None
             if existing is None:
                 inserted = await ServiceTransaction.insert(
                     ServiceTransaction(
-                        project_no=data.project_no, client=client_id, created_at=now,
-                        updated_at=now, **fields,
+                        project_no=data.project_no,
+                        client=client_id,
+                        created_at=now,
+                        updated_at=now,
+                        **fields,
                     )
                 ).returning(ServiceTransaction.id)
                 transaction_id = inserted[0]["id"]
@@ -449,36 +469,37 @@ class Intake:
     async def _store_rating_in_one_statement(
         self, target: _Target, rating: RatingInput, version: str, now: datetime
     ) -> EvaluationOut:
-        """PostgreSQL: rating and outbox row in one statement, so one round trip per rating."""
-        if target.record_id is not None:
-            where, keys = "sr.id = $1::int", (target.record_id, 0)
-        else:
-            where, keys = "t.project_no = $1::text AND sr.service_number = $2::int", (
-                target.project_no,
-                target.service_number,
-            )
-        sql = _INSERT_RATING.format(where=where)
-        async with self.db.pool.acquire() as connection:
-            row = await connection.fetchrow(
-                sql,
-                *keys,
-                rating.assess_number,
-                rating.channel.value,
-                rating.level,
-                ",".join(rating.tags),
-                rating.comment,
-                target.identifies_applicant,
-                target.device.id if target.device else None,
-                rating.idempotency_key,
-                version,
-                rating.client_time,
-                now,
-                target.device.window_no if target.device else "",
-            )
-        if row is None:
-            async with self.db.write():
-                return await self._refusal_or_replay(target, rating, now)
-        return _evaluation_out(row, rating)
+        """PostgreSQL: rating and outbox row in one statement, shared with concurrent ratings."""
+        row = RatingRow(
+            record_id=target.record_id,
+            project_no=target.project_no,
+            service_number=target.service_number,
+            assess_number=rating.assess_number,
+            channel=rating.channel.value,
+            level=rating.level,
+            tags=",".join(rating.tags),
+            comment=rating.comment,
+            identifies_applicant=target.identifies_applicant,
+            device_id=target.device.id if target.device else None,
+            device_window=target.device.window_no if target.device else "",
+            idempotency_key=rating.idempotency_key,
+            indicator_version=version,
+            client_time=rating.client_time,
+            received_at=now,
+        )
+        if self._batcher is None:
+            self._batcher = RatingBatcher(self.db.pool, slots=max(1, self.db.pool_size - 1))
+        stored = await self._batcher.insert(row)
+        if stored is None:
+            outcome = await self._check_rateable(target, rating, now)
+            if isinstance(outcome, EvaluationOut):
+                return outcome
+            # Every rule passes now: a follow-up batched with its first rating, or a lost race.
+            async with self.db.pool.acquire() as connection:
+                stored = (await insert_ratings(connection, [row])).get(rating.idempotency_key)
+            if stored is None:
+                raise _already_rated(rating.assess_number)
+        return _evaluation_out(stored, rating)
 
     async def _store_rating_in_transaction(
         self, target: _Target, rating: RatingInput, version: str, now: datetime
@@ -516,20 +537,10 @@ class Intake:
             rating,
         )
 
-    async def _refusal_or_replay(
-        self, target: _Target, rating: RatingInput, now: datetime
-    ) -> EvaluationOut:
-        """The one-statement insert stored nothing: say why, or replay the original answer."""
-        outcome = await self._check_rateable(target, rating, now)
-        if isinstance(outcome, EvaluationOut):
-            return outcome
-        # Every rule passed yet nothing was stored: a concurrent rating of the same record won.
-        raise _already_rated(rating.assess_number)
-
     async def _check_rateable(
         self, target: _Target, rating: RatingInput, now: datetime
     ) -> dict[str, Any] | EvaluationOut:
-        """All of §3's refusals in order; returns the record row, or the original answer on replay."""
+        """§3's refusals in order; returns the record row, or the original answer on a replay."""
         original = await _evaluation_by_key(rating.idempotency_key)
         record = await _record(target)
         if original is not None:
@@ -551,7 +562,11 @@ class Intake:
                 )
             assert record is not None
             return _evaluation_out(
-                {**original, "project_no": record["project_no"], "service_number": record["service_number"]},
+                {
+                    **original,
+                    "project_no": record["project_no"],
+                    "service_number": record["service_number"],
+                },
                 rating,
             )
         if record is None:
@@ -607,37 +622,6 @@ class _Target:
     device: DeviceIdentity | None
 
 
-# The fast path of a rating on PostgreSQL. Every rule that needs the database is a condition of the
-# INSERT, so a row comes back only when the rating was stored; when none does, the slow path finds
-# out why. The outbox row is written by the same statement, hence the same transaction (§3 rule 5).
-_INSERT_RATING = """
-WITH rec AS (
-    SELECT sr.id, sr.rating_deadline, sr.window_no, sr.service_number, t.project_no,
-           t.applicant_identified
-    FROM service_record sr JOIN service_transaction t ON t.id = sr.service_transaction
-    WHERE {where} AND $2::int IS NOT NULL
-), ins AS (
-    INSERT INTO evaluation (service_record, assess_number, channel, level, tags, comment,
-        real_name, is_default, device, idempotency_key, indicator_version, client_time, received_at)
-    SELECT rec.id, $3::smallint, $4::text, $5::smallint, $6::text, $7::text,
-           $8::boolean AND rec.applicant_identified, false, $9::int, $10::text, $11::text,
-           $12::timestamptz, $13::timestamptz
-    FROM rec
-    WHERE rec.rating_deadline >= $13::timestamptz
-      AND (rec.window_no = '' OR $14::text = '' OR rec.window_no = $14::text)
-      AND ($3::smallint = 1 OR EXISTS (
-            SELECT 1 FROM evaluation e WHERE e.service_record = rec.id AND e.assess_number = 1))
-    ON CONFLICT DO NOTHING
-    RETURNING id, real_name, received_at
-), queued AS (
-    INSERT INTO outbox (kind, ref_id, state, attempts, next_attempt_at, last_error, created_at)
-    SELECT 'evaluation', ins.id, 'pending', 0, ins.received_at, '', ins.received_at FROM ins
-)
-SELECT ins.id, ins.real_name, ins.received_at, rec.project_no, rec.service_number
-FROM ins CROSS JOIN rec
-"""
-
-
 def _already_rated(assess_number: int) -> Conflict:
     if assess_number == 1:
         return Conflict(
@@ -655,17 +639,21 @@ def _already_rated(assess_number: int) -> Conflict:
 
 
 async def _evaluation_by_key(idempotency_key: str) -> dict[str, Any] | None:
-    return await Evaluation.select(  # type: ignore[no-any-return]
-        Evaluation.id,
-        Evaluation.service_record,
-        Evaluation.assess_number,
-        Evaluation.channel,
-        Evaluation.level,
-        Evaluation.tags,
-        Evaluation.comment,
-        Evaluation.real_name,
-        Evaluation.received_at,
-    ).where(Evaluation.idempotency_key == idempotency_key).first()
+    return (
+        await Evaluation.select(  # type: ignore[no-any-return]
+            Evaluation.id,
+            Evaluation.service_record,
+            Evaluation.assess_number,
+            Evaluation.channel,
+            Evaluation.level,
+            Evaluation.tags,
+            Evaluation.comment,
+            Evaluation.real_name,
+            Evaluation.received_at,
+        )
+        .where(Evaluation.idempotency_key == idempotency_key)
+        .first()
+    )
 
 
 async def _record(target: _Target) -> dict[str, Any] | None:
@@ -691,9 +679,7 @@ async def _record(target: _Target) -> dict[str, Any] | None:
 
 
 async def _enqueue(kind: OutboxKind, ref_id: int, now: datetime) -> None:
-    await Outbox.insert(
-        Outbox(kind=kind.value, ref_id=ref_id, created_at=now, next_attempt_at=now)
-    )
+    await Outbox.insert(Outbox(kind=kind.value, ref_id=ref_id, created_at=now, next_attempt_at=now))
 
 
 def _utc(value: datetime) -> datetime:
@@ -724,4 +710,4 @@ def _evaluation_out(row: Any, rating: RatingInput) -> EvaluationOut:
     )
 
 
-__all__ = ["Channel", "DeviceIdentity", "Intake", "IndicatorSet"]
+__all__ = ["Channel", "DeviceIdentity", "IndicatorSet", "Intake"]

@@ -1,0 +1,176 @@
+"""PostgreSQL rating writes: ratings arriving together are stored by one statement, one round trip.
+
+Each rating still commits with its own outbox row in the same transaction (DESIGN.md §3 rule 5);
+a batch only shares the statement. Batching is opportunistic: a rating waits for no timer, it joins
+whatever is queued when a database connection is free, so an idle server writes batches of one and
+a busy one writes fewer, larger statements instead of queueing on the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+MAX_BATCH = 128
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    """One rating to insert, by record id (a link) or by project_no + service_number (a device)."""
+
+    record_id: int | None
+    project_no: str | None
+    service_number: int | None
+    assess_number: int
+    channel: str
+    level: int
+    tags: str
+    comment: str
+    identifies_applicant: bool
+    device_id: int | None
+    device_window: str
+    idempotency_key: str
+    indicator_version: str
+    client_time: datetime | None
+    received_at: datetime
+
+
+# Every rule that needs the database is a condition of the INSERT, so a row comes back only for a
+# stored rating; for the others the caller finds out why. ON CONFLICT DO NOTHING covers both unique
+# keys: (service_record, assess_number) — one rating per contact — and idempotency_key.
+_BATCH_SQL = """
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::text[], $3::int[], $4::smallint[], $5::text[],
+                         $6::smallint[], $7::text[], $8::text[], $9::boolean[], $10::int[],
+                         $11::text[], $12::text[], $13::text[], $14::timestamptz[],
+                         $15::timestamptz[])
+        AS i(record_id, project_no, service_number, assess_number, channel, level, tags, comment,
+             identifies, device, device_window, idempotency_key, indicator_version, client_time,
+             received_at)
+), rec AS (
+    SELECT i.*, sr.id AS sr_id, sr.rating_deadline, sr.window_no, sr.service_number AS sr_number,
+           t.project_no AS t_project_no, t.applicant_identified
+    FROM input i
+    JOIN service_record sr ON {join}
+    JOIN service_transaction t ON t.id = sr.service_transaction
+), ins AS (
+    INSERT INTO evaluation (service_record, assess_number, channel, level, tags, comment,
+        real_name, is_default, device, idempotency_key, indicator_version, client_time, received_at)
+    SELECT rec.sr_id, rec.assess_number, rec.channel, rec.level, rec.tags, rec.comment,
+           rec.identifies AND rec.applicant_identified, false, rec.device, rec.idempotency_key,
+           rec.indicator_version, rec.client_time, rec.received_at
+    FROM rec
+    WHERE rec.rating_deadline >= rec.received_at
+      AND (rec.window_no = '' OR rec.device_window = '' OR rec.window_no = rec.device_window)
+      AND (rec.assess_number = 1 OR EXISTS (
+            SELECT 1 FROM evaluation e WHERE e.service_record = rec.sr_id AND e.assess_number = 1))
+    ON CONFLICT DO NOTHING
+    RETURNING id, service_record, level, real_name, received_at, idempotency_key
+), queued AS (
+    INSERT INTO outbox (kind, ref_id, state, attempts, next_attempt_at, last_error, created_at)
+    SELECT 'evaluation', ins.id, 'pending', 0, ins.received_at, '', ins.received_at FROM ins
+)
+SELECT ins.id, ins.idempotency_key, ins.real_name, ins.received_at,
+       rec.t_project_no AS project_no, rec.sr_number AS service_number
+FROM ins JOIN rec ON rec.idempotency_key = ins.idempotency_key
+"""
+
+BY_RECORD_ID = _BATCH_SQL.format(join="sr.id = i.record_id")
+BY_PROJECT_NO = _BATCH_SQL.format(
+    join="sr.service_transaction = (SELECT id FROM service_transaction "
+    "WHERE project_no = i.project_no) AND sr.service_number = i.service_number"
+)
+
+
+def _arguments(rows: Sequence[RatingRow]) -> list[list[Any]]:
+    return [
+        [r.record_id for r in rows],
+        [r.project_no for r in rows],
+        [r.service_number for r in rows],
+        [r.assess_number for r in rows],
+        [r.channel for r in rows],
+        [r.level for r in rows],
+        [r.tags for r in rows],
+        [r.comment for r in rows],
+        [r.identifies_applicant for r in rows],
+        [r.device_id for r in rows],
+        [r.device_window for r in rows],
+        [r.idempotency_key for r in rows],
+        [r.indicator_version for r in rows],
+        [r.client_time for r in rows],
+        [r.received_at for r in rows],
+    ]
+
+
+async def insert_ratings(connection: Any, rows: Sequence[RatingRow]) -> dict[str, Any]:
+    """Insert what the rules allow; returns the stored rows by idempotency key."""
+    sql = BY_RECORD_ID if rows[0].record_id is not None else BY_PROJECT_NO
+    stored = await connection.fetch(sql, *_arguments(rows))
+    return {row["idempotency_key"]: row for row in stored}
+
+
+_Waiting = tuple[RatingRow, "asyncio.Future[Any]"]
+
+
+class RatingBatcher:
+    """Collects concurrent ratings of one process and writes them a batch per free connection."""
+
+    def __init__(self, pool: Any, slots: int) -> None:
+        self._pool = pool
+        self._slots = asyncio.Semaphore(slots)
+        self._queues: dict[bool, list[_Waiting]] = {True: [], False: []}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def insert(self, row: RatingRow) -> Any:
+        """The stored row, or None when a rule or a unique key kept the rating out."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        by_id = row.record_id is not None
+        self._queues[by_id].append((row, future))
+        task = asyncio.create_task(self._write(by_id))
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _write(self, by_id: bool) -> None:
+        async with self._slots:
+            queue = self._queues[by_id]
+            batch, self._queues[by_id] = queue[:MAX_BATCH], queue[MAX_BATCH:]
+            if not batch:
+                return
+            try:
+                async with self._pool.acquire() as connection:
+                    stored = await insert_ratings(connection, [row for row, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exception=exc)
+                    return
+                # One bad row must not fail its neighbours: write them one by one.
+                stored = await self._one_by_one(batch)
+            # A key twice in one batch (a client retrying while its first try is queued): the first
+            # gets the stored row, the others None, and the caller replays or refuses by content.
+            for row, future in batch:
+                _settle(future, result=stored.pop(row.idempotency_key, None))
+
+    async def _one_by_one(self, batch: list[_Waiting]) -> dict[str, Any]:
+        stored: dict[str, Any] = {}
+        for row, future in batch:
+            try:
+                async with self._pool.acquire() as connection:
+                    stored.update(await insert_ratings(connection, [row]))
+            except Exception as exc:
+                _settle(future, exception=exc)
+        return stored
+
+
+def _settle(
+    future: asyncio.Future[Any], result: Any = None, exception: BaseException | None = None
+) -> None:
+    if future.done():  # the request was cancelled (client went away); its rating stands or not
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)
