@@ -290,7 +290,7 @@ class Intake:
                 f"service item {data.item_code} is not in the catalog",
                 "item_code",
             )
-        fields: dict[str, Any] = {
+        fields: dict[Any, Any] = {
             "item": item["id"],
             "department": department["id"],
             "area_code": data.area_code,
@@ -357,7 +357,7 @@ class Intake:
             occurred = self._aware(record.occurred_at)
             assert occurred is not None
             deadline, estimated = self.rating_deadline(occurred)
-            values = {
+            values: dict[Any, Any] = {
                 "name": record.name.strip(),
                 "occurred_at": occurred,
                 "window_no": record.window_no,
