@@ -1,14 +1,15 @@
-"""Evaluation domain vocabulary and pure rules: channels, levels, codes, and what a valid rating is."""
+"""Evaluation vocabulary and pure rules: channels, levels, codes, and what a valid rating is."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import IntEnum, StrEnum
 
 from evaluation_service.errors import InvalidInput
+from evaluation_service.workdays import WorkCalendar
 
 
 class Channel(StrEnum):
@@ -67,6 +68,19 @@ def is_bad(level: int) -> bool:
 def is_good(level: int, basic_satisfied_counts_as_good: bool) -> bool:
     threshold = Level.basically_satisfied if basic_satisfied_counts_as_good else Level.satisfied
     return level >= threshold
+
+
+def rating_deadline(
+    occurred_at: datetime, calendar: WorkCalendar, working_days: int, zone: tzinfo
+) -> tuple[datetime, bool]:
+    """§3 rule 2: the end of the N-th working day after the service, on the county's clock.
+
+    Returns the deadline in UTC and whether it rests on an estimated (Monday–Friday) calendar.
+    """
+    local_day = occurred_at.astimezone(zone).date()
+    result = calendar.add_working_days(local_day, working_days)
+    end = datetime.combine(result.date + timedelta(days=1), datetime.min.time(), zone)
+    return (end - timedelta(microseconds=1)).astimezone(UTC), result.estimated
 
 
 # --- codes -------------------------------------------------------------------------------------
@@ -168,7 +182,7 @@ class Applicant:
 
     @property
     def identified(self) -> bool:
-        """Known well enough to contact about a bad review: this is what makes a rating real-name."""
+        """Known well enough to contact about a bad review: what makes a rating real-name."""
         return bool(self.name and (self.cert_no or self.phone))
 
 
@@ -248,7 +262,7 @@ def check_rating(
     indicators: Mapping[int, frozenset[str]],
     comment_max_chars: int,
 ) -> RatingInput:
-    """Apply DESIGN.md §3 rules 3 and the input rules; `indicators` maps level → offered tag codes."""
+    """DESIGN.md §3 rule 3 and the input rules; `indicators` maps level → offered tag codes."""
     parsed_channel = parse_channel(channel)
     if level not in LEVEL_TEXT:
         raise InvalidInput(

@@ -190,11 +190,9 @@ class Intake:
     # --- transactions --------------------------------------------------------------------------
 
     def rating_deadline(self, occurred_at: datetime) -> tuple[datetime, bool]:
-        """End of the N-th working day after the service, in the county's time zone."""
-        local_day = occurred_at.astimezone(self.zone).date()
-        result = self.calendar.add_working_days(local_day, self.settings.rating_window_working_days)
-        end = datetime.combine(result.date + timedelta(days=1), datetime.min.time(), self.zone)
-        return (end - timedelta(microseconds=1)).astimezone(UTC), result.estimated
+        return model.rating_deadline(
+            occurred_at, self.calendar, self.settings.rating_window_working_days, self.zone
+        )
 
     def _aware(self, value: datetime | None) -> datetime | None:
         if value is None:
