@@ -1,0 +1,436 @@
+"""Delivery of outbox rows to the province: claim with a lease, push records before their ratings,
+settle every row as delivered, failed or due again after a back-off.
+
+Concurrency: a row is claimed by compare-and-set (pending and due → due again only after the lease),
+under FOR UPDATE SKIP LOCKED on PostgreSQL, so workers do not take the same row while its lease
+runs. A worker that dies leaves its rows pending; they fall due when the lease ends and the relay
+claims them again. The province keys items by projectNo+serviceNumber+assessNumber and answers a
+repeat as "already received", so at-least-once delivery is counted there exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.model import (
+    ItemResult,
+    Outcome,
+    ProvinceUnavailable,
+    RatingToSend,
+    RecordToSend,
+    TicketResultToSend,
+)
+from connectors.province.client import ProvinceClient
+from evaluation_service.database import Database
+from evaluation_service.model import OutboxKind, OutboxState
+from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
+
+log = logging.getLogger("haochaping.forwarding")
+
+TICKET_SOURCE_MISSING = "整改结果数据源尚未就绪（ticket 表或其结果不存在），保持待发送"
+TICKET_RESULT_CODES = {
+    "rectified": ("1", "已整改"),
+    "explained": ("2", "已解释说明"),
+    "invalid": ("3", "无效差评"),
+}
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    batch_size: int = 200
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    fail_after_seconds: float = 86_400.0
+    lease_seconds: float = 60.0
+
+    def back_off(self, attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+        """Exponential back-off with jitter: up to base·2^(attempts-1), capped, at least half."""
+        ceiling = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=ceiling * (0.5 + 0.5 * rand()))
+
+
+@dataclass
+class DeliveryReport:
+    delivered: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    retry: dict[int, str] = field(default_factory=dict)
+    waiting: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    kind: str
+    ref_id: int
+    attempts: int
+    created_at: datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        db: Database,
+        client: ProvinceClient,
+        policy: DeliveryPolicy,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+
+    # --- claiming ------------------------------------------------------------------------------
+
+    async def claim_due(self, limit: int) -> list[int]:
+        """Take up to `limit` due pending rows, oldest first, for one lease."""
+        now = self.clock()
+        until = now + timedelta(seconds=self.policy.lease_seconds)
+        due = (Outbox.state == OutboxState.pending) & (Outbox.next_attempt_at <= now)
+        async with self.db.write():
+            query = Outbox.select(Outbox.id).where(due).order_by(Outbox.id).limit(limit)
+            if not self.db.is_sqlite:
+                query = query.lock_rows("UPDATE", skip_locked=True)
+            ids = [row["id"] for row in await query]
+            if ids:
+                await Outbox.update({Outbox.next_attempt_at: until}).where(
+                    Outbox.id.is_in(ids) & due
+                )
+        return ids
+
+    async def in_flight(self) -> int:
+        """Pending rows under a lease or a back-off: the relay's brake when the broker is slow."""
+        return int(
+            await Outbox.count().where(
+                (Outbox.state == OutboxState.pending) & (Outbox.next_attempt_at > self.clock())
+            )
+        )
+
+    # --- delivering ----------------------------------------------------------------------------
+
+    async def deliver(self, ids: Iterable[int]) -> DeliveryReport:
+        """Deliver the given outbox rows (those still pending); safe to call again with the same
+        ids."""
+        wanted = sorted(set(ids))
+        report = DeliveryReport()
+        if not wanted:
+            return report
+        rows = await self._rows(Outbox.id.is_in(wanted))
+        ratings_rows = [r for r in rows if r.kind == OutboxKind.evaluation]
+        ratings = await _load_ratings([r.ref_id for r in ratings_rows])
+        # A service record always reaches the province before its ratings: take along the pending
+        # record rows of this batch's ratings, wherever they were queued.
+        record_ids_of_ratings = {rating.record_id for rating in ratings.values()}
+        if record_ids_of_ratings:
+            rows += await self._rows(
+                (Outbox.kind == OutboxKind.service_record)
+                & Outbox.ref_id.is_in(sorted(record_ids_of_ratings))
+                & Outbox.id.not_in(wanted)
+            )
+        record_rows = [r for r in rows if r.kind == OutboxKind.service_record]
+        ticket_rows = [r for r in rows if r.kind == OutboxKind.ticket_result]
+        records = await _load_records([r.ref_id for r in record_rows])
+        try:
+            await self._push_records(record_rows, records, report)
+            await self._push_ratings(ratings_rows, ratings, report)
+            await self._push_ticket_results(ticket_rows, report)
+        except ProvinceUnavailable as exc:
+            settled = set(report.delivered) | set(report.failed) | set(report.waiting)
+            for row in rows:
+                if row.id not in settled:
+                    report.retry[row.id] = str(exc)
+        await self._settle(rows, report)
+        return report
+
+    async def _rows(self, where: Any) -> list[_Row]:
+        found = (
+            await Outbox.select(
+                Outbox.id, Outbox.kind, Outbox.ref_id, Outbox.attempts, Outbox.created_at
+            )
+            .where(where & (Outbox.state == OutboxState.pending))
+            .order_by(Outbox.id)
+        )
+        return [
+            _Row(r["id"], r["kind"], r["ref_id"], r["attempts"], _utc(r["created_at"]))
+            for r in found
+        ]
+
+    async def _push_records(
+        self, rows: list[_Row], records: dict[int, RecordToSend], report: DeliveryReport
+    ) -> None:
+        present = [r for r in rows if r.ref_id in records]
+        for row in rows:
+            if row.ref_id not in records:
+                report.failed[row.id] = "本地服务记录不存在"
+        # A record queued twice (changed after the first push) is sent once, in its current form.
+        unique = list({row.ref_id: records[row.ref_id] for row in present}.values())
+        results = dict(
+            zip([r.record_id for r in unique], await self.client.push_records(unique), strict=True)
+        )
+        for row in present:
+            _note(report, row.id, results[row.ref_id])
+
+    async def _push_ratings(
+        self, rows: list[_Row], ratings: dict[int, RatingToSend], report: DeliveryReport
+    ) -> None:
+        present = [r for r in rows if r.ref_id in ratings]
+        for row in rows:
+            if row.ref_id not in ratings:
+                report.failed[row.id] = "本地评价记录不存在"
+        if not present:
+            return
+        results = await self.client.push_ratings([ratings[r.ref_id] for r in present])
+        again = [
+            row
+            for row, result in zip(present, results, strict=True)
+            if result.outcome == Outcome.no_record
+        ]
+        for row, result in zip(present, results, strict=True):
+            if result.outcome != Outcome.no_record:
+                _note(report, row.id, result)
+        if not again:
+            return
+        # "No such service record": the province lost or never got it; send it again, then
+        # the rating.
+        records = await _load_records(sorted({ratings[r.ref_id].record_id for r in again}))
+        await self.client.push_records(list(records.values()))
+        retried = await self.client.push_ratings([ratings[r.ref_id] for r in again])
+        for row, result in zip(again, retried, strict=True):
+            if result.outcome == Outcome.no_record:
+                report.retry[row.id] = result.message
+            else:
+                _note(report, row.id, result)
+
+    async def _push_ticket_results(self, rows: list[_Row], report: DeliveryReport) -> None:
+        if not rows:
+            return
+        results = await _load_ticket_results(self.db, [r.ref_id for r in rows])
+        present = [r for r in rows if r.ref_id in results]
+        for row in rows:
+            if row.ref_id not in results:
+                # The rectification data source is not there (yet): wait, never fail.
+                report.waiting[row.id] = TICKET_SOURCE_MISSING
+        if present:
+            answers = await self.client.push_ticket_results([results[r.ref_id] for r in present])
+            for row, result in zip(present, answers, strict=True):
+                _note(report, row.id, result)
+
+    # --- settling ------------------------------------------------------------------------------
+
+    async def _settle(self, rows: list[_Row], report: DeliveryReport) -> None:
+        now = self.clock()
+        pending = Outbox.state == OutboxState.pending
+        by_id = {row.id: row for row in rows}
+        failed = dict(report.failed)
+        backoffs: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for row_id, message in report.retry.items():
+            row = by_id[row_id]
+            if (now - row.created_at).total_seconds() > self.policy.fail_after_seconds:
+                failed[row_id] = f"超过重试期限仍未送达：{message}"
+            else:
+                backoffs[(row.attempts + 1, message)].append(row_id)
+        failures: dict[str, list[int]] = defaultdict(list)
+        for row_id, message in failed.items():
+            failures[message[:2000]].append(row_id)
+        async with self.db.write():
+            if report.delivered:
+                await Outbox.update(
+                    {
+                        Outbox.state: OutboxState.delivered,
+                        Outbox.delivered_at: now,
+                        Outbox.attempts: Outbox.attempts + 1,
+                        Outbox.last_error: "",
+                    }
+                ).where(Outbox.id.is_in(report.delivered) & pending)
+            for message, ids in failures.items():
+                await Outbox.update(
+                    {
+                        Outbox.state: OutboxState.failed,
+                        Outbox.attempts: Outbox.attempts + 1,
+                        Outbox.last_error: message,
+                    }
+                ).where(Outbox.id.is_in(ids) & pending)
+            for (attempts, message), ids in backoffs.items():
+                await Outbox.update(
+                    {
+                        Outbox.attempts: Outbox.attempts + 1,
+                        Outbox.next_attempt_at: now + self.policy.back_off(attempts),
+                        Outbox.last_error: message[:2000],
+                    }
+                ).where(Outbox.id.is_in(ids) & pending)
+            if report.waiting:
+                await Outbox.update(
+                    {
+                        Outbox.next_attempt_at: now
+                        + timedelta(seconds=self.policy.retry_max_seconds),
+                        Outbox.last_error: TICKET_SOURCE_MISSING,
+                    }
+                ).where(Outbox.id.is_in(list(report.waiting)) & pending)
+        if report.failed or report.retry:
+            log.warning(
+                "forwarding: %d delivered, %d failed, %d to retry",
+                len(report.delivered),
+                len(failed),
+                len(report.retry) - len(failed) + len(report.failed),
+            )
+
+
+def _note(report: DeliveryReport, row_id: int, result: ItemResult) -> None:
+    if result.delivered:
+        report.delivered.append(row_id)
+    elif result.outcome == Outcome.no_record:
+        report.retry[row_id] = result.message
+    else:
+        report.failed[row_id] = result.message
+
+
+# --- loading what is sent -------------------------------------------------------------------------
+
+
+async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
+    if not record_ids:
+        return {}
+    t = ServiceRecord.service_transaction
+    rows = await ServiceRecord.select(
+        ServiceRecord.id,
+        ServiceRecord.service_number,
+        ServiceRecord.name,
+        ServiceRecord.occurred_at,
+        ServiceRecord.window_no,
+        ServiceRecord.staff_no,
+        t.project_no.as_alias("project_no"),
+        t.area_code.as_alias("area_code"),
+        t.applicant_type.as_alias("applicant_type"),
+        t.applicant_name.as_alias("applicant_name"),
+        t.applicant_cert_type.as_alias("cert_type"),
+        t.applicant_cert_no.as_alias("cert_no"),
+        t.applicant_phone.as_alias("phone"),
+        t.accepted_at.as_alias("accepted_at"),
+        t.finished_at.as_alias("finished_at"),
+        t.item.code.as_alias("item_code"),
+        t.item.name.as_alias("item_name"),
+        t.department.code.as_alias("department_code"),
+        t.department.name.as_alias("department_name"),
+    ).where(ServiceRecord.id.is_in(record_ids))
+    return {
+        r["id"]: RecordToSend(
+            record_id=r["id"],
+            project_no=r["project_no"],
+            service_number=r["service_number"],
+            name=r["name"],
+            occurred_at=_utc(r["occurred_at"]),
+            item_code=r["item_code"],
+            item_name=r["item_name"],
+            department_code=r["department_code"],
+            department_name=r["department_name"],
+            area_code=r["area_code"],
+            applicant_type=r["applicant_type"],
+            applicant_name=r["applicant_name"],
+            applicant_cert_type=r["cert_type"],
+            applicant_cert_no=r["cert_no"],
+            applicant_phone=r["phone"],
+            accepted_at=_utc(r["accepted_at"]) if r["accepted_at"] else None,
+            finished_at=_utc(r["finished_at"]) if r["finished_at"] else None,
+            window_no=r["window_no"],
+            staff_no=r["staff_no"],
+        )
+        for r in rows
+    }
+
+
+async def _load_ratings(evaluation_ids: list[int]) -> dict[int, RatingToSend]:
+    if not evaluation_ids:
+        return {}
+    rows = await Evaluation.select(
+        Evaluation.id,
+        Evaluation.service_record,
+        Evaluation.assess_number,
+        Evaluation.channel,
+        Evaluation.level,
+        Evaluation.tags,
+        Evaluation.comment,
+        Evaluation.is_default,
+        Evaluation.client_time,
+        Evaluation.received_at,
+        Evaluation.service_record.service_number.as_alias("service_number"),
+        Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),
+    ).where(Evaluation.id.is_in(evaluation_ids))
+    return {r["id"]: _rating(r) for r in rows}
+
+
+def _rating(r: dict[str, Any]) -> RatingToSend:
+    return RatingToSend(
+        evaluation_id=r["id"],
+        record_id=r["service_record"],
+        project_no=r["project_no"],
+        service_number=r["service_number"],
+        assess_number=r["assess_number"],
+        channel=r["channel"],
+        level=r["level"],
+        tags=r["tags"],
+        comment=r["comment"],
+        is_default=bool(r["is_default"]),
+        rated_at=rated_at(r["client_time"], r["received_at"]),
+    )
+
+
+def rated_at(client_time: Any, received_at: Any) -> datetime:
+    """When the person rated: the device clock for ratings buffered offline, else arrival."""
+    return _utc(client_time) if client_time else _utc(received_at)
+
+
+_TICKET_SQL = """
+SELECT t.id, t.result, t.measures, t.explanation, t.feedback_note, t.closed_at,
+       t.closed_invalid_at, e.assess_number, sr.service_number, st.project_no
+FROM ticket t
+JOIN evaluation e ON e.id = t.evaluation
+JOIN service_record sr ON sr.id = e.service_record
+JOIN service_transaction st ON st.id = sr.service_transaction
+WHERE t.id IN ({placeholders})
+"""
+
+
+async def _load_ticket_results(
+    db: Database, ticket_ids: list[int]
+) -> dict[int, TicketResultToSend]:
+    """Closing results of rectification tickets, read from the rectification tables when they exist.
+    A missing table, column or result means the data source is not ready: nothing is returned."""
+    sql = _TICKET_SQL.format(placeholders=", ".join("{}" for _ in ticket_ids))
+    try:
+        rows = await Outbox.raw(sql, *ticket_ids)
+    except Exception as exc:  # the table may not exist yet (another package's migration)
+        log.info("ticket results unavailable: %s", exc)
+        return {}
+    out: dict[int, TicketResultToSend] = {}
+    for r in rows:
+        closed = r["closed_at"] or r["closed_invalid_at"]
+        if not r["result"] or not closed:
+            continue
+        code, text = TICKET_RESULT_CODES.get(r["result"], ("9", str(r["result"])))
+        out[r["id"]] = TicketResultToSend(
+            ticket_id=r["id"],
+            project_no=r["project_no"],
+            service_number=r["service_number"],
+            assess_number=r["assess_number"],
+            result_code=code,
+            result_text=text,
+            measures=r["measures"] or r["explanation"] or "",
+            feedback=r["feedback_note"] or "",
+            closed_at=_utc(closed),
+        )
+    return out

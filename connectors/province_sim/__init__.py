@@ -1,0 +1,1 @@
+"""A province simulator: the Shandong protocol over real HTTP, checking what the province checks."""

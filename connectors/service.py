@@ -1,0 +1,127 @@
+"""Forwarding use cases for operators: health figures, the failed list, re-driving a failed row."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from evaluation_service.database import Database
+from evaluation_service.errors import Conflict, NotFound
+from evaluation_service.model import OutboxState
+from evaluation_service.tables import Outbox
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ForwardingStats:
+    pending: int
+    delivered: int
+    failed: int
+    oldest_pending_age_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
+        }
+
+
+class Forwarding:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cached: tuple[float, ForwardingStats] | None = None
+
+    async def recent_stats(self, now: datetime, max_age_seconds: float = 2.0) -> ForwardingStats:
+        """For /health, which is polled often: counting a large outbox each time is not free."""
+        clock = time.monotonic()
+        if self._cached is None or clock - self._cached[0] > max_age_seconds:
+            self._cached = (clock, await self.stats(now))
+        return self._cached[1]
+
+    async def stats(self, now: datetime) -> ForwardingStats:
+        counts = {state.value: 0 for state in OutboxState}
+        for state in OutboxState:
+            counts[state.value] = int(await Outbox.count().where(Outbox.state == state))
+        oldest = (
+            await Outbox.select(Outbox.created_at)
+            .where(Outbox.state == OutboxState.pending)
+            .order_by(Outbox.id)
+            .first()
+        )
+        age = None
+        if oldest is not None:
+            age = round(max(0.0, (now - _utc(oldest["created_at"])).total_seconds()), 3)
+        return ForwardingStats(
+            pending=counts["pending"],
+            delivered=counts["delivered"],
+            failed=counts["failed"],
+            oldest_pending_age_seconds=age,
+        )
+
+    async def failed(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = (
+            await Outbox.select(
+                Outbox.id,
+                Outbox.kind,
+                Outbox.ref_id,
+                Outbox.attempts,
+                Outbox.last_error,
+                Outbox.created_at,
+                Outbox.next_attempt_at,
+            )
+            .where(Outbox.state == OutboxState.failed)
+            .order_by(Outbox.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                "ref_id": r["ref_id"],
+                "attempts": r["attempts"],
+                "last_error": r["last_error"],
+                "queued_at": _utc(r["created_at"]).isoformat(),
+                "failed_at": _utc(r["next_attempt_at"]).isoformat(),
+            }
+            for r in rows
+        ]
+
+    async def retry(self, outbox_id: int, now: datetime) -> dict[str, Any]:
+        """Re-drive a failed row: pending and due now. Its age clock (queued_at) restarts, so the
+        fail-after period applies afresh; the rating's own time is kept on the rating."""
+        async with self.db.write():
+            changed = (
+                await Outbox.update(
+                    {
+                        Outbox.state: OutboxState.pending,
+                        Outbox.attempts: 0,
+                        Outbox.next_attempt_at: now,
+                        Outbox.created_at: now,
+                        Outbox.last_error: "",
+                    }
+                )
+                .where((Outbox.id == outbox_id) & (Outbox.state == OutboxState.failed))
+                .returning(Outbox.id)
+            )
+            if changed:
+                return {"id": outbox_id, "state": OutboxState.pending.value}
+            row = await Outbox.select(Outbox.state).where(Outbox.id == outbox_id).first()
+        if row is None:
+            raise NotFound(
+                "unknown_outbox_row", f"转发记录 {outbox_id} 不存在。", f"no outbox row {outbox_id}"
+            )
+        raise Conflict(
+            "outbox_row_not_failed",
+            f"转发记录 {outbox_id} 当前状态为“{row['state']}”，只有发送失败的记录可以重新发送。",
+            f"outbox row {outbox_id} is {row['state']}; only failed rows can be retried",
+        )

@@ -1,0 +1,125 @@
+"""Forwarding test support: the province simulator as a real process on loopback, and waiting
+helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.province.signing import generate_key_pair
+from evaluation_service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_WORD = "test-app-word"
+APP_MARK = "test-app-mark"
+TENANCY = "370124"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answered on port {port}")
+
+
+@dataclass
+class Simulator:
+    url: str
+    private_key: str
+    public_key: str
+    process: subprocess.Popen[bytes]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PROVINCE_URL": self.url,
+            "PROVINCE_SM2_PRIVATE_KEY": self.private_key,
+            "PROVINCE_SM2_PUBLIC_KEY": self.public_key,
+            "PROVINCE_APP_WORD": APP_WORD,
+            "PROVINCE_APP_MARK": APP_MARK,
+            "PROVINCE_TENANCY_ID": TENANCY,
+        }
+
+    async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
+            if body is None:
+                response = await client.get(path)
+            else:
+                response = await client.post(path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    async def faults(self, **faults: float) -> None:
+        await self.control("/sim/faults", dict(faults))
+
+    async def keys(self, project_no: str) -> dict[tuple[str, ...], dict[str, int]]:
+        """Per key of this project: how often the province received it and how often it counted
+        it."""
+        answer = await self.control(f"/sim/project?project_no={project_no}")
+        return {
+            (k["kind"], *map(str, k["key"])): {"receipts": k["receipts"], "accepted": k["accepted"]}
+            for k in answer["keys"]
+        }
+
+
+def start_simulator(var_dir: Path) -> Simulator:
+    private, public = generate_key_pair()
+    port = free_port()
+    sim = Simulator(f"http://127.0.0.1:{port}", private, public, None)  # type: ignore[arg-type]
+    env = {**os.environ, **sim.env(), "HAOCHAPING_VAR_DIR": str(var_dir)}
+    sim.process = subprocess.Popen(
+        [sys.executable, "-m", "connectors.province_sim", "--port", str(port)], cwd=ROOT, env=env
+    )
+    wait_port(port, sim.process)
+    return sim
+
+
+def forwarding_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
+    """Short back-off, lease and relay interval, so resilience tests take seconds, not minutes."""
+    values: dict[str, Any] = {
+        "province_url": sim.url,
+        "province_private_key": sim.private_key,
+        "province_public_key": sim.public_key,
+        "province_app_word": APP_WORD,
+        "province_app_mark": APP_MARK,
+        "province_tenancy_id": TENANCY,
+        "province_timeout_seconds": 5.0,
+        "forward_batch_size": 50,
+        "forward_concurrency": 2,
+        "forward_retry_base_seconds": 0.1,
+        "forward_retry_max_seconds": 0.4,
+        "forward_lease_seconds": 1.0,
+        "relay_interval_seconds": 0.05,
+    }
+    values.update(overrides)
+    return replace(base, **values)
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 20, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")

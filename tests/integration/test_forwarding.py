@@ -1,0 +1,352 @@
+"""Forwarding to the province over loopback, against the simulator process, on SQLite and
+PostgreSQL,
+with the in-process worker (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.actors import forwarder_for
+from connectors.delivery import TICKET_SOURCE_MISSING
+from connectors.province.client import province_key
+from connectors.reconcile import reconcile_day
+from evaluation_service.database import Database
+from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.worker import InProcessWorker
+from tests.forwarding_support import Simulator, forwarding_settings, start_simulator, until
+from tests.support import auth, transaction_body
+
+Client = httpx.AsyncClient
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    simulator = start_simulator(tmp_path_factory.mktemp("sim"))
+    try:
+        yield simulator
+    finally:
+        simulator.process.terminate()
+        simulator.process.wait(5)
+
+
+@pytest.fixture
+async def province(sim: Simulator) -> AsyncIterator[Simulator]:
+    await sim.faults()
+    yield sim
+    await sim.faults()
+
+
+def app_state(api: Client) -> Any:
+    return api._transport.app.state  # type: ignore[attr-defined]
+
+
+class Harness:
+    """An in-process worker over the app's own database, started and stopped by the test."""
+
+    def __init__(self, api: Client, sim: Simulator, **overrides: Any) -> None:
+        state = app_state(api)
+        self.db: Database = state.db
+        self.settings = forwarding_settings(state.settings, sim, **overrides)
+        self.worker: InProcessWorker | None = None
+
+    def start(self) -> InProcessWorker:
+        self.worker = InProcessWorker(forwarder_for(self.db, self.settings), self.settings)
+        self.worker.start()
+        return self.worker
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+            self.worker = None
+
+
+@pytest.fixture
+async def harness(api: Client, province: Simulator) -> AsyncIterator[Harness]:
+    h = Harness(api, province)
+    yield h
+    await h.stop()
+
+
+async def rated_project(api: Client, level: int = 5, records: int = 1) -> tuple[str, list[int]]:
+    """A transaction with `records` service records, the first one rated; returns outbox ids."""
+    project_no = f"FWD-{uuid.uuid4().hex[:14]}"
+    now = datetime.now(UTC).isoformat()
+    body = transaction_body(
+        project_no,
+        records=[
+            {
+                "service_number": n,
+                "name": f"环节{n}",
+                "occurred_at": now,
+                "window_no": "W01",
+                "staff_no": "S001",
+            }
+            for n in range(1, records + 1)
+        ],
+    )
+    response = await api.post("/api/v1/transactions", json=body, headers=auth())
+    assert response.status_code == 200, response.text
+    token = response.json()["records"][0]["rating_token"]
+    fields: dict[str, Any] = {
+        "channel": "mobile",
+        "level": level,
+        "idempotency_key": uuid.uuid4().hex,
+        "rating_token": token,
+    }
+    if level <= 2:
+        fields["tags"] = ["B201"]
+    rated = await api.post("/api/v1/evaluations", json=fields)
+    assert rated.status_code == 201, rated.text
+    return project_no, await outbox_ids(project_no)
+
+
+async def outbox_ids(project_no: str) -> list[int]:
+    records = [
+        r["id"]
+        for r in await ServiceRecord.select(ServiceRecord.id).where(
+            ServiceRecord.service_transaction.project_no == project_no
+        )
+    ]
+    ratings = [
+        r["id"]
+        for r in await Evaluation.select(Evaluation.id).where(
+            Evaluation.service_record.is_in(records)
+        )
+    ]
+    rows = await Outbox.select(Outbox.id).where(
+        ((Outbox.kind == "service_record") & Outbox.ref_id.is_in(records))
+        | ((Outbox.kind == "evaluation") & Outbox.ref_id.is_in(ratings or [0]))
+    )
+    return [r["id"] for r in rows]
+
+
+async def states(ids: list[int]) -> dict[int, dict[str, Any]]:
+    rows = await Outbox.select().where(Outbox.id.is_in(ids))
+    return {r["id"]: r for r in rows}
+
+
+async def all_delivered(ids: list[int]) -> bool:
+    return all(r["state"] == "delivered" for r in (await states(ids)).values())
+
+
+def counted_once(keys: dict[tuple[str, ...], dict[str, int]]) -> bool:
+    return bool(keys) and all(k["accepted"] == 1 for k in keys.values())
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+async def test_a_rating_reaches_the_province_after_its_service_record(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    project_no, ids = await rated_project(api, records=2)
+    harness.start()
+
+    await until(lambda: all_delivered(ids), what="rows delivered")
+
+    keys = await province.keys(project_no)
+    pno = province_key(project_no)
+    assert set(keys) == {("record", pno, "1"), ("record", pno, "2"), ("rating", pno, "1", "1")}
+    assert counted_once(keys)
+    rows = list((await states(ids)).values())
+    record_1 = next(r for r in rows if r["kind"] == "service_record")
+    rating = next(r for r in rows if r["kind"] == "evaluation")
+    assert record_1["delivered_at"] <= rating["delivered_at"]
+
+
+async def test_province_down_for_a_while_then_back_every_row_counted_exactly_once(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    await province.faults(down_seconds=1.2)
+    projects = [await rated_project(api) for _ in range(8)]
+    ids = [i for _, project_ids in projects for i in project_ids]
+    harness.start()
+
+    await until(lambda: all_delivered(ids), what="all rows delivered after the outage")
+
+    for project_no, _ in projects:
+        assert counted_once(await province.keys(project_no))
+    assert max(r["attempts"] for r in (await states(ids)).values()) > 1  # it did retry
+
+
+async def test_worker_stopped_mid_delivery_loses_nothing_and_counts_nothing_twice(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    await province.faults(latency_ms=600)
+    projects = [await rated_project(api) for _ in range(6)]
+    ids = [i for _, project_ids in projects for i in project_ids]
+    harness.start()
+    await until(lambda: harness_claimed(ids), seconds=5, what="rows claimed")
+    await asyncio.sleep(0.3)  # requests are now in flight at the province
+
+    await harness.stop()  # the crash: tasks cancelled mid-request, leases left behind
+    assert not await all_delivered(ids)
+    await province.faults()
+    harness.start()
+
+    await until(lambda: all_delivered(ids), what="all rows delivered after the restart")
+    for project_no, _ in projects:
+        assert counted_once(await province.keys(project_no))
+
+
+async def harness_claimed(ids: list[int]) -> bool:
+    now = datetime.now(UTC)
+    return any(_aware(r["next_attempt_at"]) > now for r in (await states(ids)).values())
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def test_a_payload_the_province_rejects_is_failed_with_its_message_and_others_flow(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    project_no, good_ids = await rated_project(api, records=2)
+    record_2 = (
+        await ServiceRecord.select(ServiceRecord.id)
+        .where(
+            (ServiceRecord.service_transaction.project_no == project_no)
+            & (ServiceRecord.service_number == 2)
+        )
+        .first()
+    )
+    # A bad rating without any reason: our intake refuses it, so write it behind the API's back.
+    bad = await Evaluation.insert(
+        Evaluation(
+            service_record=record_2["id"],
+            assess_number=1,
+            channel="pc",
+            level=1,
+            tags="",
+            comment="",
+            idempotency_key=uuid.uuid4().hex,
+            received_at=datetime.now(UTC),
+        )
+    ).returning(Evaluation.id)
+    bad_row = (
+        await Outbox.insert(Outbox(kind="evaluation", ref_id=bad[0]["id"])).returning(Outbox.id)
+    )[0]["id"]
+    harness.start()
+
+    await until(lambda: all_delivered(good_ids), what="good rows delivered")
+    await until(lambda: row_state(bad_row, "failed"), what="bad row failed")
+
+    row = (await states([bad_row]))[bad_row]
+    assert "差评须填写评价指标" in row["last_error"]
+    listed = await api.get("/api/v1/forwarding/failed", params={"limit": 1000})
+    assert bad_row in [r["id"] for r in listed.json()]
+    await harness.stop()
+    retried = await api.post(f"/api/v1/forwarding/{bad_row}/retry")
+    assert retried.status_code == 202, retried.text
+    assert (await states([bad_row]))[bad_row]["state"] == "pending"
+    again = await api.post(f"/api/v1/forwarding/{bad_row}/retry")
+    assert again.status_code == 409
+    assert "只有发送失败的记录" in again.json()["message"]
+    await Outbox.update({Outbox.state: "failed"}).where(Outbox.id == bad_row)
+
+
+async def row_state(row_id: int, state: str) -> bool:
+    return (await states([row_id]))[row_id]["state"] == state
+
+
+async def test_retrying_an_unknown_row_is_a_404_in_chinese(api: Client) -> None:
+    response = await api.post("/api/v1/forwarding/987654321/retry")
+    assert response.status_code == 404
+    assert "不存在" in response.json()["message"]
+
+
+async def test_rating_whose_record_the_province_lacks_resends_the_record_first(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    project_no, ids = await rated_project(api)
+    record_rows = [r for r in (await states(ids)).values() if r["kind"] == "service_record"]
+    # As if the record had been delivered and the province then lost it.
+    await Outbox.update({Outbox.state: "delivered"}).where(Outbox.id == record_rows[0]["id"])
+    harness.start()
+
+    await until(lambda: all_delivered(ids), what="rating delivered")
+
+    keys = await province.keys(project_no)
+    pno = province_key(project_no)
+    assert keys[("record", pno, "1")]["accepted"] == 1
+    assert keys[("rating", pno, "1", "1")] == {"receipts": 2, "accepted": 1}
+
+
+async def test_the_provinces_already_received_answer_counts_as_delivered(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    project_no, ids = await rated_project(api)
+    forwarder = forwarder_for(harness.db, harness.settings)
+    await forwarder.deliver(ids)
+    await Outbox.update({Outbox.state: "pending"}).where(Outbox.id.is_in(ids))
+
+    report = await forwarder.deliver(ids)
+    await forwarder.client.close()
+
+    assert sorted(report.delivered) == sorted(ids)
+    keys = await province.keys(project_no)
+    assert all(k == {"receipts": 2, "accepted": 1} for k in keys.values())
+
+
+async def test_ticket_results_wait_while_their_data_source_is_missing(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    row = (
+        await Outbox.insert(Outbox(kind="ticket_result", ref_id=987654321)).returning(Outbox.id)
+    )[0]["id"]
+    forwarder = forwarder_for(harness.db, harness.settings)
+
+    report = await forwarder.deliver([row])
+    await forwarder.client.close()
+
+    assert row in report.waiting
+    stored = (await states([row]))[row]
+    assert stored["state"] == "pending"
+    assert stored["last_error"] == TICKET_SOURCE_MISSING
+    await Outbox.update({Outbox.state: "failed"}).where(Outbox.id == row)  # out of others' way
+
+
+async def test_stats_and_health_report_forwarding(api: Client) -> None:
+    stats = (await api.get("/api/v1/forwarding/stats")).json()
+    health = (await api.get("/health")).json()
+
+    assert set(stats) == {"pending", "delivered", "failed", "oldest_pending_age_seconds"}
+    assert set(health["forwarding"]) == set(stats)
+
+
+async def test_reconciliation_matches_what_was_delivered_today(
+    api: Client, province: Simulator, harness: Harness
+) -> None:
+    _, ids = await rated_project(api)
+    harness.start()
+    await until(lambda: all_delivered(ids), what="rows delivered")
+    await until(lambda: nothing_pending(), what="outbox drained")
+    forwarder = forwarder_for(harness.db, harness.settings)
+    zone = forwarder.client.zone
+
+    difference = await reconcile_day(datetime.now(zone).date(), forwarder.client, zone)
+    await forwarder.client.close()
+
+    assert difference.ratings_missing_at_province == []
+    assert difference.records_missing_at_province == []
+    assert difference.delivered_ratings >= 1
+
+
+async def nothing_pending() -> bool:
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    return not await Outbox.exists().where(
+        (Outbox.state == "pending")
+        & (Outbox.next_attempt_at < soon)
+        & (Outbox.kind != "ticket_result")
+    )
+
+
+_ = Path
