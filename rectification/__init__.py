@@ -1,1 +1,1 @@
-"""Rectification of real-name bad reviews: tickets, workflow, deadlines (built in the rectification issue)."""
+"""Rectification of real-name bad reviews: tickets, workflow, deadlines, staff access."""

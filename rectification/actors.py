@@ -1,0 +1,120 @@
+"""Background work of rectification: the scheduled deadline sweep and its escalation webhook.
+
+Thin: the sweep itself is `Rectification.sweep`, a few set-based statements. A message carries no
+arguments, and a sweep run twice changes nothing the second time, so the scheduler may enqueue it
+from several processes and dramatiq may redeliver it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+import httpx
+
+from rectification.service import Rectification, SweepResult
+
+log = logging.getLogger("haochaping.rectification")
+
+SWEEP_ACTOR = "rectification.sweep_deadlines"
+QUEUE = "rectification"
+WEBHOOK_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+
+
+async def sweep_and_escalate(
+    service: Rectification,
+    now: datetime,
+    webhook_url: str = "",
+    client: httpx.AsyncClient | None = None,
+) -> SweepResult:
+    """One sweep; then, after its commit, the optional webhook about newly overdue tickets.
+
+    The in-app notifications are already stored when the webhook is called, so a webhook that is
+    down is logged and loses nothing.
+    """
+    result = await service.sweep(now)
+    if webhook_url and result.escalated_ticket_ids:
+        payload = {
+            "event": "tickets_overdue",
+            "at": now.isoformat(),
+            "ticket_ids": result.escalated_ticket_ids,
+            "message": f"{len(result.escalated_ticket_ids)} 件差评整改工单已超期，请督办。",
+        }
+        try:
+            if client is None:
+                async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) as own:
+                    response = await own.post(webhook_url, json=payload)
+            else:
+                response = await client.post(webhook_url, json=payload)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("escalation webhook failed: %s", exc)
+    return result
+
+
+def declare_sweep(
+    broker: dramatiq.Broker,
+    service: Callable[[], Awaitable[Rectification]],
+    webhook_url: str = "",
+) -> dramatiq.Actor:  # type: ignore[type-arg]
+    """The sweep actor on `broker` (which needs dramatiq's AsyncIO middleware, as forwarding's)."""
+
+    async def sweep_deadlines() -> None:
+        result = await sweep_and_escalate(await service(), datetime.now(UTC), webhook_url)
+        log.info("deadline sweep: %d yellow, %d red", result.yellow, result.red)
+
+    return dramatiq.actor(  # type: ignore[call-overload, no-any-return]
+        sweep_deadlines,
+        broker=broker,
+        actor_name=SWEEP_ACTOR,
+        queue_name=QUEUE,
+        max_retries=3,
+        time_limit=120_000,
+    )
+
+
+async def schedule(send: Callable[[], Any], every_seconds: float) -> None:
+    """The scheduler: enqueue one sweep now and every `every_seconds` after, until cancelled."""
+    while True:
+        try:
+            await asyncio.to_thread(send)
+        except Exception:
+            log.exception("could not enqueue the deadline sweep")
+        await asyncio.sleep(every_seconds)
+
+
+def embedded_sweeper(
+    service: Rectification, every_seconds: float, webhook_url: str, enabled: bool
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """A lifespan hook for the embedded default: the sweep as a task on the web process's loop."""
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_forever(service, every_seconds, webhook_url))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    @asynccontextmanager
+    async def nothing(_: Any) -> AsyncIterator[None]:
+        yield
+
+    return lifespan if enabled else nothing
+
+
+async def _sweep_forever(service: Rectification, every_seconds: float, webhook_url: str) -> None:
+    while True:
+        try:
+            await sweep_and_escalate(service, datetime.now(UTC), webhook_url)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("deadline sweep failed; retrying at the next tick")
+        await asyncio.sleep(every_seconds)

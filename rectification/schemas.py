@@ -1,0 +1,142 @@
+"""Request and response shapes of the ticket, login and notification API (the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+Short = Annotated[str, msgspec.Meta(max_length=200)]
+Long = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class LoginIn(msgspec.Struct):
+    username: Short
+    password: Short
+
+
+class UserOut(msgspec.Struct):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    department_code: str | None
+
+
+class ActionIn(msgspec.Struct):
+    """The fields an action may carry; which are required depends on the action (see the error)."""
+
+    note: Long = ""
+    appeal_kind: Short = ""
+    reason: Long = ""
+    decision: Short = ""
+    legal_basis: Long = ""
+    measures: Long = ""
+    requested_due_date: date | None = None
+    contact_method: Short = ""
+    satisfaction: Short = ""
+    attachments: list[Short] = msgspec.field(default_factory=list)
+
+
+class ContactOut(msgspec.Struct):
+    """The evaluator's contact; masked unless the reader may see personal data (§3 rule 8)."""
+
+    name: str
+    phone: str
+    cert_no: str
+    masked: bool
+
+
+class EventOut(msgspec.Struct):
+    id: int
+    action: str
+    actor: str
+    role: str
+    from_state: str
+    to_state: str
+    note: str
+    attachments: list[str]
+    details: dict[str, str]
+    at: datetime
+
+
+class TicketSummary(msgspec.Struct):
+    id: int
+    state: str
+    state_text: str
+    department_code: str
+    department_name: str
+    item_code: str
+    item_name: str
+    project_no: str
+    level: int
+    window_no: str
+    staff_no: str
+    contact: ContactOut
+    opened_at: datetime
+    due_at: datetime | None
+    due_estimated: bool
+    alert: str
+    overdue: bool
+    redo_count: int
+    result: str
+
+
+class TicketDetail(msgspec.Struct):
+    id: int
+    state: str
+    state_text: str
+    allowed_actions: list[str]
+    department_code: str
+    department_name: str
+    item_code: str
+    item_name: str
+    project_no: str
+    service_number: int
+    service_name: str
+    window_no: str
+    staff_no: str
+    contact: ContactOut
+    evaluation_id: int
+    level: int
+    channel: str
+    tags: list[str]
+    comment: str
+    rated_at: datetime
+    opened_at: datetime
+    due_at: datetime | None
+    warn_at: datetime | None
+    due_estimated: bool
+    alert: str
+    overdue: bool
+    rectify_cap_at: datetime | None
+    extension_used: bool
+    requested_due_date: str
+    redo_count: int
+    appeal_kind: str
+    appeal_reason: str
+    legal_basis: str
+    explanation: str
+    measures: str
+    feedback_contact_method: str
+    feedback_satisfaction: str
+    feedback_note: str
+    result: str
+    state_times: dict[str, datetime]
+    version: int
+    history: list[EventOut]
+
+
+class TicketPage(msgspec.Struct):
+    total: int
+    items: list[TicketSummary]
+
+
+class NotificationOut(msgspec.Struct):
+    id: int
+    ticket_id: int | None
+    kind: str
+    message: str
+    created_at: datetime
+    read: bool

@@ -1,0 +1,1125 @@
+"""Rectification use cases: open a ticket with its rating, act on it, read, sweep deadlines, log in.
+
+Every change goes through `Rectification.act`: the pure rule of `model.apply`, then a
+compare-and-set UPDATE (`WHERE id = ? AND state = ? AND version = ?`) and the audit row, in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from evaluation_service.database import Database
+from evaluation_service.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from evaluation_service.model import OutboxKind
+from evaluation_service.settings import Settings
+from evaluation_service.tables import Department, Evaluation, Outbox
+from evaluation_service.workdays import WorkCalendar
+from rectification import model
+from rectification.model import (
+    ACTION_TEXT,
+    CLOSED_STATES,
+    OPEN_STATES,
+    STATE_TEXT,
+    Action,
+    ActionInput,
+    Actor,
+    Alert,
+    Due,
+    Result,
+    Role,
+    State,
+    StepDays,
+    TicketClock,
+    TicketView,
+)
+from rectification.schemas import (
+    ActionIn,
+    ContactOut,
+    EventOut,
+    NotificationOut,
+    TicketDetail,
+    TicketPage,
+    TicketSummary,
+    UserOut,
+)
+from rectification.tables import LoginSession, Notification, StaffUser, Ticket, TicketEvent
+
+SYSTEM_NAME = "系统"
+SYSTEM_ROLE = "system"
+LIST_LIMIT_MAX = 200
+
+# --- opening (called by the intake path, inside the rating's transaction) ------------------------
+
+
+def ticket_clock(settings: Settings, calendar: WorkCalendar) -> TicketClock:
+    """The deadlines of every step, from the settings the shell read."""
+    return TicketClock(
+        calendar=calendar,
+        zone=ZoneInfo(settings.timezone),
+        days=StepDays(
+            accept=settings.ticket_accept_working_days,
+            verify=settings.ticket_verify_working_days,
+            rectify=settings.ticket_rectify_working_days,
+            rectify_cap=settings.ticket_rectify_cap_working_days,
+            feedback=settings.ticket_feedback_working_days,
+            supervision=settings.ticket_supervision_working_days,
+        ),
+    )
+
+
+def accept_due_at(clock: TicketClock, now: datetime) -> Due:
+    """The deadline of a ticket opened at `now`: its accept step (default 1 working day)."""
+    return clock.accept_due(now)
+
+
+_OPENED_NOTE = "实名差评自动立案"
+
+
+async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None:
+    """Open the ticket of a real-name bad rating, with its 'opened' audit event.
+
+    Runs in whatever transaction is current, so called right after inserting the evaluation it
+    shares that transaction (DESIGN.md §3 rule 6). Returns None for a rating that opens no ticket
+    (good, or anonymous). The unique index on ticket.evaluation refuses a second ticket.
+    """
+    rating = (
+        await Evaluation.select(
+            Evaluation.id,
+            Evaluation.level,
+            Evaluation.real_name,
+            Evaluation.service_record.as_alias("record"),
+            Evaluation.service_record.window_no.as_alias("window_no"),
+            Evaluation.service_record.staff_no.as_alias("staff_no"),
+            Evaluation.service_record.service_transaction.as_alias("service_transaction"),
+            Evaluation.service_record.service_transaction.department.as_alias("department"),  # type: ignore[union-attr]
+            Evaluation.service_record.service_transaction.item.as_alias("item"),  # type: ignore[union-attr]
+        )
+        .where(Evaluation.id == evaluation_id)
+        .first()
+    )
+    if rating is None:
+        raise NotFound("unknown_evaluation", "评价不存在。", f"no evaluation {evaluation_id}")
+    if not (rating["real_name"] and rating["level"] <= 2):
+        return None
+    inserted = await Ticket.insert(
+        Ticket(
+            evaluation=rating["id"],
+            service_record=rating["record"],
+            service_transaction=rating["service_transaction"],
+            department=rating["department"],
+            item=rating["item"],
+            level=rating["level"],
+            window_no=rating["window_no"] or "",
+            staff_no=rating["staff_no"] or "",
+            state=State.opened,
+            due_at=due.at,
+            warn_at=due.warn_at,
+            due_estimated=due.estimated,
+            opened_at=now,
+            updated_at=now,
+        )
+    ).returning(Ticket.id)
+    ticket_id = int(inserted[0]["id"])
+    await TicketEvent.insert(
+        TicketEvent(
+            ticket=ticket_id,
+            action=model.SYSTEM_OPEN,
+            actor=None,
+            actor_name=SYSTEM_NAME,
+            role=SYSTEM_ROLE,
+            from_state="",
+            to_state=State.opened,
+            note=_OPENED_NOTE,
+            created_at=now,
+        )
+    )
+    return ticket_id
+
+
+# PostgreSQL: the same opening as extra CTEs of the one-statement rating insert. The statement must
+# already have a CTE named `ins` with columns (id, service_record, level, real_name, received_at);
+# these CTEs follow it after a comma. Fill the three placeholders with parameter numbers
+# (`ticket_insert_ctes(first_param)` does) and pass `ticket_insert_params(due)` in that order.
+# The ticket id is `(SELECT id FROM ticket_new)`, NULL when the rating opened none.
+TICKET_INSERT_SQL = """
+ticket_new AS (
+    INSERT INTO ticket (evaluation, service_record, service_transaction, department, item, level,
+        window_no, staff_no, state, version, due_at, warn_at, due_estimated, alert,
+        opened_at, updated_at)
+    SELECT ins.id, ins.service_record, t.id, t.department, t.item, ins.level,
+           sr.window_no, sr.staff_no, 'opened', 1, {due_at}::timestamptz, {warn_at}::timestamptz,
+           {due_estimated}::boolean, 'none', ins.received_at, ins.received_at
+    FROM ins
+    JOIN service_record sr ON sr.id = ins.service_record
+    JOIN service_transaction t ON t.id = sr.service_transaction
+    WHERE ins.real_name AND ins.level <= 2
+    RETURNING id, evaluation, opened_at
+), ticket_opened AS (
+    INSERT INTO ticket_event (ticket, action, actor, actor_name, role, from_state, to_state, note,
+        attachments, details, created_at)
+    SELECT ticket_new.id, 'open', NULL, '系统', 'system', '', 'opened', '实名差评自动立案', '', '',
+           ticket_new.opened_at
+    FROM ticket_new
+)"""
+
+
+def ticket_insert_ctes(first_param: int) -> str:
+    """TICKET_INSERT_SQL with its placeholders numbered $first_param, +1, +2."""
+    return TICKET_INSERT_SQL.format(
+        due_at=f"${first_param}",
+        warn_at=f"${first_param + 1}",
+        due_estimated=f"${first_param + 2}",
+    )
+
+
+def ticket_insert_params(due: Due) -> tuple[datetime, datetime, bool]:
+    return (due.at, due.warn_at, due.estimated)
+
+
+# --- people --------------------------------------------------------------------------------------
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
+PASSWORD_MIN = 10
+_hasher = PasswordHasher()
+# Verified when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+    session: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    token: str
+    expires_at: datetime
+    user: UserOut
+
+
+def _bad_credentials() -> Unauthenticated:
+    return Unauthenticated(
+        "bad_credentials", "用户名或密码不正确。", "unknown username or wrong password", "username"
+    )
+
+
+def _local_clock(instant: datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+async def create_user(
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    department_code: str | None = None,
+    hasher: PasswordHasher | None = None,
+) -> UserOut:
+    """A staff account; liaisons must name their department, other roles must not.
+
+    `hasher` sets the argon2 cost of this password (tests use a cheap one); verification reads the
+    cost from the stored hash.
+    """
+    username = username.strip()
+    if not _USERNAME.match(username):
+        raise InvalidInput(
+            "bad_username",
+            "用户名应为3至64位字母、数字或 _ . - 字符。",
+            "username must be 3-64 letters, digits or _.-",
+            "username",
+        )
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        raise InvalidInput(
+            "bad_role",
+            "角色应为 liaison（部门联络员）、supervisor（监督员）、deputy（代表/委员/媒体）"
+            "或 admin（管理员）。",
+            "role must be liaison, supervisor, deputy or admin",
+            "role",
+        ) from None
+    if len(password) < PASSWORD_MIN:
+        raise InvalidInput(
+            "weak_password",
+            f"密码至少需要{PASSWORD_MIN}个字符。",
+            f"password must have at least {PASSWORD_MIN} characters",
+            "password",
+        )
+    department_id: int | None = None
+    if parsed_role == Role.liaison:
+        if not department_code:
+            raise InvalidInput(
+                "liaison_needs_department",
+                "部门联络员必须指定所属部门（统一社会信用代码）。",
+                "a liaison needs a department code",
+                "department",
+            )
+        row = (
+            await Department.select(Department.id).where(Department.code == department_code).first()
+        )
+        if row is None:
+            raise InvalidInput(
+                "unknown_department",
+                f"部门编码 {department_code} 不在事项目录中，请先导入该部门。",
+                f"department {department_code} is not in the catalog",
+                "department",
+            )
+        department_id = row["id"]
+    elif department_code:
+        raise InvalidInput(
+            "department_only_for_liaison",
+            "只有部门联络员绑定部门；监督员、代表和管理员不绑定部门。",
+            "only liaisons are bound to a department",
+            "department",
+        )
+    password_hash = await asyncio.to_thread((hasher or _hasher).hash, password)
+    if await StaffUser.exists().where(StaffUser.username == username):
+        raise Conflict(
+            "user_exists", f"用户名“{username}”已存在。", f"user {username!r} exists", "username"
+        )
+    inserted = await StaffUser.insert(
+        StaffUser(
+            username=username,
+            display_name=display_name.strip()[:50] or username,
+            role=parsed_role,
+            department=department_id,
+            password_hash=password_hash,
+        )
+    ).returning(StaffUser.id)
+    return UserOut(
+        id=inserted[0]["id"],
+        username=username,
+        display_name=display_name.strip()[:50] or username,
+        role=parsed_role,
+        department_code=department_code if department_id else None,
+    )
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    yellow: int
+    red: int
+    escalated_ticket_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    state: str | None = None
+    department_code: str | None = None
+    overdue: bool | None = None
+    month: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class Rectification:
+    """The ticket workflow's use cases, with the collaborators the shell hands in."""
+
+    def __init__(self, db: Database, clock: TicketClock, login: LoginPolicy) -> None:
+        self.db = db
+        self.clock = clock
+        self.login_policy = login
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, settings: Settings, calendar: WorkCalendar
+    ) -> Rectification:
+        return cls(
+            db,
+            ticket_clock(settings, calendar),
+            LoginPolicy(
+                max_failures=settings.login_max_failures,
+                lockout=timedelta(minutes=settings.login_lockout_minutes),
+                session=timedelta(hours=settings.session_hours),
+            ),
+        )
+
+    # --- login -----------------------------------------------------------------------------
+
+    async def login(self, username: str, password: str, now: datetime) -> LoggedIn:
+        user = (
+            await StaffUser.select(
+                StaffUser.id,
+                StaffUser.username,
+                StaffUser.display_name,
+                StaffUser.role,
+                StaffUser.active,
+                StaffUser.password_hash,
+                StaffUser.failed_logins,
+                StaffUser.locked_until,
+                StaffUser.department.code.as_alias("department_code"),
+            )
+            .where(StaffUser.username == username.strip())
+            .first()
+        )
+        if user is None or not user["active"]:
+            await asyncio.to_thread(_verify, _DUMMY_HASH, password)
+            raise _bad_credentials()
+        locked_until = _utc(user["locked_until"])
+        if locked_until is not None and locked_until > now:
+            raise _locked(locked_until, self.clock.zone)
+        if not await asyncio.to_thread(_verify, user["password_hash"], password):
+            await self._count_failure(user["id"], user["failed_logins"], now)
+            raise _bad_credentials()
+        token = secrets.token_urlsafe(32)
+        expires_at = now + self.login_policy.session
+        async with self.db.write():
+            await StaffUser.update(
+                {StaffUser.failed_logins: 0, StaffUser.locked_until: None}
+            ).where(StaffUser.id == user["id"])
+            await LoginSession.insert(
+                LoginSession(
+                    token_hash=_token_hash(token),
+                    user=user["id"],
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            # Expired sessions of this user are of no use to anyone.
+            await LoginSession.delete().where(
+                (LoginSession.user == user["id"]) & (LoginSession.expires_at < now)
+            )
+        return LoggedIn(
+            token=token,
+            expires_at=expires_at,
+            user=UserOut(
+                id=user["id"],
+                username=user["username"],
+                display_name=user["display_name"],
+                role=user["role"],
+                department_code=user["department_code"],
+            ),
+        )
+
+    async def _count_failure(self, user_id: int, failures_so_far: int, now: datetime) -> None:
+        locked_until = now + self.login_policy.lockout
+        async with self.db.write():
+            # Counted in SQL so that concurrent wrong guesses are all counted.
+            rows = (
+                await StaffUser.update({StaffUser.failed_logins: StaffUser.failed_logins + 1})
+                .where(StaffUser.id == user_id)
+                .returning(StaffUser.failed_logins)
+            )
+            failures = rows[0]["failed_logins"] if rows else failures_so_far + 1
+            locks = failures >= self.login_policy.max_failures
+            if locks:
+                await StaffUser.update(
+                    {StaffUser.failed_logins: 0, StaffUser.locked_until: locked_until}
+                ).where(StaffUser.id == user_id)
+        if locks:
+            raise _locked(locked_until, self.clock.zone)
+
+    async def logout(self, token: str | None) -> None:
+        if token:
+            async with self.db.write():
+                await LoginSession.delete().where(LoginSession.token_hash == _token_hash(token))
+
+    async def authenticate(self, token: str | None, now: datetime) -> Actor:
+        if not token:
+            raise Unauthenticated(
+                "not_logged_in", "请先登录。", "log in first (session cookie missing)"
+            )
+        row = (
+            await LoginSession.select(
+                LoginSession.expires_at,
+                LoginSession.user.id.as_alias("user_id"),
+                LoginSession.user.username.as_alias("username"),
+                LoginSession.user.role.as_alias("role"),
+                LoginSession.user.department.as_alias("department"),
+                LoginSession.user.active.as_alias("active"),
+            )
+            .where(LoginSession.token_hash == _token_hash(token))
+            .first()
+        )
+        if row is None or not row["active"] or _utc(row["expires_at"]) <= now:  # type: ignore[operator]
+            raise Unauthenticated(
+                "session_expired", "登录已失效，请重新登录。", "session unknown or expired"
+            )
+        return Actor(
+            user_id=row["user_id"],
+            username=row["username"],
+            role=Role(row["role"]),
+            department_id=row["department"],
+        )
+
+    async def me(self, actor: Actor) -> UserOut:
+        row = (
+            await StaffUser.select(
+                StaffUser.display_name, StaffUser.department.code.as_alias("department_code")
+            )
+            .where(StaffUser.id == actor.user_id)
+            .first()
+        )
+        assert row is not None
+        return UserOut(
+            id=actor.user_id,
+            username=actor.username,
+            display_name=row["display_name"],
+            role=actor.role,
+            department_code=row["department_code"],
+        )
+
+    # --- acting on a ticket ----------------------------------------------------------------
+
+    async def act(
+        self, ticket_id: int, action_name: str, actor: Actor, data: ActionIn, now: datetime
+    ) -> TicketDetail:
+        action = _parse_action(action_name)
+        given = ActionInput(
+            note=data.note,
+            appeal_kind=data.appeal_kind.strip(),
+            reason=data.reason,
+            decision=data.decision.strip(),
+            legal_basis=data.legal_basis,
+            measures=data.measures,
+            requested_due_date=data.requested_due_date,
+            contact_method=data.contact_method.strip(),
+            satisfaction=data.satisfaction.strip(),
+            attachments=tuple(name.strip() for name in data.attachments),
+        )
+        async with self.db.write():
+            ticket = await _ticket_row(ticket_id)
+            if ticket is None or not model.can_read(actor, ticket["department"]):
+                raise _ticket_not_found(ticket_id)
+            view = TicketView(
+                state=State(ticket["state"]),
+                department_id=ticket["department"],
+                extension_used=bool(ticket["extension_used"]),
+                due_at=_local_due(ticket["due_at"], self.clock),
+                rectify_cap_at=_local_due(ticket["rectify_cap_at"], self.clock),
+            )
+            outcome = model.apply(view, action, actor, given)
+            values = self._changes(ticket, outcome, now)
+            changed = (
+                await Ticket.update(values)
+                .where(
+                    (Ticket.id == ticket_id)
+                    & (Ticket.state == ticket["state"])
+                    & (Ticket.version == ticket["version"])
+                )
+                .returning(Ticket.id)
+            )
+            if not changed:
+                # Only on PostgreSQL: another transaction changed the ticket since we read it.
+                raise Conflict(
+                    "ticket_changed",
+                    "该工单刚刚已被他人处理，请刷新后查看最新状态再操作。",
+                    "the ticket changed concurrently; reload and retry",
+                )
+            await TicketEvent.insert(
+                TicketEvent(
+                    ticket=ticket_id,
+                    action=action,
+                    actor=actor.user_id,
+                    actor_name=actor.username,
+                    role=actor.role,
+                    from_state=outcome.from_state,
+                    to_state=outcome.to_state,
+                    note=(given.note or given.reason).strip(),
+                    attachments="\n".join(given.attachments),
+                    details=json.dumps(_details(outcome), ensure_ascii=False),
+                    created_at=now,
+                )
+            )
+            if outcome.to_state in CLOSED_STATES:
+                # Reported back to the province with the outbox's guarantees (DESIGN.md §4).
+                await Outbox.insert(
+                    Outbox(
+                        kind=OutboxKind.ticket_result.value,
+                        ref_id=ticket_id,
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+        return await self.get_ticket(ticket_id, actor, now)
+
+    def _changes(
+        self, ticket: dict[str, Any], outcome: model.Outcome, now: datetime
+    ) -> dict[Any, Any]:
+        """The columns an action writes: state, its timestamp, the next deadline, its own fields."""
+        to, data = outcome.to_state, outcome.data
+        values: dict[Any, Any] = {
+            Ticket.state: to,
+            Ticket.version: Ticket.version + 1,
+            Ticket.updated_at: now,
+            getattr(Ticket, f"{to.value}_at"): now,
+        }
+        due: Due | None = None
+        if to == State.rectifying and outcome.from_state != State.extension_review:
+            # A new rectification round: its own clock and its own 15-working-day cap.
+            due = self.clock.for_state(to, now)
+            values[Ticket.rectify_started_at] = now
+            values[Ticket.rectify_cap_at] = self.clock.rectify_cap(now)
+        elif outcome.action == Action.approve_extension:
+            requested = date.fromisoformat(ticket["requested_due_date"])
+            due = self.clock.due_on(requested)
+        elif to not in (State.extension_review, State.rectifying) and to not in CLOSED_STATES:
+            due = self.clock.for_state(to, now)
+        # An extension under review, or refused, leaves the rectification clock running as it was.
+        if due is not None:
+            values.update(
+                {
+                    Ticket.due_at: due.at,
+                    Ticket.warn_at: due.warn_at,
+                    Ticket.due_estimated: due.estimated,
+                    Ticket.alert: Alert.none,
+                    Ticket.alerted_at: None,
+                    Ticket.escalated_at: None,
+                }
+            )
+        action = outcome.action
+        if action == Action.appeal:
+            values[Ticket.appeal_kind] = data.value("appeal_kind")
+            values[Ticket.appeal_reason] = data.value("reason")
+        elif action == Action.explain:
+            values[Ticket.legal_basis] = data.value("legal_basis")
+            values[Ticket.explanation] = data.value("note")
+        elif action == Action.submit_result:
+            values[Ticket.measures] = data.value("measures")
+            values[Ticket.result] = Result.rectified
+        elif action == Action.approve_explanation:
+            values[Ticket.result] = Result.explained
+        elif action == Action.request_extension:
+            assert data.requested_due_date is not None
+            values[Ticket.extension_used] = True
+            values[Ticket.requested_due_date] = data.requested_due_date.isoformat()
+        elif action == Action.record_feedback:
+            values[Ticket.feedback_contact_method] = data.value("contact_method")
+            values[Ticket.feedback_satisfaction] = data.value("satisfaction")
+            values[Ticket.feedback_note] = data.value("note")
+            if outcome.redo:
+                values[Ticket.redo_count] = Ticket.redo_count + 1
+                values[Ticket.result] = ""
+        elif action == Action.send_back:
+            values[Ticket.result] = ""
+        if to == State.closed_invalid:
+            values[Ticket.result] = Result.invalid
+        if to in CLOSED_STATES:
+            values.update({Ticket.due_at: None, Ticket.warn_at: None, Ticket.alert: Alert.none})
+        return values
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get_ticket(self, ticket_id: int, actor: Actor, now: datetime) -> TicketDetail:
+        _require_reader(actor)
+        row = await _detail_query().where(Ticket.id == ticket_id).first()
+        if row is None or not model.can_read(actor, row["department"]):
+            raise _ticket_not_found(ticket_id)
+        events = (
+            await TicketEvent.select(
+                TicketEvent.id,
+                TicketEvent.action,
+                TicketEvent.actor_name,
+                TicketEvent.role,
+                TicketEvent.from_state,
+                TicketEvent.to_state,
+                TicketEvent.note,
+                TicketEvent.attachments,
+                TicketEvent.details,
+                TicketEvent.created_at,
+            )
+            .where(TicketEvent.ticket == ticket_id)
+            .order_by(TicketEvent.id)
+        )
+        state = State(row["state"])
+        due_at = _utc(row["due_at"])
+        full = model.sees_personal_data(actor, row["department"])
+        return TicketDetail(
+            id=row["id"],
+            state=state,
+            state_text=STATE_TEXT[state],
+            allowed_actions=[a.value for a in model.allowed_actions(state)],
+            department_code=row["department_code"],
+            department_name=row["department_name"],
+            item_code=row["item_code"],
+            item_name=row["item_name"],
+            project_no=row["project_no"],
+            service_number=row["service_number"],
+            service_name=row["service_name"],
+            window_no=row["window_no"],
+            staff_no=row["staff_no"],
+            contact=_contact(row, masked=not full),
+            evaluation_id=row["evaluation"],
+            level=row["level"],
+            channel=row["channel"],
+            tags=[t for t in (row["tags"] or "").split(",") if t],
+            comment=row["comment"] or "",
+            rated_at=_utc_required(row["rated_at"]),
+            opened_at=_utc_required(row["opened_at"]),
+            due_at=due_at,
+            warn_at=_utc(row["warn_at"]),
+            due_estimated=bool(row["due_estimated"]),
+            alert=row["alert"],
+            overdue=_overdue(state, due_at, now),
+            rectify_cap_at=_utc(row["rectify_cap_at"]),
+            extension_used=bool(row["extension_used"]),
+            requested_due_date=row["requested_due_date"],
+            redo_count=row["redo_count"],
+            appeal_kind=row["appeal_kind"],
+            appeal_reason=row["appeal_reason"],
+            legal_basis=row["legal_basis"],
+            explanation=row["explanation"],
+            measures=row["measures"],
+            feedback_contact_method=row["feedback_contact_method"],
+            feedback_satisfaction=row["feedback_satisfaction"],
+            feedback_note=row["feedback_note"],
+            result=row["result"],
+            state_times={
+                s.value: _utc_required(row[f"{s.value}_at"])
+                for s in State
+                if row[f"{s.value}_at"] is not None
+            },
+            version=row["version"],
+            history=[_event_out(e) for e in events],
+        )
+
+    async def list_tickets(self, actor: Actor, filters: TicketFilter, now: datetime) -> TicketPage:
+        _require_reader(actor)
+        where: list[Any] = []
+        if actor.role == Role.liaison:
+            where.append(Ticket.department == actor.department_id)
+        if filters.department_code:
+            department = (
+                await Department.select(Department.id)
+                .where(Department.code == filters.department_code)
+                .first()
+            )
+            if department is None:
+                raise InvalidInput(
+                    "unknown_department",
+                    f"部门编码 {filters.department_code} 不在事项目录中。",
+                    "unknown department code",
+                    "department",
+                )
+            if actor.role == Role.liaison and department["id"] != actor.department_id:
+                raise Forbidden(
+                    "other_department",
+                    "部门联络员只能查看本部门的工单。",
+                    "liaisons see their own department's tickets only",
+                    "department",
+                )
+            where.append(Ticket.department == department["id"])
+        if filters.state:
+            where.append(_state_condition(filters.state))
+        if filters.overdue is not None:
+            overdue = Ticket.state.is_in(list(OPEN_STATES)) & (Ticket.due_at < now)
+            where.append(overdue if filters.overdue else _not_overdue(now))
+        if filters.month:
+            start, end = _month_bounds(filters.month, self.clock.zone)
+            where.append((Ticket.opened_at >= start) & (Ticket.opened_at < end))
+        if not 1 <= filters.limit <= LIST_LIMIT_MAX or filters.offset < 0:
+            raise InvalidInput(
+                "bad_page",
+                f"每页条数应为1至{LIST_LIMIT_MAX}，偏移量不能为负数。",
+                f"limit must be 1-{LIST_LIMIT_MAX} and offset >= 0",
+                "limit",
+            )
+        query = _summary_query()
+        count = Ticket.count()
+        for condition in where:
+            query = query.where(condition)
+            count = count.where(condition)
+        rows = (
+            await query.order_by(Ticket.id, ascending=False)
+            .limit(filters.limit)
+            .offset(filters.offset)
+        )
+        return TicketPage(total=await count, items=[_summary(r, now) for r in rows])
+
+    # --- notifications ---------------------------------------------------------------------
+
+    async def notifications(self, actor: Actor, unread_only: bool = False) -> list[NotificationOut]:
+        query = Notification.select(
+            Notification.id,
+            Notification.ticket,
+            Notification.kind,
+            Notification.message,
+            Notification.created_at,
+            Notification.read_at,
+        ).where(Notification.recipient == actor.user_id)
+        if unread_only:
+            query = query.where(Notification.read_at.is_null())
+        rows = await query.order_by(Notification.id, ascending=False).limit(LIST_LIMIT_MAX)
+        return [
+            NotificationOut(
+                id=r["id"],
+                ticket_id=r["ticket"],
+                kind=r["kind"],
+                message=r["message"],
+                created_at=_utc_required(r["created_at"]),
+                read=r["read_at"] is not None,
+            )
+            for r in rows
+        ]
+
+    async def mark_read(self, actor: Actor, notification_id: int, now: datetime) -> None:
+        async with self.db.write():
+            done = (
+                await Notification.update({Notification.read_at: now})
+                .where(
+                    (Notification.id == notification_id) & (Notification.recipient == actor.user_id)
+                )
+                .returning(Notification.id)
+            )
+        if not done:
+            raise NotFound("unknown_notification", "该通知不存在。", "no such notification", "id")
+
+    # --- the deadline sweep ----------------------------------------------------------------
+
+    async def sweep(self, now: datetime) -> SweepResult:
+        """Mark yellow and red and notify, in a handful of set-based statements (never a loop).
+
+        Idempotent: a ticket is marked once per step (an action resets its alert), so a sweep run
+        twice, or by two schedulers at once, notifies nobody twice.
+        """
+        open_states = [s.value for s in OPEN_STATES]
+        async with self.db.write():
+            yellow = (
+                await Ticket.update({Ticket.alert: Alert.yellow, Ticket.alerted_at: now})
+                .where(
+                    Ticket.state.is_in(open_states)
+                    & (Ticket.alert == Alert.none)
+                    & (Ticket.warn_at <= now)
+                    & (Ticket.due_at > now)
+                )
+                .returning(Ticket.id)
+            )
+            red = (
+                await Ticket.update(
+                    {Ticket.alert: Alert.red, Ticket.alerted_at: now, Ticket.escalated_at: now}
+                )
+                .where(
+                    Ticket.state.is_in(open_states)
+                    & (Ticket.alert != Alert.red)
+                    & (Ticket.due_at <= now)
+                )
+                .returning(Ticket.id)
+            )
+            if yellow or red:
+                # Tickets marked by this sweep are exactly those with alerted_at = now.
+                await Notification.raw(_NOTIFY_SQL, now, now)
+        return SweepResult(
+            yellow=len(yellow), red=len(red), escalated_ticket_ids=[r["id"] for r in red]
+        )
+
+
+# Yellow goes to the department's liaisons; red (overdue) to them and to every supervisor. Two
+# joins rather than one with OR, so each is a hash join instead of a nested loop.
+_NOTIFY_SQL = """
+INSERT INTO notification (recipient, ticket, kind, message, created_at)
+SELECT u.id, t.id,
+       CASE t.alert WHEN 'red' THEN 'overdue' ELSE 'due_soon' END,
+       CASE t.alert WHEN 'red' THEN '工单 ' || CAST(t.id AS TEXT) || ' 已超期，请尽快办理。'
+            ELSE '工单 ' || CAST(t.id AS TEXT) || ' 将于一个工作日内到期，请及时处理。' END,
+       t.alerted_at
+FROM ticket t
+JOIN staff_user u ON u.department = t.department AND u.role = 'liaison' AND u.active
+WHERE t.alerted_at = {} AND t.alert IN ('yellow', 'red')
+UNION ALL
+SELECT u.id, t.id, 'overdue', '工单 ' || CAST(t.id AS TEXT) || ' 已超期，已上报督办。', t.alerted_at
+FROM ticket t
+CROSS JOIN staff_user u
+WHERE t.alerted_at = {} AND t.alert = 'red' AND u.role = 'supervisor' AND u.active
+"""
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _parse_action(name: str) -> Action:
+    try:
+        return Action(name)
+    except ValueError:
+        options = "、".join(f"{a.value}（{ACTION_TEXT[a]}）" for a in Action)
+        raise NotFound(
+            "unknown_action",
+            f"没有名为“{name}”的工单操作。可用的操作：{options}。",
+            f"unknown action {name!r}",
+            "action",
+        ) from None
+
+
+def _ticket_not_found(ticket_id: int) -> NotFound:
+    return NotFound(
+        "unknown_ticket",
+        f"工单 {ticket_id} 不存在，或不属于您所在的部门。",
+        f"ticket {ticket_id} does not exist or belongs to another department",
+        "ticket_id",
+    )
+
+
+def _require_reader(actor: Actor) -> None:
+    if actor.role not in (Role.liaison, Role.supervisor, Role.admin):
+        raise Forbidden(
+            "no_ticket_access",
+            "您的角色只能查看统计报表，不能查看整改工单（工单含个人信息）。",
+            "this role reads reports only, not tickets",
+        )
+
+
+def _locked(until: datetime, zone: ZoneInfo) -> Unauthenticated:
+    return Unauthenticated(
+        "account_locked",
+        f"密码错误次数过多，账号已锁定至 {_local_clock(until, zone)}，请稍后再试或联系管理员。",
+        f"too many failed logins; locked until {until.isoformat()}",
+        "username",
+    )
+
+
+async def _ticket_row(ticket_id: int) -> dict[str, Any] | None:
+    return (
+        await Ticket.select(  # type: ignore[no-any-return]
+            Ticket.id,
+            Ticket.state,
+            Ticket.version,
+            Ticket.department,
+            Ticket.extension_used,
+            Ticket.due_at,
+            Ticket.rectify_cap_at,
+            Ticket.requested_due_date,
+        )
+        .where(Ticket.id == ticket_id)
+        .first()
+    )
+
+
+def _local_due(value: datetime | None, clock: TicketClock) -> datetime | None:
+    """A deadline as the county's wall clock, so its .date() is the day a liaison sees."""
+    utc = _utc(value)
+    return None if utc is None else utc.astimezone(clock.zone)
+
+
+def _details(outcome: model.Outcome) -> dict[str, str]:
+    data = outcome.data
+    names = (
+        "appeal_kind",
+        "reason",
+        "decision",
+        "legal_basis",
+        "measures",
+        "requested_due_date",
+        "contact_method",
+        "satisfaction",
+    )
+    details = {}
+    for name in names:
+        value = data.value(name)
+        if value not in ("", None):
+            details[name] = value.isoformat() if isinstance(value, date) else str(value)
+    if outcome.redo:
+        details["redo"] = "true"
+    return details
+
+
+def _event_out(row: dict[str, Any]) -> EventOut:
+    return EventOut(
+        id=row["id"],
+        action=row["action"],
+        actor=row["actor_name"],
+        role=row["role"],
+        from_state=row["from_state"],
+        to_state=row["to_state"],
+        note=row["note"],
+        attachments=[a for a in row["attachments"].split("\n") if a],
+        details=json.loads(row["details"]) if row["details"] else {},
+        at=_utc_required(row["created_at"]),
+    )
+
+
+def _state_condition(value: str) -> Any:
+    if value == "open":
+        return Ticket.state.is_in([s.value for s in OPEN_STATES])
+    if value == "closed":
+        return Ticket.state.is_in([s.value for s in CLOSED_STATES])
+    try:
+        return Ticket.state == State(value)
+    except ValueError:
+        raise InvalidInput(
+            "bad_state",
+            "工单状态不正确，可选：open（未办结）、closed（已办结）或 "
+            + "、".join(s.value for s in State)
+            + "。",
+            f"unknown state {value!r}",
+            "state",
+        ) from None
+
+
+def _not_overdue(now: datetime) -> Any:
+    return (
+        Ticket.state.is_in([s.value for s in CLOSED_STATES])
+        | Ticket.due_at.is_null()
+        | (Ticket.due_at >= now)
+    )
+
+
+def _month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise InvalidInput(
+            "bad_month", "月份格式应为 YYYY-MM，例如 2025-10。", "month must be YYYY-MM", "month"
+        )
+    year, number = int(match.group(1)), int(match.group(2))
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _common_columns() -> list[Any]:
+    return [
+        Ticket.id,
+        Ticket.state,
+        Ticket.department,
+        Ticket.department.code.as_alias("department_code"),
+        Ticket.department.name.as_alias("department_name"),
+        Ticket.item.code.as_alias("item_code"),
+        Ticket.item.name.as_alias("item_name"),
+        Ticket.service_transaction.project_no.as_alias("project_no"),
+        Ticket.service_transaction.applicant_name.as_alias("applicant_name"),
+        Ticket.service_transaction.applicant_phone.as_alias("applicant_phone"),
+        Ticket.service_transaction.applicant_cert_no.as_alias("applicant_cert_no"),
+        Ticket.level,
+        Ticket.window_no,
+        Ticket.staff_no,
+        Ticket.opened_at,
+        Ticket.due_at,
+        Ticket.due_estimated,
+        Ticket.alert,
+        Ticket.redo_count,
+        Ticket.result,
+    ]
+
+
+def _summary_query() -> Any:
+    return Ticket.select(*_common_columns())
+
+
+def _detail_query() -> Any:
+    return Ticket.select(
+        *_common_columns(),
+        Ticket.evaluation,
+        Ticket.version,
+        Ticket.warn_at,
+        Ticket.rectify_cap_at,
+        Ticket.extension_used,
+        Ticket.requested_due_date,
+        Ticket.appeal_kind,
+        Ticket.appeal_reason,
+        Ticket.legal_basis,
+        Ticket.explanation,
+        Ticket.measures,
+        Ticket.feedback_contact_method,
+        Ticket.feedback_satisfaction,
+        Ticket.feedback_note,
+        *[getattr(Ticket, f"{s.value}_at") for s in State if s != State.opened],
+        Ticket.service_record.service_number.as_alias("service_number"),
+        Ticket.service_record.name.as_alias("service_name"),
+        Ticket.evaluation.channel.as_alias("channel"),
+        Ticket.evaluation.tags.as_alias("tags"),
+        Ticket.evaluation.comment.as_alias("comment"),
+        Ticket.evaluation.received_at.as_alias("rated_at"),
+    )
+
+
+def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
+    state = State(row["state"])
+    due_at = _utc(row["due_at"])
+    return TicketSummary(
+        id=row["id"],
+        state=state,
+        state_text=STATE_TEXT[state],
+        department_code=row["department_code"],
+        department_name=row["department_name"],
+        item_code=row["item_code"],
+        item_name=row["item_name"],
+        project_no=row["project_no"],
+        level=row["level"],
+        window_no=row["window_no"],
+        staff_no=row["staff_no"],
+        # Lists always mask (DESIGN.md §3 rule 8); the full contact is on the ticket itself.
+        contact=_contact(row, masked=True),
+        opened_at=_utc_required(row["opened_at"]),
+        due_at=due_at,
+        due_estimated=bool(row["due_estimated"]),
+        alert=row["alert"],
+        overdue=_overdue(state, due_at, now),
+        redo_count=row["redo_count"],
+        result=row["result"],
+    )
+
+
+def _contact(row: dict[str, Any], masked: bool) -> ContactOut:
+    name = row["applicant_name"] or ""
+    phone = row["applicant_phone"] or ""
+    cert_no = row["applicant_cert_no"] or ""
+    if not masked:
+        return ContactOut(name=name, phone=phone, cert_no=cert_no, masked=False)
+    return ContactOut(
+        name=mask_name(name), phone=mask_phone(phone), cert_no=mask_cert(cert_no), masked=True
+    )
+
+
+def mask_phone(phone: str) -> str:
+    """138****1234: the first three and the last four digits stay."""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_name(name: str) -> str:
+    if not name:
+        return ""
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_cert(number: str) -> str:
+    if len(number) < 8:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def _overdue(state: State, due_at: datetime | None, now: datetime) -> bool:
+    return state in OPEN_STATES and due_at is not None and due_at < now
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _utc_required(value: datetime) -> datetime:
+    result = _utc(value)
+    assert result is not None
+    return result

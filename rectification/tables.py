@@ -1,0 +1,144 @@
+"""Piccolo tables of tickets, their append-only audit log, staff, sessions and notifications."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from evaluation_service.tables import (
+    Department,
+    Evaluation,
+    ServiceItem,
+    ServiceRecord,
+    ServiceTransaction,
+)
+from rectification.model import Alert, Role, State
+
+# Lookup indexes live in the second migration as plain CREATE INDEX (see evaluation_service's).
+
+
+class StaffUser(Table, tablename="staff_user"):
+    id: Serial  # declared by Piccolo; annotated for the type checker
+    username = Varchar(length=64, unique=True)
+    display_name = Varchar(length=50)
+    role = Varchar(length=12, choices=Role)
+    # Liaisons only: the department whose tickets they work (谁办理谁负责).
+    department = ForeignKey(Department, null=True, on_delete=OnDelete.restrict)
+    password_hash = Text()  # argon2id, with its parameters, as argon2-cffi writes it
+    active = Boolean(default=True)
+    failed_logins = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class LoginSession(Table, tablename="login_session"):
+    """Server-side sessions, so any web process can check any cookie; only token hashes are kept."""
+
+    id: Serial  # declared by Piccolo; annotated for the type checker
+
+    token_hash = Varchar(length=64, unique=True)
+    user = ForeignKey(StaffUser, null=False, on_delete=OnDelete.cascade)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+
+
+class Ticket(Table):
+    id: Serial  # declared by Piccolo; annotated for the type checker
+    # Exactly one ticket per rating (DESIGN.md §3 rule 6): the database enforces it.
+    evaluation = ForeignKey(Evaluation, null=False, unique=True, on_delete=OnDelete.restrict)
+    service_record = ForeignKey(ServiceRecord, null=False, on_delete=OnDelete.restrict)
+    service_transaction = ForeignKey(ServiceTransaction, null=False, on_delete=OnDelete.restrict)
+    department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
+    item = ForeignKey(ServiceItem, null=False, on_delete=OnDelete.restrict)
+    level = SmallInt()
+    window_no = Varchar(length=32, default="")
+    staff_no = Varchar(length=32, default="")
+
+    state = Varchar(length=20, choices=State, default=State.opened)
+    # Bumped by every action; the compare-and-set matches it together with the state.
+    version = Integer(default=1)
+
+    # The current step's deadline, when it turns yellow, and what the sweep last marked.
+    due_at = Timestamptz(null=True, default=None)
+    warn_at = Timestamptz(null=True, default=None)
+    due_estimated = Boolean(default=False)
+    alert = Varchar(length=8, choices=Alert, default=Alert.none)
+    alerted_at = Timestamptz(null=True, default=None)
+    escalated_at = Timestamptz(null=True, default=None)
+
+    # The rectification round: when it began, its hard cap, and the one extension allowed.
+    rectify_started_at = Timestamptz(null=True, default=None)
+    rectify_cap_at = Timestamptz(null=True, default=None)
+    extension_used = Boolean(default=False)
+    requested_due_date = Varchar(length=10, default="")
+    redo_count = Integer(default=0)  # 重办: the citizen was still dissatisfied
+
+    appeal_kind = Varchar(length=12, default="")
+    appeal_reason = Text(default="")
+    legal_basis = Text(default="")
+    explanation = Text(default="")
+    measures = Text(default="")
+    feedback_contact_method = Varchar(length=12, default="")
+    feedback_satisfaction = Varchar(length=20, default="")
+    feedback_note = Text(default="")
+    result = Varchar(length=12, default="")  # rectified / explained / invalid, once closed
+
+    # A timestamp per state: when the ticket last entered it.
+    opened_at = Timestamptz(default=TimestamptzNow())
+    verifying_at = Timestamptz(null=True, default=None)
+    appeal_review_at = Timestamptz(null=True, default=None)
+    explanation_review_at = Timestamptz(null=True, default=None)
+    rectifying_at = Timestamptz(null=True, default=None)
+    extension_review_at = Timestamptz(null=True, default=None)
+    feedback_at = Timestamptz(null=True, default=None)
+    supervision_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    closed_invalid_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class TicketEvent(Table, tablename="ticket_event"):
+    """The audit log (DESIGN.md §3 rule 9): rows are only inserted, in the action's transaction."""
+
+    id: Serial  # declared by Piccolo; annotated for the type checker
+
+    ticket = ForeignKey(Ticket, null=False, on_delete=OnDelete.restrict)
+    action = Varchar(length=24)
+    actor = ForeignKey(StaffUser, null=True, on_delete=OnDelete.restrict)  # null: the system
+    actor_name = Varchar(length=64, default="")
+    role = Varchar(length=12, default="")
+    from_state = Varchar(length=20, default="")
+    to_state = Varchar(length=20)
+    note = Text(default="")
+    attachments = Text(default="")  # file names, one per line
+    details = Text(default="")  # the action's other fields, as JSON
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Notification(Table):
+    """The in-app notification list of one staff member."""
+
+    id: Serial  # declared by Piccolo; annotated for the type checker
+
+    recipient = ForeignKey(StaffUser, null=False, on_delete=OnDelete.cascade)
+    # A plain id, not a foreign key: tickets are never deleted, and the sweep inserts notifications
+    # by the tens of thousands, where a per-row constraint check would be most of its time.
+    ticket = Integer(null=True, default=None)
+    kind = Varchar(length=16)  # due_soon / overdue
+    message = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    read_at = Timestamptz(null=True, default=None)
+
+
+TABLES: list[type[Table]] = [StaffUser, LoginSession, Ticket, TicketEvent, Notification]
