@@ -1,0 +1,515 @@
+"""Pure step two: shape the grouped rows into pandas frames and compute every rate of the month."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from evaluation_service.workdays import WorkCalendar
+from reports.model import (
+    CHANNEL_TEXT,
+    DEFINITIONS,
+    LEVELS,
+    TOP_TAGS,
+    ReportOptions,
+    good_levels,
+    median,
+    nearest_rank,
+    split_tags,
+)
+from reports.queries import LAG_BUCKETS, RawReport, Rows
+
+LEVEL_COLUMNS = [f"level_{level}" for level in LEVELS]
+RATING_COUNTS = [*LEVEL_COLUMNS, "ratings", "good", "bad", "real_name_bad"]
+RECORD_COUNTS = ["records", "rated_records", "transactions", "rated_transactions"]
+TICKET_COUNTS = ["tickets", "invalid", "valid", "closed", "feedback_done", "overdue", "reopened"]
+CLOSE_COUNTS = ["closed_on_time"]
+ITEM_COUNTS = ["items", "rated_items"]
+COUNT_COLUMNS = RATING_COUNTS + RECORD_COUNTS + TICKET_COUNTS + CLOSE_COUNTS + ITEM_COUNTS
+RATE_COLUMNS = [
+    "good_rate",
+    "bad_rate",
+    "active_rate",
+    "transaction_rate",
+    "item_coverage",
+    "feedback_rate",
+    "rectification_rate",
+    "on_time_rate",
+]
+DAY_COLUMNS = ["median_days", "p90_days"]
+UNREGISTERED = "（未登记）"
+
+
+@dataclass
+class ReportFrames:
+    """The month, shaped: one frame per breakdown, plus tags, forwarding and the trend."""
+
+    month: str
+    as_of: datetime
+    options: ReportOptions
+    county: pd.DataFrame
+    breakdowns: dict[str, pd.DataFrame]
+    tags: pd.DataFrame
+    forwarding: pd.DataFrame
+    forwarding_summary: dict[str, Any]
+    trend: pd.DataFrame
+    estimated_days: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _frame(rows: Rows, columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
+    return frame
+
+
+def _ratings_by(frame: pd.DataFrame, keys: list[str], options: ReportOptions) -> pd.DataFrame:
+    """Level mix, good, bad and real-name bad per key, from rows grouped by key and level."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, *RATING_COUNTS]).set_index(keys)
+    levels = frame.pivot_table(
+        index=keys, columns="level", values="ratings", aggfunc="sum", fill_value=0
+    ).reindex(columns=list(LEVELS), fill_value=0)
+    levels.columns = LEVEL_COLUMNS
+    out = levels.copy()
+    out["ratings"] = levels.sum(axis=1)
+    out["good"] = levels[
+        [f"level_{level}" for level in good_levels(options.basic_satisfied_counts_as_good)]
+    ].sum(axis=1)
+    out["bad"] = levels[["level_2", "level_1"]].sum(axis=1)
+    bad_rows = frame[frame["level"] <= 2]
+    out["real_name_bad"] = bad_rows.groupby(keys)["real_name"].sum().reindex(out.index).fillna(0)
+    return out
+
+
+def _sum_by(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    present = [c for c in columns if c in frame.columns]
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, *present]).set_index(keys)
+    return frame.groupby(keys)[present].sum()
+
+
+def _closed_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    columns = ["closed_on_time", "median_days", "p90_days"]
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, *columns]).set_index(keys)
+    grouped = frame.groupby(keys)
+    return pd.DataFrame(
+        {
+            "closed_on_time": grouped["on_time"].sum(),
+            "median_days": grouped["days"].agg(lambda s: median(s.tolist())),
+            "p90_days": grouped["days"].agg(lambda s: nearest_rank(s.tolist(), 0.9)),
+        }
+    )
+
+
+def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in COUNT_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = 0
+        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
+    frame["valid"] = frame["tickets"] - frame["invalid"]
+
+    def share(numerator: str, denominator: str) -> pd.Series:
+        den = frame[denominator].astype("float64")
+        return (frame[numerator].astype("float64") / den).where(den > 0)
+
+    frame["good_rate"] = share("good", "ratings")
+    frame["bad_rate"] = share("bad", "ratings")
+    frame["active_rate"] = share("rated_records", "records")
+    frame["transaction_rate"] = share("rated_transactions", "transactions")
+    frame["item_coverage"] = share("rated_items", "items")
+    frame["feedback_rate"] = share("feedback_done", "valid")
+    frame["rectification_rate"] = share("closed", "valid")
+    frame["on_time_rate"] = share("closed_on_time", "closed")
+    for column in DAY_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = float("nan")
+        frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    return frame
+
+
+def _join(index: pd.Index, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    out = pd.DataFrame(index=index)
+    for part in parts:
+        out = out.join(part, how="left")
+    return out
+
+
+def _closed_frame(
+    rows: Rows, calendar: WorkCalendar, zone: ZoneInfo, options: ReportOptions
+) -> tuple[pd.DataFrame, bool]:
+    columns = [
+        "department",
+        "item",
+        "channel",
+        "window_no",
+        "staff_no",
+        "opened_at",
+        "closed_at",
+        "extension_used",
+    ]
+    frame = _frame(rows, columns)
+    if frame.empty:
+        return frame.assign(days=pd.Series(dtype="int64"), on_time=pd.Series(dtype="int64")), False
+    opened = pd.to_datetime(frame["opened_at"], utc=True).dt.tz_convert(zone).dt.date
+    closed = pd.to_datetime(frame["closed_at"], utc=True).dt.tz_convert(zone).dt.date
+    counts = [calendar.count_working_days(a, b) for a, b in zip(opened, closed, strict=True)]
+    frame["days"] = [c.count for c in counts]
+    limits = [options.limits.total(bool(int(x))) for x in frame["extension_used"]]
+    frame["on_time"] = (frame["days"] <= pd.Series(limits, index=frame.index)).astype("int64")
+    return frame, any(c.estimated for c in counts)
+
+
+def _labels_department(rows: Rows) -> pd.DataFrame:
+    frame = _frame(rows, ["id", "code", "name"]).rename(columns={"id": "department"})
+    return frame.set_index("department")
+
+
+def _labels_item(rows: Rows) -> pd.DataFrame:
+    frame = _frame(rows, ["id", "code", "name", "department"])
+    return frame.rename(columns={"id": "item", "department": "item_department"}).set_index("item")
+
+
+def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> ReportFrames:
+    zone = ZoneInfo(options.timezone)
+    ratings = _numeric(
+        _frame(raw.ratings, ["department", "item", "channel", "level", "ratings", "real_name"]),
+        ["department", "item", "level", "ratings", "real_name"],
+    )
+    ratings_ws = _numeric(
+        _frame(
+            raw.ratings_by_window_staff, ["window_no", "staff_no", "level", "ratings", "real_name"]
+        ),
+        ["level", "ratings", "real_name"],
+    )
+    records = _numeric(
+        _frame(raw.records, ["department", "item", *RECORD_COUNTS]),
+        ["department", "item", *RECORD_COUNTS],
+    )
+    records_ws = _numeric(
+        _frame(raw.records_by_window_staff, ["window_no", "staff_no", "records", "rated_records"]),
+        ["records", "rated_records"],
+    )
+    ticket_counts = ["tickets", "invalid", "closed", "feedback_done", "overdue", "reopened"]
+    tickets = _numeric(
+        _frame(raw.tickets, ["department", "item", "channel", *ticket_counts]),
+        ["department", "item", *ticket_counts],
+    )
+    tickets_ws = _numeric(
+        _frame(raw.tickets_by_window_staff, ["window_no", "staff_no", *ticket_counts]),
+        ticket_counts,
+    )
+    closed, estimated = _closed_frame(raw.closed_tickets, calendar, zone, options)
+    for frame in (ratings, records, tickets, closed, ratings_ws, records_ws, tickets_ws):
+        frame["county"] = "county"
+
+    departments = _labels_department(raw.departments)
+    items = _labels_item(raw.items)
+    rated_items = ratings.groupby("item")["ratings"].sum() if not ratings.empty else pd.Series()
+    items["items"] = 1
+    items["rated_items"] = (rated_items.reindex(items.index).fillna(0) > 0).astype("int64")
+    coverage_by_department = items.groupby("item_department")[ITEM_COUNTS].sum()
+    coverage_by_department.index.name = "department"
+
+    def dimension(
+        keys: list[str],
+        index: pd.Index,
+        rating_rows: pd.DataFrame,
+        record_rows: pd.DataFrame | None,
+        ticket_rows: pd.DataFrame,
+        extra: list[pd.DataFrame],
+    ) -> pd.DataFrame:
+        parts = [
+            _ratings_by(rating_rows, keys, options),
+            _sum_by(ticket_rows, keys, ticket_counts),
+            _closed_by(closed, keys),
+            *extra,
+        ]
+        if record_rows is not None:
+            parts.insert(1, _sum_by(record_rows, keys, RECORD_COUNTS))
+        return _with_rates(_join(index, parts))
+
+    county_index = pd.Index(["county"], name="county")
+    county = dimension(
+        ["county"],
+        county_index,
+        ratings,
+        records,
+        tickets,
+        [
+            pd.DataFrame(
+                {"items": [len(items)], "rated_items": [int(items["rated_items"].sum())]},
+                index=county_index,
+            )
+        ],
+    )
+
+    department_index = pd.Index(departments.index, name="department")
+    by_department = dimension(
+        ["department"], department_index, ratings, records, tickets, [coverage_by_department]
+    )
+    by_department = departments.join(by_department).reset_index()
+
+    item_index = pd.Index(items.index, name="item")
+    by_item = dimension(["item"], item_index, ratings, records, tickets, [items[ITEM_COUNTS]])
+    by_item = items[["code", "name"]].join(by_item).reset_index()
+    by_item["department_name"] = (
+        by_item["item"].map(items["item_department"]).map(departments["name"]).fillna("")
+    )
+
+    channel_index = pd.Index(list(CHANNEL_TEXT), name="channel")
+    by_channel = dimension(["channel"], channel_index, ratings, None, tickets, [])
+    by_channel = by_channel.reset_index()
+    by_channel.insert(1, "name", by_channel["channel"].map(CHANNEL_TEXT))
+    for column in ("records", "rated_records", "transactions", "rated_transactions"):
+        by_channel[column] = 0
+    by_channel["active_rate"] = float("nan")  # a service record has no channel until it is rated
+    by_channel["transaction_rate"] = float("nan")
+    by_channel["item_coverage"] = float("nan")
+
+    def seen(column: str) -> pd.Index:
+        values: set[str] = set()
+        for frame in (ratings_ws, records_ws, tickets_ws):
+            values.update(str(v) for v in frame[column].tolist())
+        return pd.Index(sorted(values), name=column)
+
+    breakdowns: dict[str, pd.DataFrame] = {
+        "department": by_department,
+        "item": by_item,
+        "channel": by_channel,
+    }
+    people = [("window", "window_no")]
+    if options.show_staff_numbers:
+        people.append(("staff", "staff_no"))
+    for name, column in people:
+        frame = dimension(
+            [column], seen(column), ratings_ws, records_ws, tickets_ws, []
+        ).reset_index()
+        frame.insert(1, "name", frame[column].replace("", UNREGISTERED))
+        frame["transactions"] = 0
+        frame["rated_transactions"] = 0
+        frame["transaction_rate"] = float("nan")  # a transaction spans windows: not additive
+        breakdowns[name] = frame
+
+    tags = _tags(raw.bad_tags, raw.indicators, int(county["bad"].iloc[0]))
+    forwarding, forwarding_summary = _forwarding(raw.forwarding, raw.as_of)
+    trend = _trend(raw, county, options)
+    notes = []
+    if estimated:
+        notes.append("部分办结用时跨越尚未公布放假安排的年份，按周一至周五估算。")
+    return ReportFrames(
+        month=str(raw.month),
+        as_of=raw.as_of,
+        options=options,
+        county=county.reset_index(drop=True),
+        breakdowns=breakdowns,
+        tags=tags,
+        forwarding=forwarding,
+        forwarding_summary=forwarding_summary,
+        trend=trend,
+        estimated_days=estimated,
+        notes=notes,
+    )
+
+
+def _tags(rows: Rows, indicators: Rows, bad_total: int) -> pd.DataFrame:
+    counts: dict[str, int] = {}
+    for row in rows:
+        for code in split_tags(str(row["tags"] or "")):
+            counts[code] = counts.get(code, 0) + int(row["ratings"])
+    text: dict[str, str] = {}
+    for row in sorted(indicators, key=lambda r: (str(r["code"]), str(r["text"]))):
+        text.setdefault(str(row["code"]), str(row["text"]))
+    frame = pd.DataFrame(
+        [{"code": code, "text": text.get(code, code), "ratings": n} for code, n in counts.items()],
+        columns=["code", "text", "ratings"],
+    )
+    frame = frame.sort_values(["ratings", "code"], ascending=[False, True]).head(TOP_TAGS)
+    frame["share"] = frame["ratings"] / bad_total if bad_total else float("nan")
+    return frame.reset_index(drop=True)
+
+
+FORWARD_KINDS = {"service_record": "服务记录", "evaluation": "评价", "ticket_result": "整改结果"}
+FORWARD_STATES = ("delivered", "pending", "failed")
+
+
+def _forwarding(rows: Rows, as_of: datetime) -> tuple[pd.DataFrame, dict[str, Any]]:
+    bucket_columns = [f"within_{limit}" for limit in LAG_BUCKETS]
+    frame = _frame(
+        rows,
+        ["kind", "state", "messages", "lag_total", "lag_max", "oldest_created_at", *bucket_columns],
+    )
+    for column in ["messages", *bucket_columns]:
+        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
+    for column in ["lag_total", "lag_max"]:
+        frame[column] = pd.to_numeric(frame[column].astype("object")).astype("float64")
+    if frame.empty:
+        by_kind = pd.DataFrame(0, index=list(FORWARD_KINDS), columns=list(FORWARD_STATES))
+    else:
+        by_kind = frame.pivot_table(
+            index="kind", columns="state", values="messages", aggfunc="sum", fill_value=0
+        )
+    by_kind = by_kind.reindex(
+        index=list(FORWARD_KINDS), columns=list(FORWARD_STATES), fill_value=0
+    ).astype("int64")
+    by_kind.index.name = "kind"
+    by_kind.columns = list(FORWARD_STATES)
+    delivered = frame[frame["state"] == "delivered"]
+    by_kind["lag_mean_s"] = (
+        delivered.groupby("kind")["lag_total"].sum() / delivered.groupby("kind")["messages"].sum()
+    ).reindex(by_kind.index)
+    by_kind["lag_max_s"] = delivered.groupby("kind")["lag_max"].max().reindex(by_kind.index)
+    by_kind = by_kind.reset_index().rename(columns={"index": "kind"})
+    by_kind.insert(1, "name", by_kind["kind"].map(FORWARD_KINDS))
+
+    total_delivered = int(delivered["messages"].sum())
+    pending = frame[frame["state"] == "pending"]
+    oldest = pd.to_datetime(pending["oldest_created_at"], utc=True).min() if len(pending) else None
+    summary: dict[str, Any] = {
+        "messages": int(frame["messages"].sum()),
+        **{
+            state: int(frame.loc[frame["state"] == state, "messages"].sum())
+            for state in FORWARD_STATES
+        },
+        "lag_mean_s": (
+            float(delivered["lag_total"].sum()) / total_delivered if total_delivered else None
+        ),
+        "lag_max_s": float(delivered["lag_max"].max()) if total_delivered else None,
+        "oldest_pending_hours": (
+            (as_of - oldest.to_pydatetime()).total_seconds() / 3600
+            if oldest is not None and not pd.isna(oldest)
+            else None
+        ),
+    }
+    for limit, column in zip(LAG_BUCKETS, bucket_columns, strict=True):
+        summary[f"delivered_within_{limit}s"] = (
+            int(delivered[column].sum()) / total_delivered if total_delivered else None
+        )
+    return by_kind, summary
+
+
+def _trend(raw: RawReport, county: pd.DataFrame, options: ReportOptions) -> pd.DataFrame:
+    months = [str(m) for m in raw.trend_months]
+    last = len(months) - 1
+    frame = pd.DataFrame({"month": months})
+    for column in [
+        "ratings",
+        "good",
+        "bad",
+        "records",
+        "rated_records",
+        "tickets",
+        "invalid",
+        "closed",
+        "feedback_done",
+    ]:
+        frame[column] = 0
+    good = set(good_levels(options.basic_satisfied_counts_as_good))
+    for row in raw.trend_ratings:
+        i, level, n = int(row["month_index"]), int(row["level"]), int(row["ratings"])
+        frame.loc[i, "ratings"] += n
+        frame.loc[i, "good"] += n if level in good else 0
+        frame.loc[i, "bad"] += n if level <= 2 else 0
+    for row in raw.trend_records:
+        i = int(row["month_index"])
+        frame.loc[i, "records"] = int(row["records"])
+        frame.loc[i, "rated_records"] = int(row["rated_records"] or 0)
+    for row in raw.trend_tickets:
+        i = int(row["month_index"])
+        for column in ("tickets", "invalid", "closed", "feedback_done"):
+            frame.loc[i, column] = int(row[column] or 0)
+    # The report's own month is the headline itself, so the trend ends exactly there.
+    head = county.iloc[0]
+    for column in [
+        "ratings",
+        "good",
+        "bad",
+        "records",
+        "rated_records",
+        "tickets",
+        "invalid",
+        "closed",
+        "feedback_done",
+    ]:
+        frame.loc[last, column] = int(head[column])
+    frame["valid"] = frame["tickets"] - frame["invalid"]
+    return _with_rates(frame)
+
+
+# --- metrics JSON -------------------------------------------------------------------------------
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = json.loads(
+        frame.to_json(orient="records", force_ascii=False, double_precision=10)
+    )
+    return loaded
+
+
+BREAKDOWN_COLUMNS = {
+    "department": ["code", "name"],
+    "item": ["code", "name", "department_name"],
+    "channel": ["channel", "name"],
+    "window": ["window_no", "name"],
+    "staff": ["staff_no", "name"],
+}
+METRIC_COLUMNS = COUNT_COLUMNS + RATE_COLUMNS + DAY_COLUMNS
+
+
+def metrics(frames: ReportFrames) -> dict[str, Any]:
+    """The month as JSON-ready data: what the API answers and what the archive stores."""
+    county = _records(frames.county[METRIC_COLUMNS])[0]
+    return {
+        "month": frames.month,
+        "as_of": frames.as_of.isoformat(),
+        "settings": {
+            "basic_satisfied_counts_as_good": frames.options.basic_satisfied_counts_as_good,
+            "show_staff_numbers": frames.options.show_staff_numbers,
+            "timezone": frames.options.timezone,
+            "on_time_limit_working_days": frames.options.limits.total(False),
+            "on_time_limit_with_extension": frames.options.limits.total(True),
+        },
+        "county": county,
+        "breakdowns": {
+            name: _records(frame[BREAKDOWN_COLUMNS[name] + METRIC_COLUMNS])
+            for name, frame in frames.breakdowns.items()
+        },
+        "tags": _records(frames.tags),
+        "forwarding": {
+            "summary": frames.forwarding_summary,
+            "by_kind": _records(frames.forwarding),
+        },
+        "trend": _records(
+            frames.trend[
+                [
+                    "month",
+                    "ratings",
+                    "good",
+                    "bad",
+                    "good_rate",
+                    "bad_rate",
+                    "records",
+                    "rated_records",
+                    "active_rate",
+                    "tickets",
+                    "valid",
+                    "closed",
+                    "feedback_rate",
+                    "rectification_rate",
+                ]
+            ]
+        ),
+        "notes": frames.notes,
+        "definitions": DEFINITIONS,
+    }

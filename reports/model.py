@@ -1,0 +1,195 @@
+"""Monthly report vocabulary and pure rules: the month, rate formulas, what each metric means."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+
+from evaluation_service.errors import InvalidInput
+
+LEVELS = (5, 4, 3, 2, 1)
+BAD_MAX_LEVEL = 2
+TREND_MONTHS = 12
+TOP_TAGS = 10
+
+CHANNEL_TEXT = {
+    "pc": "网页端",
+    "mobile": "移动端",
+    "qr": "扫码评价",
+    "window": "窗口评价器",
+    "kiosk": "自助终端",
+}
+
+# A ticket's place in the month's figures, from its state (rectification.model.State values).
+CLOSED = "closed"
+CLOSED_INVALID = "closed_invalid"  # an appeal upheld: not a valid bad review, excluded from rates
+
+# Rating dimensions of the report; "staff" only appears when the setting allows it.
+DIMENSIONS = ("department", "item", "channel", "window", "staff")
+DIMENSION_TEXT = {
+    "department": "部门",
+    "item": "服务事项",
+    "channel": "评价渠道",
+    "window": "窗口",
+    "staff": "工作人员（工号）",
+}
+
+# What every number on the page means; shown on the page and stored with the metrics.
+DEFINITIONS: dict[str, str] = {
+    "ratings": "本月收到的评价数（首次与追加评价），不含默认评价（pf=7）",
+    "good_rate": "好评率 = 好评数 / 评价数；好评为非常满意、满意（以及按设置计入的基本满意）",
+    "bad_rate": "差评率 = 差评数（不满意、非常不满意）/ 评价数",
+    "active_rate": "主动评价率 = 本月发生且已被主动评价的服务记录数 / 本月发生的服务记录数",
+    "transaction_rate": "办件评价覆盖率 = 本月有服务记录且至少一条被评价的办件"
+    " / 本月有服务记录的办件",
+    "item_coverage": "事项评价覆盖率 = 本月至少有一条评价的事项数 / 目录中的事项数",
+    "real_name_bad": "实名差评数：评价人身份已知的差评",
+    "feedback_rate": "回访率 = 已回访的工单 / 有效工单（本月开立，不含申诉成立的无效差评）",
+    "rectification_rate": "整改率 = 已办结的工单 / 有效工单（不含申诉成立的无效差评）",
+    "on_time_rate": "按时办结率 = 在各环节时限之和内办结的工单 / 已办结的工单",
+    "days_to_close": "办结用时：从开立到办结的工作日数（法定节假日不计，调休上班日计入）；"
+    "p90 为最近秩法第90百分位",
+    "overdue": "超期工单：统计时点仍未办结且已过当前环节期限的工单",
+    "reopened": "重办工单：群众对整改结果仍不满意、被退回重新整改过的工单",
+    "forwarding": "转送省平台：本月产生的转送记录按状态计数；时延为产生到送达的秒数",
+}
+
+
+@dataclass(frozen=True, order=True)
+class ReportMonth:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> ReportMonth:
+        match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+            raise InvalidInput(
+                "bad_month",
+                f"月份“{text}”格式不正确，应为 YYYY-MM，例如 2026-10。",
+                f"month {text!r} must be YYYY-MM",
+                "month",
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def of(cls, day: date) -> ReportMonth:
+        return cls(day.year, day.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.year}年{self.month}月"
+
+    def shifted(self, months: int) -> ReportMonth:
+        index = self.year * 12 + self.month - 1 + months
+        return ReportMonth(index // 12, index % 12 + 1)
+
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def bounds(self, zone: tzinfo) -> tuple[datetime, datetime]:
+        """The month on the county's clock, as a half-open UTC interval [start, end)."""
+        return local_midnight(self.first_day(), zone), local_midnight(
+            self.shifted(1).first_day(), zone
+        )
+
+    def trend(self, months: int = TREND_MONTHS) -> list[ReportMonth]:
+        """The `months` months ending with this one, oldest first."""
+        return [self.shifted(offset) for offset in range(1 - months, 1)]
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def month_to_generate(local_now: datetime) -> ReportMonth | None:
+    """The schedule's rule: on the 1st, from 01:00 on the county's clock, the previous month."""
+    if local_now.day == 1 and local_now.hour >= 1:
+        return ReportMonth.of(local_now.date()).shifted(-1)
+    return None
+
+
+def previous_month(local_today: date) -> ReportMonth:
+    return ReportMonth.of(local_today).shifted(-1)
+
+
+# --- formulas -----------------------------------------------------------------------------------
+
+
+def rate(numerator: float, denominator: float) -> float | None:
+    """A share in [0, 1]; None (shown as “—”) when there is nothing to divide by."""
+    if not denominator:
+        return None
+    return numerator / denominator
+
+
+def good_levels(basic_satisfied_counts_as_good: bool) -> tuple[int, ...]:
+    return (5, 4, 3) if basic_satisfied_counts_as_good else (5, 4)
+
+
+def is_bad_level(level: int) -> bool:
+    return level <= BAD_MAX_LEVEL
+
+
+def nearest_rank(values: Iterable[float], q: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least q of the values at or below it."""
+    ordered = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: Iterable[float]) -> float | None:
+    ordered = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """Working days the workflow allows per step (DESIGN.md §4); their sum is the on-time limit."""
+
+    accept: int = 1
+    verify: int = 3
+    rectify: int = 5
+    rectify_cap: int = 15
+    feedback: int = 2
+    supervision: int = 3
+
+    def total(self, extension_used: bool) -> int:
+        rectify = self.rectify_cap if extension_used else self.rectify
+        return self.accept + self.verify + rectify + self.feedback + self.supervision
+
+
+def split_tags(text: str) -> list[str]:
+    """Indicator codes as stored on a rating: comma-separated, the form the province takes."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return (
+        "—"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (f"{value * 100:.{digits}f}%")
+    )
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The settings a report depends on, passed in by the shell and stored with the metrics."""
+
+    basic_satisfied_counts_as_good: bool = True
+    show_staff_numbers: bool = True
+    timezone: str = "Asia/Shanghai"
+    limits: StepLimits = StepLimits()

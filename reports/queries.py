@@ -1,0 +1,276 @@
+"""The one impure step of a report: GROUP BY queries that run unchanged on PostgreSQL and SQLite.
+
+Every rating statistic is aggregated in the database; what comes back is a few thousand grouped rows
+at most. Only closed tickets come back one per row (≤ tens of thousands), because working days to
+close need the holiday calendar. Month bounds are passed as UTC timestamps, never computed with a
+dialect's date functions; the single dialect difference (seconds between two timestamps) is
+`_lag_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from evaluation_service.tables import Evaluation
+from reports.model import CLOSED, CLOSED_INVALID, ReportMonth
+
+Rows = list[dict[str, Any]]
+Progress = Callable[[str], None]
+
+_NOT_DEFAULT = "NOT e.is_default"
+_JOIN_RECORD = (
+    "JOIN service_record r ON r.id = e.service_record "
+    "JOIN service_transaction t ON t.id = r.service_transaction"
+)
+_RATING_COUNTS = "COUNT(*) AS ratings, SUM(CASE WHEN e.real_name THEN 1 ELSE 0 END) AS real_name"
+
+RATINGS_BY_DEPARTMENT_ITEM_CHANNEL = f"""
+SELECT t.department AS department, t.item AS item, e.channel AS channel, e.level AS level,
+       {_RATING_COUNTS}
+FROM evaluation e {_JOIN_RECORD}
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
+GROUP BY t.department, t.item, e.channel, e.level
+"""
+
+RATINGS_BY_WINDOW_STAFF = f"""
+SELECT r.window_no AS window_no, r.staff_no AS staff_no, e.level AS level, {_RATING_COUNTS}
+FROM evaluation e JOIN service_record r ON r.id = e.service_record
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
+GROUP BY r.window_no, r.staff_no, e.level
+"""
+
+# Combinations of tags are few (a handful of codes per level), so they are split in pandas.
+BAD_TAGS = f"""
+SELECT e.tags AS tags, COUNT(*) AS ratings
+FROM evaluation e
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.level <= 2
+GROUP BY e.tags
+"""
+
+# Service records with at least one rating a person gave. Joined as a set, not as a correlated
+# EXISTS per record: at a million records the planner hashes it once instead of probing each.
+_RATED_SET = (
+    "LEFT JOIN (SELECT DISTINCT e.service_record AS service_record FROM evaluation e "
+    f"WHERE {_NOT_DEFAULT}) x ON x.service_record = r.id"
+)
+_IS_RATED = "CASE WHEN x.service_record IS NULL THEN 0 ELSE 1 END"
+
+RECORDS_BY_DEPARTMENT_ITEM = f"""
+SELECT t.department AS department, t.item AS item, COUNT(*) AS records,
+       SUM({_IS_RATED}) AS rated_records,
+       COUNT(DISTINCT r.service_transaction) AS transactions,
+       COUNT(DISTINCT CASE WHEN x.service_record IS NOT NULL THEN r.service_transaction END)
+           AS rated_transactions
+FROM service_record r
+JOIN service_transaction t ON t.id = r.service_transaction
+{_RATED_SET}
+WHERE r.occurred_at >= {{}} AND r.occurred_at < {{}}
+GROUP BY t.department, t.item
+"""
+
+RECORDS_BY_WINDOW_STAFF = f"""
+SELECT r.window_no AS window_no, r.staff_no AS staff_no, COUNT(*) AS records,
+       SUM({_IS_RATED}) AS rated_records
+FROM service_record r {_RATED_SET}
+WHERE r.occurred_at >= {{}} AND r.occurred_at < {{}}
+GROUP BY r.window_no, r.staff_no
+"""
+
+_TICKET_COUNTS = f"""
+       COUNT(*) AS tickets,
+       SUM(CASE WHEN k.state = '{CLOSED_INVALID}' THEN 1 ELSE 0 END) AS invalid,
+       SUM(CASE WHEN k.state = '{CLOSED}' THEN 1 ELSE 0 END) AS closed,
+       SUM(CASE WHEN k.feedback_contact_method <> '' AND k.state <> '{CLOSED_INVALID}'
+                THEN 1 ELSE 0 END) AS feedback_done,
+       SUM(CASE WHEN k.state NOT IN ('{CLOSED}', '{CLOSED_INVALID}') AND k.due_at < {{}}
+                THEN 1 ELSE 0 END) AS overdue,
+       SUM(CASE WHEN k.redo_count > 0 THEN 1 ELSE 0 END) AS reopened"""
+
+TICKETS_BY_DEPARTMENT_ITEM_CHANNEL = f"""
+SELECT k.department AS department, k.item AS item, e.channel AS channel, {_TICKET_COUNTS}
+FROM ticket k JOIN evaluation e ON e.id = k.evaluation
+WHERE k.opened_at >= {{}} AND k.opened_at < {{}}
+GROUP BY k.department, k.item, e.channel
+"""
+
+TICKETS_BY_WINDOW_STAFF = f"""
+SELECT k.window_no AS window_no, k.staff_no AS staff_no, {_TICKET_COUNTS}
+FROM ticket k
+WHERE k.opened_at >= {{}} AND k.opened_at < {{}}
+GROUP BY k.window_no, k.staff_no
+"""
+
+# One row per closed ticket: the working days need the calendar (pandas + WorkCalendar).
+CLOSED_TICKETS = f"""
+SELECT k.department AS department, k.item AS item, e.channel AS channel, k.window_no AS window_no,
+       k.staff_no AS staff_no, k.opened_at AS opened_at, k.closed_at AS closed_at,
+       CASE WHEN k.extension_used THEN 1 ELSE 0 END AS extension_used
+FROM ticket k JOIN evaluation e ON e.id = k.evaluation
+WHERE k.opened_at >= {{}} AND k.opened_at < {{}} AND k.state = '{CLOSED}'
+"""
+
+CATALOG_DEPARTMENTS = "SELECT id, code, name FROM department ORDER BY code"
+CATALOG_ITEMS = "SELECT id, code, name, department FROM service_item ORDER BY code"
+
+
+def _month_case(column: str, boundaries: int) -> str:
+    """`CASE WHEN col < b1 THEN 0 WHEN col < b2 THEN 1 …`: the month index, from parameters."""
+    arms = " ".join(f"WHEN {column} < {{}} THEN {i}" for i in range(boundaries))
+    return f"CASE {arms} END"
+
+
+def _trend_ratings(months: int) -> str:
+    return f"""
+SELECT {_month_case("e.received_at", months)} AS month_index, e.level AS level, COUNT(*) AS ratings
+FROM evaluation e
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
+GROUP BY 1, 2
+"""
+
+
+def _trend_records(months: int) -> str:
+    return f"""
+SELECT {_month_case("r.occurred_at", months)} AS month_index, COUNT(*) AS records,
+       SUM({_IS_RATED}) AS rated_records
+FROM service_record r {_RATED_SET}
+WHERE r.occurred_at >= {{}} AND r.occurred_at < {{}}
+GROUP BY 1
+"""
+
+
+def _trend_tickets(months: int) -> str:
+    return f"""
+SELECT {_month_case("k.opened_at", months)} AS month_index, COUNT(*) AS tickets,
+       SUM(CASE WHEN k.state = '{CLOSED_INVALID}' THEN 1 ELSE 0 END) AS invalid,
+       SUM(CASE WHEN k.state = '{CLOSED}' THEN 1 ELSE 0 END) AS closed,
+       SUM(CASE WHEN k.feedback_contact_method <> '' AND k.state <> '{CLOSED_INVALID}'
+                THEN 1 ELSE 0 END) AS feedback_done
+FROM ticket k
+WHERE k.opened_at >= {{}} AND k.opened_at < {{}}
+GROUP BY 1
+"""
+
+
+def _lag_seconds(is_sqlite: bool) -> str:
+    if is_sqlite:
+        return "((julianday(o.delivered_at) - julianday(o.created_at)) * 86400.0)"
+    # date_part answers a double; EXTRACT's numeric is several times slower over millions of rows.
+    return "date_part('epoch', o.delivered_at - o.created_at)"
+
+
+LAG_BUCKETS = (60,)  # each bucket costs a pass of the lag over every message
+
+
+def _forwarding(is_sqlite: bool) -> str:
+    # The lag is computed once per message in the inner query; NULL unless delivered.
+    buckets = ",\n       ".join(
+        f"SUM(CASE WHEN x.lag <= {limit} THEN 1 ELSE 0 END) AS within_{limit}"
+        for limit in LAG_BUCKETS
+    )
+    return f"""
+SELECT x.kind AS kind, x.state AS state, COUNT(*) AS messages,
+       SUM(x.lag) AS lag_total, MAX(x.lag) AS lag_max, MIN(x.created_at) AS oldest_created_at,
+       {buckets}
+FROM (
+    SELECT o.kind AS kind, o.state AS state, o.created_at AS created_at,
+           CASE WHEN o.state = 'delivered' AND o.delivered_at IS NOT NULL
+                THEN {_lag_seconds(is_sqlite)} END AS lag
+    FROM outbox o
+    WHERE o.created_at >= {{}} AND o.created_at < {{}}
+) x
+GROUP BY x.kind, x.state
+"""
+
+
+@dataclass
+class RawReport:
+    """What the database said about one month, grouped; the input of `frames.build`."""
+
+    month: ReportMonth
+    start: datetime
+    end: datetime
+    as_of: datetime
+    departments: Rows = field(default_factory=list)
+    items: Rows = field(default_factory=list)
+    ratings: Rows = field(default_factory=list)
+    ratings_by_window_staff: Rows = field(default_factory=list)
+    bad_tags: Rows = field(default_factory=list)
+    indicators: Rows = field(default_factory=list)
+    records: Rows = field(default_factory=list)
+    records_by_window_staff: Rows = field(default_factory=list)
+    tickets: Rows = field(default_factory=list)
+    tickets_by_window_staff: Rows = field(default_factory=list)
+    closed_tickets: Rows = field(default_factory=list)
+    forwarding: Rows = field(default_factory=list)
+    trend_months: list[ReportMonth] = field(default_factory=list)
+    trend_ratings: Rows = field(default_factory=list)
+    trend_records: Rows = field(default_factory=list)
+    trend_tickets: Rows = field(default_factory=list)
+
+
+async def _raw(sql: str, *params: Any) -> Rows:
+    rows: Rows = await Evaluation.raw(sql, *params)
+    return rows
+
+
+async def fetch(
+    month: ReportMonth,
+    bounds: tuple[datetime, datetime],
+    trend_bounds: list[datetime],
+    as_of: datetime,
+    is_sqlite: bool,
+    progress: Progress | None = None,
+) -> RawReport:
+    """Run the month's queries; on PostgreSQL they run side by side on the pool's connections.
+
+    `trend_bounds` are the starts of the trend's months plus the end of the last one (13 for 12
+    months); the last month of the trend is the report's month itself and is taken from the
+    month's own numbers, so the trend queries cover only the months before it.
+    """
+    start, end = bounds
+    earlier = trend_bounds[:-1]  # starts of the earlier months, then the start of this month
+    n_earlier = len(earlier) - 1
+    raw = RawReport(
+        month=month,
+        start=start,
+        end=end,
+        as_of=as_of,
+        trend_months=[month.shifted(i - n_earlier) for i in range(n_earlier + 1)],
+    )
+    jobs: dict[str, Awaitable[Rows]] = {
+        "departments": _raw(CATALOG_DEPARTMENTS),
+        "items": _raw(CATALOG_ITEMS),
+        "indicators": _raw("SELECT DISTINCT code, text FROM indicator"),
+        "ratings": _raw(RATINGS_BY_DEPARTMENT_ITEM_CHANNEL, start, end),
+        "ratings_by_window_staff": _raw(RATINGS_BY_WINDOW_STAFF, start, end),
+        "bad_tags": _raw(BAD_TAGS, start, end),
+        "records": _raw(RECORDS_BY_DEPARTMENT_ITEM, start, end),
+        "records_by_window_staff": _raw(RECORDS_BY_WINDOW_STAFF, start, end),
+        "tickets": _raw(TICKETS_BY_DEPARTMENT_ITEM_CHANNEL, as_of, start, end),
+        "tickets_by_window_staff": _raw(TICKETS_BY_WINDOW_STAFF, as_of, start, end),
+        "closed_tickets": _raw(CLOSED_TICKETS, start, end),
+        "forwarding": _raw(_forwarding(is_sqlite), start, end),
+    }
+    if n_earlier:
+        inner = earlier[1:]  # the upper bound of each earlier month, in order
+        window = (earlier[0], earlier[-1])
+        jobs["trend_ratings"] = _raw(_trend_ratings(n_earlier), *inner, *window)
+        jobs["trend_records"] = _raw(_trend_records(n_earlier), *inner, *window)
+        jobs["trend_tickets"] = _raw(_trend_tickets(n_earlier), *inner, *window)
+
+    async def run(name: str, job: Awaitable[Rows]) -> None:
+        setattr(raw, name, await job)
+        if progress is not None:
+            progress(name)
+
+    await asyncio.gather(*(run(name, job) for name, job in jobs.items()))
+    return raw
+
+
+def query_count(trend: bool = True) -> int:
+    """How many queries `fetch` runs: the progress bar's length."""
+    return 12 + (3 if trend else 0)

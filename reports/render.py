@@ -1,0 +1,192 @@
+"""Pure step four: one self-contained HTML page (plotly.js inlined, opens offline, prints on A4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import plotly.io as pio
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs
+
+from reports.figures import Chart
+from reports.frames import ReportFrames
+from reports.model import DIMENSION_TEXT, ReportMonth, percent
+
+TITLE = "政务服务“好差评”月度报告"
+ITEM_ROWS = 30  # the page lists the most-rated items; the JSON has every item
+
+_ENV = Environment(
+    loader=PackageLoader("reports", "templates"),
+    autoescape=select_autoescape(["html"]),
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class EarlierVersion:
+    version: int
+    created_at: str
+    content_hash: str
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    # Inlined so the archived page opens offline and never depends on a CDN that may change.
+    return get_plotlyjs()
+
+
+def _table(frame: pd.DataFrame) -> str:
+    html: str = frame.to_html(index=False, escape=True, border=0, na_rep="—")
+    return html
+
+
+def _figure_div(chart: Chart) -> str:
+    html: str = pio.to_html(
+        chart.figure,
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=chart.key,
+        config={"displaylogo": False, "responsive": True},
+        default_height="380px",
+    )
+    return f'<div class="plot" data-chart="{chart.key}">{html}</div>'
+
+
+def _days(value: Any) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:g}"
+
+
+def _cards(frames: ReportFrames) -> list[dict[str, str]]:
+    c = frames.county.iloc[0]
+    f = frames.forwarding_summary
+    return [
+        {"label": "评价数（不含默认评价）", "value": f"{int(c['ratings']):,}"},
+        {"label": "好评率", "value": percent(c["good_rate"])},
+        {"label": "差评率", "value": percent(c["bad_rate"])},
+        {"label": "主动评价率", "value": percent(c["active_rate"])},
+        {"label": "事项评价覆盖率", "value": percent(c["item_coverage"])},
+        {"label": "办件评价覆盖率", "value": percent(c["transaction_rate"])},
+        {"label": "实名差评", "value": f"{int(c['real_name_bad']):,}"},
+        {"label": "回访率", "value": percent(c["feedback_rate"])},
+        {"label": "整改率", "value": percent(c["rectification_rate"])},
+        {"label": "按时办结率", "value": percent(c["on_time_rate"])},
+        {"label": "办结用时中位数（工作日）", "value": _days(c["median_days"])},
+        {"label": "办结用时P90（工作日）", "value": _days(c["p90_days"])},
+        {"label": "超期未办结工单", "value": f"{int(c['overdue']):,}"},
+        {"label": "重办工单", "value": f"{int(c['reopened']):,}"},
+        {"label": "申诉成立（无效差评）", "value": f"{int(c['invalid']):,}"},
+        {"label": "转送已送达", "value": f"{f['delivered']:,}"},
+        {"label": "转送待送达", "value": f"{f['pending']:,}"},
+        {"label": "转送失败", "value": f"{f['failed']:,}"},
+    ]
+
+
+def _breakdown_table(frame: pd.DataFrame, name_column: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            name_column: frame["name"],
+            "评价数": frame["ratings"],
+            "好评率": frame["good_rate"].map(percent),
+            "差评率": frame["bad_rate"].map(percent),
+            "主动评价率": frame["active_rate"].map(percent),
+            "实名差评": frame["real_name_bad"],
+            "工单": frame["tickets"],
+            "回访率": frame["feedback_rate"].map(percent),
+            "整改率": frame["rectification_rate"].map(percent),
+            "按时办结率": frame["on_time_rate"].map(percent),
+            "超期": frame["overdue"],
+            "重办": frame["reopened"],
+        }
+    )
+
+
+def _breakdowns(frames: ReportFrames) -> list[dict[str, str]]:
+    out = []
+    for name, frame in frames.breakdowns.items():
+        note = ""
+        shown = frame
+        if name == "item":
+            shown = frame.sort_values(["ratings", "code"], ascending=[False, True]).head(ITEM_ROWS)
+            note = f"按评价数列出前{ITEM_ROWS}个事项；全部事项见指标数据（JSON）。"
+        if name == "department":
+            table = _breakdown_table(shown, DIMENSION_TEXT[name])
+            table.insert(5, "事项覆盖率", shown["item_coverage"].map(percent))
+        else:
+            table = _breakdown_table(shown, DIMENSION_TEXT[name])
+        if name == "staff":
+            note = "工作人员仅以工号显示。"
+        out.append({"title": DIMENSION_TEXT[name], "table": _table(table), "note": note})
+    return out
+
+
+def _forwarding(frames: ReportFrames) -> str:
+    f = frames.forwarding_summary
+    rows = [
+        ("本月产生的转送记录", f"{f['messages']:,}"),
+        ("已送达", f"{f['delivered']:,}"),
+        ("待送达", f"{f['pending']:,}"),
+        ("送达失败", f"{f['failed']:,}"),
+        ("平均时延（秒）", "—" if f["lag_mean_s"] is None else f"{f['lag_mean_s']:.1f}"),
+        ("最大时延（秒）", "—" if f["lag_max_s"] is None else f"{f['lag_max_s']:.1f}"),
+        ("1分钟内送达比例", percent(f["delivered_within_60s"])),
+        (
+            "最早待送达记录已等待（小时）",
+            "—" if f["oldest_pending_hours"] is None else f"{f['oldest_pending_hours']:.1f}",
+        ),
+    ]
+    return _table(pd.DataFrame(rows, columns=["项目", "数值"]))
+
+
+def page(
+    frames: ReportFrames,
+    charts: list[Chart],
+    version: int,
+    earlier: list[EarlierVersion],
+) -> str:
+    month = ReportMonth.parse(frames.month)
+    zone = ZoneInfo(frames.options.timezone)
+    as_of: datetime = frames.as_of.astimezone(zone)
+    from reports.model import DEFINITIONS
+
+    labels = {
+        "ratings": "评价数",
+        "good_rate": "好评率",
+        "bad_rate": "差评率",
+        "active_rate": "主动评价率",
+        "transaction_rate": "办件评价覆盖率",
+        "item_coverage": "事项评价覆盖率",
+        "real_name_bad": "实名差评",
+        "feedback_rate": "回访率",
+        "rectification_rate": "整改率",
+        "on_time_rate": "按时办结率",
+        "days_to_close": "办结用时",
+        "overdue": "超期工单",
+        "reopened": "重办工单",
+        "forwarding": "转送省平台",
+    }
+    definitions = [(labels.get(key, key), text) for key, text in DEFINITIONS.items()]
+    basic = "计入" if frames.options.basic_satisfied_counts_as_good else "不计入"
+    notes = [f"“基本满意”{basic}好评（按本县设置）。", *frames.notes]
+    return _ENV.get_template("report.html").render(
+        title=TITLE,
+        month=str(month),
+        month_text=month.text,
+        version=version,
+        as_of_text=as_of.strftime("%Y-%m-%d %H:%M"),
+        plotly_js=plotly_js(),
+        cards=_cards(frames),
+        notes=notes,
+        charts=[
+            {"key": c.key, "title": c.title, "div": _figure_div(c), "table": _table(c.table)}
+            for c in charts
+        ],
+        breakdowns=_breakdowns(frames),
+        forwarding=_forwarding(frames),
+        earlier=earlier,
+        definitions=definitions,
+    )

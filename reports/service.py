@@ -1,0 +1,216 @@
+"""Report use cases: generate a month (query → frame → figure → render → archive), list, read."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from evaluation_service.database import Database
+from evaluation_service.errors import NotFound
+from evaluation_service.settings import Settings
+from evaluation_service.workdays import WorkCalendar
+from reports import figures, frames, queries, render
+from reports.model import TREND_MONTHS, ReportMonth, ReportOptions, StepLimits
+from reports.tables import ReportVersion
+
+Progress = Callable[[str], None]
+
+# Steps after the queries, for the progress bar: frames, figures, page, archive.
+LATER_STEPS = ("frames", "figures", "page", "archive")
+
+
+def options_from(settings: Settings) -> ReportOptions:
+    return ReportOptions(
+        basic_satisfied_counts_as_good=settings.basic_satisfied_counts_as_good,
+        show_staff_numbers=settings.report_show_staff_numbers,
+        timezone=settings.timezone,
+        limits=StepLimits(
+            accept=settings.ticket_accept_working_days,
+            verify=settings.ticket_verify_working_days,
+            rectify=settings.ticket_rectify_working_days,
+            rectify_cap=settings.ticket_rectify_cap_working_days,
+            feedback=settings.ticket_feedback_working_days,
+            supervision=settings.ticket_supervision_working_days,
+        ),
+    )
+
+
+def content_hash(metrics_json: str, html: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(metrics_json.encode())
+    digest.update(b"\n")
+    digest.update(html.encode())
+    return digest.hexdigest()
+
+
+def dump_metrics(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    month: str
+    version: int
+    created_at: datetime
+    as_of: datetime
+    content_hash: str
+
+
+def build_page(
+    report_frames: frames.ReportFrames,
+    version: int,
+    earlier: list[render.EarlierVersion],
+) -> tuple[str, str]:
+    """The pure tail of the pipeline: (metrics JSON, page) for one version of a month."""
+    data = frames.metrics(report_frames)
+    data["version"] = version
+    html = render.page(report_frames, figures.build(report_frames), version, earlier)
+    return dump_metrics(data), html
+
+
+class Reports:
+    def __init__(self, db: Database, options: ReportOptions, calendar: WorkCalendar) -> None:
+        self.db = db
+        self.options = options
+        self.calendar = calendar
+        self.zone = ZoneInfo(options.timezone)
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings, calendar: WorkCalendar) -> Reports:
+        return cls(db, options_from(settings), calendar)
+
+    def step_count(self) -> int:
+        return queries.query_count() + len(LATER_STEPS)
+
+    async def compute(
+        self, month: ReportMonth, as_of: datetime, progress: Progress | None = None
+    ) -> frames.ReportFrames:
+        """Query and shape one month; nothing is stored."""
+        trend = month.trend(TREND_MONTHS)
+        trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [month.bounds(self.zone)[1]]
+        raw = await queries.fetch(
+            month, month.bounds(self.zone), trend_bounds, as_of, self.db.is_sqlite, progress
+        )
+        # The CPU-bound steps run off the event loop, so a web process keeps answering meanwhile.
+        shaped = await asyncio.to_thread(frames.build, raw, self.options, self.calendar)
+        if progress is not None:
+            progress("frames")
+        return shaped
+
+    async def generate(
+        self, month: ReportMonth, as_of: datetime, progress: Progress | None = None
+    ) -> VersionInfo:
+        """Compute the month and archive it as a new version; earlier versions stay as they were."""
+        shaped = await self.compute(month, as_of, progress)
+        for attempt in range(3):
+            earlier = await self._earlier(str(month))
+            version = earlier[-1].version + 1 if earlier else 1
+            metrics_json, html = await asyncio.to_thread(build_page, shaped, version, earlier)
+            if progress is not None and attempt == 0:
+                progress("figures")
+                progress("page")
+            digest = content_hash(metrics_json, html)
+            created_at = datetime.now(UTC)
+            try:
+                async with self.db.write():
+                    await ReportVersion.insert(
+                        ReportVersion(
+                            month=str(month),
+                            version=version,
+                            created_at=created_at,
+                            as_of=as_of,
+                            content_hash=digest,
+                            metrics=metrics_json,
+                            html=html,
+                        )
+                    )
+            except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+                # Another process archived version n first; render again as n + 1.
+                if attempt == 2:
+                    raise
+                continue
+            if progress is not None:
+                progress("archive")
+            return VersionInfo(str(month), version, created_at, as_of, digest)
+        raise AssertionError("unreachable")
+
+    async def _earlier(self, month: str) -> list[render.EarlierVersion]:
+        rows = (
+            await ReportVersion.select(
+                ReportVersion.version, ReportVersion.created_at, ReportVersion.content_hash
+            )
+            .where(ReportVersion.month == month)
+            .order_by(ReportVersion.version)
+        )
+        return [
+            render.EarlierVersion(
+                version=row["version"],
+                created_at=_utc(row["created_at"]).astimezone(self.zone).strftime("%Y-%m-%d %H:%M"),
+                content_hash=row["content_hash"],
+            )
+            for row in rows
+        ]
+
+    async def list_versions(self) -> list[VersionInfo]:
+        rows = (
+            await ReportVersion.select(
+                ReportVersion.month,
+                ReportVersion.version,
+                ReportVersion.created_at,
+                ReportVersion.as_of,
+                ReportVersion.content_hash,
+            )
+            .order_by(ReportVersion.month, ascending=False)
+            .order_by(ReportVersion.version, ascending=False)
+        )
+        return [
+            VersionInfo(
+                row["month"],
+                row["version"],
+                _utc(row["created_at"]),
+                _utc(row["as_of"]),
+                row["content_hash"],
+            )
+            for row in rows
+        ]
+
+    async def _stored(self, month: ReportMonth, version: int | None, column: Any) -> dict[str, Any]:
+        query = ReportVersion.select(
+            ReportVersion.version, ReportVersion.content_hash, column
+        ).where(ReportVersion.month == str(month))
+        if version is not None:
+            query = query.where(ReportVersion.version == version)
+        row = await query.order_by(ReportVersion.version, ascending=False).first()
+        if row is None:
+            which = f"第{version}版" if version is not None else "报告"
+            raise NotFound(
+                "report_not_found",
+                f"{month.text}的{which}尚未生成。",
+                f"no report for {month}" + (f" version {version}" if version else ""),
+                "month",
+            )
+        return dict(row)
+
+    async def metrics(self, month: ReportMonth, version: int | None = None) -> dict[str, Any]:
+        row = await self._stored(month, version, ReportVersion.metrics)
+        data: dict[str, Any] = json.loads(row["metrics"])
+        data["content_hash"] = row["content_hash"]
+        return data
+
+    async def page(self, month: ReportMonth, version: int | None = None) -> tuple[str, int, str]:
+        """The archived page exactly as generated, its version and its content hash."""
+        row = await self._stored(month, version, ReportVersion.html)
+        return row["html"], row["version"], row["content_hash"]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,25 @@
+"""The report archive: every generated month, each version kept unchanged (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+from piccolo.columns import Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+# (month, version) is unique: a plain CREATE UNIQUE INDEX in the second migration, as elsewhere.
+
+
+class ReportVersion(Table, tablename="report_version"):
+    """One generated month. Rows are only ever inserted: regenerating adds version n + 1."""
+
+    id: Serial
+    month = Varchar(length=7)  # YYYY-MM
+    version = Integer()
+    created_at = Timestamptz(default=TimestamptzNow())
+    as_of = Timestamptz()  # the instant the numbers describe (open tickets, overdue)
+    content_hash = Varchar(length=64)  # SHA-256 of the metrics JSON and the page, as stored
+    metrics = Text()  # JSON, exactly as hashed
+    html = Text()  # the self-contained page, exactly as hashed
+
+
+TABLES: list[type[Table]] = [ReportVersion]

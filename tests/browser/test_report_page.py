@@ -1,0 +1,184 @@
+"""A generated monthly report opened in Debian's headless chromium, offline: every chart renders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from evaluation_service.workdays import WorkCalendar
+from reports import frames
+from reports.model import ReportMonth, ReportOptions
+from reports.queries import RawReport
+from reports.service import build_page
+from tests.browser.conftest import LAPTOP, new_page, screenshot
+
+pytestmark = pytest.mark.browser
+
+CHARTS = (
+    "chart-level-mix",
+    "chart-trend",
+    "chart-department-bad",
+    "chart-tags",
+    "chart-overdue",
+    "chart-forwarding",
+)
+
+
+def small_month() -> RawReport:
+    """A month as the queries would answer it: two departments, a few ratings and tickets."""
+    month = ReportMonth(2026, 10)
+    start, end = month.bounds(UTC)
+    rating = {
+        "department": 1,
+        "item": 11,
+        "channel": "window",
+        "level": 5,
+        "ratings": 30,
+        "real_name": 0,
+    }
+    return RawReport(
+        month=month,
+        start=start,
+        end=end,
+        as_of=datetime(2026, 11, 1, 1, 0, tzinfo=UTC),
+        departments=[
+            {"id": 1, "code": "D1", "name": "县行政审批服务局"},
+            {"id": 2, "code": "D2", "name": "县公安局"},
+        ],
+        items=[
+            {"id": 11, "code": "I11", "name": "个体工商户设立登记", "department": 1},
+            {"id": 21, "code": "I21", "name": "户口迁移", "department": 2},
+        ],
+        ratings=[
+            rating,
+            {**rating, "channel": "mobile", "level": 4, "ratings": 12},
+            {
+                **rating,
+                "department": 2,
+                "item": 21,
+                "channel": "mobile",
+                "level": 1,
+                "ratings": 3,
+                "real_name": 2,
+            },
+            {
+                **rating,
+                "department": 2,
+                "item": 21,
+                "channel": "kiosk",
+                "level": 2,
+                "ratings": 2,
+                "real_name": 1,
+            },
+        ],
+        bad_tags=[{"tags": "B201", "ratings": 3}, {"tags": "B101,B201", "ratings": 2}],
+        indicators=[
+            {"code": "B201", "text": "服务态度差"},
+            {"code": "B101", "text": "收取指南以外材料"},
+        ],
+        records=[
+            {
+                "department": 1,
+                "item": 11,
+                "records": 50,
+                "rated_records": 42,
+                "transactions": 40,
+                "rated_transactions": 35,
+            }
+        ],
+        tickets=[
+            {
+                "department": 2,
+                "item": 21,
+                "channel": "mobile",
+                "tickets": 3,
+                "invalid": 1,
+                "closed": 1,
+                "feedback_done": 2,
+                "overdue": 1,
+                "reopened": 1,
+            }
+        ],
+        closed_tickets=[
+            {
+                "department": 2,
+                "item": 21,
+                "channel": "mobile",
+                "window_no": "W02",
+                "staff_no": "S003",
+                "opened_at": datetime(2026, 10, 12, 2, tzinfo=UTC),
+                "closed_at": datetime(2026, 10, 16, 2, tzinfo=UTC),
+                "extension_used": 0,
+            }
+        ],
+        forwarding=[
+            {
+                "kind": "evaluation",
+                "state": "delivered",
+                "messages": 47,
+                "lag_total": 94.0,
+                "lag_max": 9.0,
+                "oldest_created_at": None,
+                "within_60": 47,
+            }
+        ],
+        trend_months=month.trend(),
+        trend_ratings=[
+            {"month_index": 9, "level": 5, "ratings": 20},
+            {"month_index": 10, "level": 2, "ratings": 4},
+        ],
+    )
+
+
+def write_page(directory: Path) -> Path:
+    shaped = frames.build(small_month(), ReportOptions(), WorkCalendar())
+    _, html = build_page(shaped, 1, [])
+    path = directory / "report-2026-10.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def test_every_chart_of_a_generated_report_renders_offline(browser: Any, tmp_path: Path) -> None:
+    path = write_page(tmp_path)
+    page = new_page(browser, LAPTOP)
+    fetched: list[str] = []
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def offline(route: Any) -> None:
+        if not route.request.url.startswith("file://"):
+            fetched.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", offline)
+    page.goto(path.as_uri())
+
+    for key in CHARTS:
+        chart = page.locator(f"#{key}")
+        expect(chart.locator("svg.main-svg").first).to_be_visible()
+        traces: int = page.evaluate(f"document.getElementById('{key}').data.length")
+        assert traces > 0, key
+    assert page.locator("#chart-level-mix .bars path").count() > 0  # bars were drawn
+    assert page.locator("#chart-trend .scatterlayer .trace").count() == 3
+    assert fetched == []
+    assert errors == []
+    screenshot(page, "report-2026-10")
+
+
+def test_the_print_layout_hides_navigation_and_prints_to_pdf(browser: Any, tmp_path: Path) -> None:
+    path = write_page(tmp_path)
+    page = new_page(browser, LAPTOP)
+    page.goto(path.as_uri())
+    expect(page.locator("nav")).to_be_visible()
+
+    page.emulate_media(media="print")
+
+    expect(page.locator("nav")).to_be_hidden()
+    pdf: bytes = page.pdf(format="A4", print_background=True)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000

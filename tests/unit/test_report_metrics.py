@@ -1,0 +1,145 @@
+"""Pure rules of the monthly report: the month on the county's clock, rates, percentiles, limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from evaluation_service.errors import InvalidInput
+from reports.actors import month_due, next_run
+from reports.model import (
+    ReportMonth,
+    StepLimits,
+    good_levels,
+    median,
+    month_to_generate,
+    nearest_rank,
+    percent,
+    rate,
+    split_tags,
+)
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def test_a_month_is_a_half_open_utc_interval_on_the_county_clock() -> None:
+    start, end = ReportMonth(2026, 10).bounds(ZONE)
+
+    assert start == datetime(2026, 9, 30, 16, 0, tzinfo=UTC)
+    assert end == datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
+
+
+def test_december_ends_at_the_first_of_january() -> None:
+    _, end = ReportMonth(2026, 12).bounds(ZONE)
+
+    assert end == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("2026-10", ReportMonth(2026, 10)), (" 2027-01 ", ReportMonth(2027, 1))]
+)
+def test_month_text_is_parsed(text: str, expected: ReportMonth) -> None:
+    assert ReportMonth.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-00", "2026-1", "202610", "October", "1999-12"])
+def test_a_malformed_month_is_refused_in_chinese_and_english(text: str) -> None:
+    with pytest.raises(InvalidInput) as error:
+        ReportMonth.parse(text)
+
+    assert "YYYY-MM" in error.value.zh and "YYYY-MM" in error.value.en
+
+
+def test_the_trend_is_twelve_months_ending_with_the_month_across_a_year_end() -> None:
+    months = [str(m) for m in ReportMonth(2026, 3).trend()]
+
+    assert months[0] == "2025-04"
+    assert months[-1] == "2026-03"
+    assert len(months) == 12
+    assert "2025-12" in months and "2026-01" in months
+
+
+@pytest.mark.parametrize(
+    ("local_now", "expected"),
+    [
+        (datetime(2026, 11, 1, 1, 0, tzinfo=ZONE), "2026-10"),
+        (datetime(2027, 1, 1, 1, 30, tzinfo=ZONE), "2026-12"),
+        (datetime(2026, 11, 1, 0, 59, tzinfo=ZONE), None),
+        (datetime(2026, 11, 2, 1, 0, tzinfo=ZONE), None),
+    ],
+)
+def test_the_schedule_generates_the_previous_month_on_the_first_from_one_o_clock(
+    local_now: datetime, expected: str | None
+) -> None:
+    month = month_to_generate(local_now)
+
+    assert (str(month) if month else None) == expected
+
+
+def test_a_rate_without_a_denominator_is_unknown_not_zero() -> None:
+    assert rate(0, 0) is None
+    assert rate(0, 5) == 0.0
+    assert rate(3, 4) == 0.75
+
+
+def test_basic_satisfied_counts_as_good_only_by_setting() -> None:
+    assert good_levels(True) == (5, 4, 3)
+    assert good_levels(False) == (5, 4)
+
+
+def test_p90_is_the_nearest_rank() -> None:
+    assert nearest_rank([4, 18, 16], 0.9) == 18
+    assert nearest_rank(list(range(1, 11)), 0.9) == 9
+    assert nearest_rank([7], 0.9) == 7
+    assert nearest_rank([], 0.9) is None
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two() -> None:
+    assert median([4, 18]) == 11
+    assert median([4, 16, 18]) == 16
+    assert median([]) is None
+
+
+def test_the_on_time_limit_is_the_sum_of_step_deadlines_with_the_cap_when_extended() -> None:
+    limits = StepLimits(accept=1, verify=3, rectify=5, rectify_cap=15, feedback=2, supervision=3)
+
+    assert limits.total(extension_used=False) == 14
+    assert limits.total(extension_used=True) == 24
+
+
+def test_stored_tags_are_split_on_commas() -> None:
+    assert split_tags("B101,B102") == ["B101", "B102"]
+    assert split_tags(" B101 , ") == ["B101"]
+    assert split_tags("") == []
+
+
+def test_percent_shows_unknown_as_a_dash() -> None:
+    assert percent(None) == "—"
+    assert percent(float("nan")) == "—"
+    assert percent(0.5) == "50.0%"
+
+
+def test_month_of_a_day() -> None:
+    assert ReportMonth.of(date(2026, 10, 31)).shifted(1) == ReportMonth(2026, 11)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (datetime(2026, 10, 15, 12, 0, tzinfo=ZONE), datetime(2026, 11, 1, 1, 0, tzinfo=ZONE)),
+        (datetime(2026, 11, 1, 0, 59, tzinfo=ZONE), datetime(2026, 11, 1, 1, 0, tzinfo=ZONE)),
+        (datetime(2026, 11, 1, 1, 0, tzinfo=ZONE), datetime(2026, 12, 1, 1, 0, tzinfo=ZONE)),
+        (datetime(2026, 12, 20, 0, 0, tzinfo=ZONE), datetime(2027, 1, 1, 1, 0, tzinfo=ZONE)),
+    ],
+)
+def test_the_next_scheduled_run_is_the_next_first_of_the_month_at_one(
+    after: datetime, expected: datetime
+) -> None:
+    assert next_run(after.astimezone(UTC), ZONE) == expected
+
+
+def test_a_run_on_the_first_generates_the_month_before_on_the_county_clock() -> None:
+    # 17:00 UTC on 31 October is already 1 November 01:00 in the county.
+    assert str(month_due(datetime(2026, 10, 31, 17, 0, tzinfo=UTC), ZONE)) == "2026-10"
