@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+SIM_PORT ?= 8010
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate demo test test-postgres lint bench-intake clean
+.PHONY: help install run migrate demo test test-postgres lint bench-intake bench-forwarding bench-report bench-sweep clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -26,12 +27,30 @@ migrate: install ## Apply database migrations (DATABASE_URL, default SQLite unde
 demo: migrate ## Load the demo catalog of Pingyin County (idempotent)
 	$(BIN)/python -m evaluation_service demo
 
-run: demo ## Install, migrate, load demo data and serve on http://127.0.0.1:8000 (embedded SQLite)
+run: demo ## Install, migrate, load demo data; serve on http://127.0.0.1:8000 with the province simulator
+	@echo "Province simulator on http://$(HOST):$(SIM_PORT) (ratings arrive there; see /sim/stats)"
 	@echo "Serving on http://$(HOST):$(PORT)  (API schema: http://$(HOST):$(PORT)/schema)"
-	$(BIN)/python -m evaluation_service serve --host $(HOST) --port $(PORT)
+	@$(BIN)/python -m evaluation_service simulator --host $(HOST) --port $(SIM_PORT) & SIM=$$!; \
+	  trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
+	  PROVINCE_URL=http://$(HOST):$(SIM_PORT) $(BIN)/python -m evaluation_service serve --host $(HOST) --port $(PORT)
 
-test: install ## Run the whole test suite (SQLite always; PostgreSQL and brokers when answering)
+test: install browser-deps ## Run the whole test suite (SQLite always; PostgreSQL and brokers when answering)
 	$(BIN)/python -m pytest
+
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+.PHONY: browser-deps test-browser
+
+browser-deps: ## Install Debian's chromium and a CJK font for the browser tests, only when missing
+	@if [ -x /usr/bin/chromium ] && [ -f $(CJK_FONT) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "browser-deps: chromium or the CJK font is missing and apt-get is not usable: browser tests will skip"; \
+	  exit 0; fi; \
+	echo "browser-deps: apt-get install chromium fonts-wqy-microhei"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null \
+	  || echo "browser-deps: apt-get failed: browser tests will skip (and fail under CI)"
+
+test-browser: install browser-deps ## Run the browser tests alone (Playwright driving Debian's chromium)
+	$(BIN)/python -m pytest tests/browser
 
 lint: install ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
@@ -40,6 +59,15 @@ lint: install ## ruff lint and format check, mypy
 
 bench-intake: install ## Rating intake throughput on PostgreSQL (prints ratings_per_s, p50, p99)
 	$(BIN)/python bench/intake.py
+
+bench-report: install ## Monthly report of 1,000,000 ratings on PostgreSQL (prints report_s, peak_mb)
+	$(BIN)/python bench/report.py
+
+bench-forwarding: install ## Forwarding drain rate and delivery lag into the simulator (drain_per_s, lag p50/p95)
+	$(BIN)/python bench/forwarding.py
+
+bench-sweep: install ## One deadline sweep over 100,000 open tickets on PostgreSQL (prints sweep_s)
+	$(BIN)/python bench/sweep.py
 
 clean: ## Remove the virtual environment and local data under var/
 	rm -rf $(VENV) var

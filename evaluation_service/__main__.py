@@ -55,6 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     client = commands.add_parser("create-client", help="register a business system; prints its token")
     client.add_argument("name")
     commands.add_parser("demo", help="load the demo catalog and indicators (idempotent)")
+    user = commands.add_parser("create-user", help="create a staff account (asks for the password)")
+    user.add_argument("username")
+    user.add_argument("--role", required=True, choices=["liaison", "supervisor", "deputy", "admin"])
+    user.add_argument("--name", default="", help="display name, e.g. 张三")
+    user.add_argument("--department", help="liaisons: their department's 18-character code")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    commands.add_parser("worker", help="forwarding worker: dramatiq actors and the outbox relay")
+    simulator = commands.add_parser("simulator", help="run the province simulator (development)")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8010)
+    reconcile = commands.add_parser(
+        "reconcile", help="compare one day's deliveries with what the province holds"
+    )
+    reconcile.add_argument("--day", help="YYYY-MM-DD, default yesterday (county time)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -65,6 +79,26 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "worker":
+        from evaluation_service.worker import run_worker
+
+        return run_worker(settings)
+    if args.command == "simulator":
+        from connectors.province_sim.__main__ import main as simulator_main
+
+        return simulator_main(["--host", args.host, "--port", str(args.port)])
+    if args.command == "create-user":
+        from rectification.commands import create_user_command
+
+        return asyncio.run(
+            create_user_command(
+                settings, args.username, args.role, args.name, args.department, args.password_stdin
+            )
+        )
+    if args.command == "reconcile":
+        from connectors.commands import reconcile_command
+
+        return asyncio.run(reconcile_command(settings, args.day))
     from evaluation_service import catalog
 
     if args.command == "load-catalog":

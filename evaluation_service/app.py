@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -14,14 +15,22 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from connectors.api import ForwardingController
+from connectors.service import Forwarding
 from evaluation_service.api import IntakeController
 from evaluation_service.database import Database, registered_tables
 from evaluation_service.errors import DomainError
+from evaluation_service.pages_web import PAGE_ROUTES, TEMPLATE_CONFIG
 from evaluation_service.service import Intake
 from evaluation_service.settings import Settings
 from evaluation_service.tokens import RatingTokens
-from evaluation_service.worker import Broker
 from evaluation_service.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
+from evaluation_service.worker import Broker, InProcessWorker
+from rectification.actors import embedded_sweeper
+from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
+from rectification.service import Rectification
+from reports.api import CONTROLLERS as REPORT_CONTROLLERS
+from reports.service import Reports
 
 log = logging.getLogger("haochaping")
 
@@ -115,11 +124,16 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     database_ok = await db.ping()
     broker_state = await broker.state()
     ok = database_ok and broker_state["ok"]
+    forwarding: Forwarding = request.app.state.forwarding
+    forwarding_state = None
+    if database_ok:
+        forwarding_state = (await forwarding.recent_stats(datetime.now(UTC))).as_dict()
     return Response(
         {
             "status": "ok" if ok else "degraded",
             "database": {"ok": database_ok, "backend": "sqlite" if db.is_sqlite else "postgresql"},
             "broker": broker_state,
+            "forwarding": forwarding_state,
         },
         status_code=200 if ok else 503,
     )
@@ -131,6 +145,9 @@ def create_app(settings: Settings) -> Litestar:
     calendar = build_calendar(settings)
     intake = Intake(db, settings, calendar, RatingTokens(settings.token_secret))
     broker = Broker(settings.broker_url)
+    forwarding = Forwarding(db)
+    rectification = Rectification.from_settings(db, settings, calendar)
+    reports = Reports.from_settings(db, settings, calendar)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -139,16 +156,38 @@ def create_app(settings: Settings) -> Litestar:
         # full passes, which otherwise show up as p99 latency spikes.
         gc.collect()
         gc.freeze()
+        worker = None
+        if broker.kind == "embedded" and settings.forwarding_enabled:
+            from connectors.actors import forwarder_for
+
+            worker = InProcessWorker(forwarder_for(db, settings), settings)
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await db.close()
             broker.close()
 
     return Litestar(
-        route_handlers=[health, IntakeController],
-        lifespan=[lifespan],
-        state=State({"db": db, "intake": intake, "settings": settings, "broker": broker}),
+        route_handlers=[
+            health, IntakeController, ForwardingController, *PAGE_ROUTES,
+            *RECTIFICATION_CONTROLLERS, *REPORT_CONTROLLERS,
+        ],
+        template_config=TEMPLATE_CONFIG,
+        lifespan=[
+            lifespan,
+            embedded_sweeper(
+                rectification,
+                settings.ticket_sweep_minutes * 60,
+                settings.ticket_webhook_url,
+                enabled=broker.kind == "embedded",
+            ),
+        ],
+        state=State({"db": db, "intake": intake, "settings": settings, "broker": broker,
+                     "forwarding": forwarding, "rectification": rectification,
+                     "reports": reports}),
         exception_handlers={
             ValidationException: _validation_error,
             DomainError: _domain_error,

@@ -9,4 +9,6 @@ from evaluation_service.settings import DEFAULT_SQLITE_URL
 
 DB = engine_for(os.environ.get("DATABASE_URL", DEFAULT_SQLITE_URL))
 
-APP_REGISTRY = AppRegistry(apps=["evaluation_service.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=["evaluation_service.piccolo_app", "rectification.piccolo_app", "reports.piccolo_app"]
+)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rectification.service import TICKET_INSERT_SQL
+
 MAX_BATCH = 128
 
 
@@ -36,20 +38,27 @@ class RatingRow:
     indicator_version: str
     client_time: datetime | None
     received_at: datetime
+    # The accept deadline of the ticket a real-name bad rating opens (None for a good rating).
+    ticket_due_at: datetime | None = None
+    ticket_warn_at: datetime | None = None
+    ticket_due_estimated: bool = False
 
 
 # Every rule that needs the database is a condition of the INSERT, so a row comes back only for a
 # stored rating; for the others the caller finds out why. ON CONFLICT DO NOTHING covers both unique
-# keys: (service_record, assess_number) — one rating per contact — and idempotency_key.
+# keys: (service_record, assess_number) — one rating per contact — and idempotency_key. The outbox
+# row (§3 rule 5) and the ticket of a real-name bad rating (§3 rule 6) are written by the same
+# statement, so they commit or vanish with the rating.
 _BATCH_SQL = """
 WITH input AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::int[], $4::smallint[], $5::text[],
                          $6::smallint[], $7::text[], $8::text[], $9::boolean[], $10::int[],
                          $11::text[], $12::text[], $13::text[], $14::timestamptz[],
-                         $15::timestamptz[])
+                         $15::timestamptz[], $16::timestamptz[], $17::timestamptz[],
+                         $18::boolean[])
         AS i(record_id, project_no, service_number, assess_number, channel, level, tags, comment,
              identifies, device, device_window, idempotency_key, indicator_version, client_time,
-             received_at)
+             received_at, ticket_due_at, ticket_warn_at, ticket_due_estimated)
 ), rec AS (
     SELECT i.*, sr.id AS sr_id, sr.rating_deadline, sr.window_no, sr.service_number AS sr_number,
            t.project_no AS t_project_no, t.applicant_identified
@@ -72,16 +81,30 @@ WITH input AS (
 ), queued AS (
     INSERT INTO outbox (kind, ref_id, state, attempts, next_attempt_at, last_error, created_at)
     SELECT 'evaluation', ins.id, 'pending', 0, ins.received_at, '', ins.received_at FROM ins
-)
+), {tickets}
 SELECT ins.id, ins.idempotency_key, ins.real_name, ins.received_at,
-       rec.t_project_no AS project_no, rec.sr_number AS service_number
+       rec.t_project_no AS project_no, rec.sr_number AS service_number, tn.id AS ticket_id
 FROM ins JOIN rec ON rec.idempotency_key = ins.idempotency_key
+LEFT JOIN ticket_new tn ON tn.evaluation = ins.id
 """
 
-BY_RECORD_ID = _BATCH_SQL.format(join="sr.id = i.record_id")
+
+def _of_rating(column: str) -> str:
+    # The ticket CTEs read from `ins`; each rating's own deadline comes from its input row.
+    return f"(SELECT r.{column} FROM rec r WHERE r.idempotency_key = ins.idempotency_key LIMIT 1)"
+
+
+_TICKETS = TICKET_INSERT_SQL.format(
+    due_at=_of_rating("ticket_due_at"),
+    warn_at=_of_rating("ticket_warn_at"),
+    due_estimated=_of_rating("ticket_due_estimated"),
+)
+
+BY_RECORD_ID = _BATCH_SQL.format(join="sr.id = i.record_id", tickets=_TICKETS)
 BY_PROJECT_NO = _BATCH_SQL.format(
     join="sr.service_transaction = (SELECT id FROM service_transaction "
-    "WHERE project_no = i.project_no) AND sr.service_number = i.service_number"
+    "WHERE project_no = i.project_no) AND sr.service_number = i.service_number",
+    tickets=_TICKETS,
 )
 
 
@@ -102,6 +125,9 @@ def _arguments(rows: Sequence[RatingRow]) -> list[list[Any]]:
         [r.indicator_version for r in rows],
         [r.client_time for r in rows],
         [r.received_at for r in rows],
+        [r.ticket_due_at for r in rows],
+        [r.ticket_warn_at for r in rows],
+        [r.ticket_due_estimated for r in rows],
     ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,8 @@ from evaluation_service.tables import (
 )
 from evaluation_service.tokens import RatingTokens, hash_key
 from evaluation_service.workdays import WorkCalendar
+from rectification.service import open_ticket, ticket_clock
+from rectification.tables import Ticket
 
 CACHE_SECONDS = 30.0
 CLOCK_SKEW = timedelta(minutes=10)
@@ -99,6 +101,7 @@ class Intake:
         self.zone = ZoneInfo(settings.timezone)
         self._cache = _Ttl(CACHE_SECONDS)
         self._batcher: RatingBatcher | None = None
+        self.ticket_clock = ticket_clock(settings, calendar)
 
     # --- credentials ---------------------------------------------------------------------------
 
@@ -485,6 +488,14 @@ class Intake:
             client_time=rating.client_time,
             received_at=now,
         )
+        if model.is_bad(rating.level) and target.identifies_applicant:
+            due = self.ticket_clock.accept_due(now)
+            row = replace(
+                row,
+                ticket_due_at=due.at,
+                ticket_warn_at=due.warn_at,
+                ticket_due_estimated=due.estimated,
+            )
         if self._batcher is None:
             self._batcher = RatingBatcher(self.db.pool, slots=max(1, self.db.pool_size - 1))
         stored = await self._batcher.insert(row)
@@ -524,6 +535,10 @@ class Intake:
                 )
             ).returning(Evaluation.id)
             await _enqueue(OutboxKind.evaluation, inserted[0]["id"], now)
+            ticket_id = None
+            if real_name and model.is_bad(rating.level):
+                due = self.ticket_clock.accept_due(now)
+                ticket_id = await open_ticket(inserted[0]["id"], now, due)
         return _evaluation_out(
             {
                 "id": inserted[0]["id"],
@@ -531,6 +546,7 @@ class Intake:
                 "received_at": now,
                 "project_no": record["project_no"],
                 "service_number": record["service_number"],
+                "ticket_id": ticket_id,
             },
             rating,
         )
@@ -559,9 +575,13 @@ class Intake:
                     "idempotency_key",
                 )
             assert record is not None
+            ticket = (
+                await Ticket.select(Ticket.id).where(Ticket.evaluation == original["id"]).first()
+            )
             return _evaluation_out(
                 {
                     **original,
+                    "ticket_id": ticket["id"] if ticket else None,
                     "project_no": record["project_no"],
                     "service_number": record["service_number"],
                 },
@@ -705,6 +725,7 @@ def _evaluation_out(row: Any, rating: RatingInput) -> EvaluationOut:
         comment=rating.comment,
         real_name=bool(row["real_name"]),
         received_at=_utc(row["received_at"]),
+        ticket_id=row["ticket_id"],
     )
 
 

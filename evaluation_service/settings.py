@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 DEFAULT_SQLITE_URL = "sqlite:///var/haochaping.sqlite"
 
@@ -56,6 +57,89 @@ def _secret(raw: str | None, var_dir: Path) -> str:
     return value
 
 
+_TICKET_DAYS = {
+    "ticket_accept_working_days": "1",
+    "ticket_verify_working_days": "3",
+    "ticket_rectify_working_days": "5",
+    "ticket_rectify_cap_working_days": "15",
+    "ticket_feedback_working_days": "2",
+    "ticket_supervision_working_days": "3",
+}
+
+
+def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        name: _int(env.get(name.upper(), default), name.upper(), 1)
+        for name, default in _TICKET_DAYS.items()
+    }
+    values["ticket_sweep_minutes"] = _int(
+        env.get("TICKET_SWEEP_MINUTES", "10"), "TICKET_SWEEP_MINUTES", 1
+    )
+    values["ticket_webhook_url"] = env.get("TICKET_WEBHOOK_URL", "").strip()
+    values["login_max_failures"] = _int(
+        env.get("LOGIN_MAX_FAILURES", "5"), "LOGIN_MAX_FAILURES", 1
+    )
+    values["login_lockout_minutes"] = _int(
+        env.get("LOGIN_LOCKOUT_MINUTES", "15"), "LOGIN_LOCKOUT_MINUTES", 1
+    )
+    values["session_hours"] = _int(env.get("SESSION_HOURS", "12"), "SESSION_HOURS", 1)
+    values["session_cookie_secure"] = _bool(
+        env.get("SESSION_COOKIE_SECURE", "false"), "SESSION_COOKIE_SECURE"
+    )
+    return values
+
+
+def _float(raw: str, name: str, minimum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _sm2_keys(private: str | None, public: str | None, var_dir: Path) -> tuple[str, str]:
+    """Our SM2 key pair for signing to the province: explicit in production; for the embedded
+    default generated once under var/ and shared with the bundled simulator."""
+    if private and public:
+        return private, public
+    private_path, public_path = var_dir / "sm2_private_key", var_dir / "sm2_public_key"
+    if private_path.exists() and public_path.exists():
+        return private_path.read_text().strip(), public_path.read_text().strip()
+    from connectors.province.signing import generate_key_pair
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    private, public = generate_key_pair()
+    private_path.write_text(private)
+    private_path.chmod(0o600)
+    public_path.write_text(public)
+    return private, public
+
+
+def _forwarding_settings(env: Mapping[str, str], private: str, public: str) -> dict[str, object]:
+    def number(name: str, default: str, minimum: float) -> float:
+        return _float(env.get(name.upper(), default), name.upper(), minimum)
+
+    return {
+        "province_url": env.get("PROVINCE_URL", "http://127.0.0.1:8010").rstrip("/"),
+        "province_tenancy_id": env.get("PROVINCE_TENANCY_ID", "370124"),
+        "province_app_mark": env.get("PROVINCE_APP_MARK", "haochaping-pingyin"),
+        "province_app_word": env.get("PROVINCE_APP_WORD", "dev-app-word"),
+        "province_private_key": private,
+        "province_public_key": public,
+        "province_timeout_seconds": number("province_timeout_seconds", "10", 0.1),
+        "forwarding_enabled": _bool(env.get("FORWARDING_ENABLED", "true"), "FORWARDING_ENABLED"),
+        "forward_batch_size": _int(env.get("FORWARD_BATCH_SIZE", "200"), "FORWARD_BATCH_SIZE", 1),
+        "forward_concurrency": _int(env.get("FORWARD_CONCURRENCY", "4"), "FORWARD_CONCURRENCY", 1),
+        "forward_retry_base_seconds": number("forward_retry_base_seconds", "1", 0.01),
+        "forward_retry_max_seconds": number("forward_retry_max_seconds", "300", 0.01),
+        "forward_fail_after_seconds": number("forward_fail_after_seconds", "86400", 0),
+        "forward_lease_seconds": number("forward_lease_seconds", "60", 0.1),
+        "relay_interval_seconds": number("relay_interval_seconds", "0.2", 0.01),
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_SQLITE_URL
@@ -73,6 +157,37 @@ class Settings:
     province_area_code: str = "370000000000"
     county_area_code: str = "370124000000"
     var_dir: Path = Path("var")
+    # Rectification (DESIGN.md §4): working days per step, the cap with an extension, staff logins.
+    ticket_accept_working_days: int = 1
+    ticket_verify_working_days: int = 3
+    ticket_rectify_working_days: int = 5
+    ticket_rectify_cap_working_days: int = 15
+    ticket_feedback_working_days: int = 2
+    ticket_supervision_working_days: int = 3
+    ticket_sweep_minutes: int = 10
+    ticket_webhook_url: str = ""
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    session_hours: int = 12
+    session_cookie_secure: bool = False
+    # Forwarding to the province (issue 3): connector, signing keys, delivery policy.
+    province_url: str = "http://127.0.0.1:8010"
+    province_tenancy_id: str = "370124"
+    province_app_mark: str = "haochaping-pingyin"
+    province_app_word: str = field(default="dev-app-word", repr=False)
+    province_private_key: str = field(default="", repr=False)
+    province_public_key: str = ""
+    province_timeout_seconds: float = 10.0
+    forwarding_enabled: bool = True
+    forward_batch_size: int = 200
+    forward_concurrency: int = 4
+    forward_retry_base_seconds: float = 1.0
+    forward_retry_max_seconds: float = 300.0
+    forward_fail_after_seconds: float = 86_400.0
+    forward_lease_seconds: float = 60.0
+    relay_interval_seconds: float = 0.2
+    # Monthly reports (issue 5): whether staff appear by staff number in the deputies' report.
+    report_show_staff_numbers: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +200,9 @@ class Settings:
         calendar_file = env.get("CALENDAR_FILE")
         if calendar_file is None and (var_dir / "calendar.csv").exists():
             calendar_file = str(var_dir / "calendar.csv")
+        sm2_private, sm2_public = _sm2_keys(
+            env.get("PROVINCE_SM2_PRIVATE_KEY"), env.get("PROVINCE_SM2_PUBLIC_KEY"), var_dir
+        )
         settings = cls(
             database_url=env.get("DATABASE_URL", DEFAULT_SQLITE_URL),
             db_pool_size=_int(env.get("DB_POOL_SIZE", "10"), "DB_POOL_SIZE", 1),
@@ -105,6 +223,11 @@ class Settings:
             province_area_code=env.get("PROVINCE_AREA_CODE", "370000000000"),
             county_area_code=env.get("COUNTY_AREA_CODE", "370124000000"),
             var_dir=var_dir,
+            report_show_staff_numbers=_bool(
+                env.get("REPORT_SHOW_STAFF_NUMBERS", "true"), "REPORT_SHOW_STAFF_NUMBERS"
+            ),
+            **_rectification_settings(env),
+            **_forwarding_settings(env, sm2_private, sm2_public),
         )
         settings.validate()
         return settings
@@ -114,6 +237,14 @@ class Settings:
             raise SettingsError(
                 "DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db, "
                 f"got {self.database_url!r}"
+            )
+        if self.ticket_rectify_cap_working_days < self.ticket_rectify_working_days:
+            raise SettingsError(
+                "TICKET_RECTIFY_CAP_WORKING_DAYS must be at least TICKET_RECTIFY_WORKING_DAYS"
+            )
+        if self.ticket_webhook_url and not self.ticket_webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"TICKET_WEBHOOK_URL must be an http(s) URL, got {self.ticket_webhook_url!r}"
             )
         for name in ("province_area_code", "county_area_code"):
             value = getattr(self, name)

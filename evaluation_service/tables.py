@@ -6,6 +6,7 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Integer,
+    Serial,
     SmallInt,
     Text,
     Timestamptz,
@@ -25,18 +26,21 @@ from evaluation_service.model import Channel, DeviceKind, OutboxKind, OutboxStat
 
 
 class Department(Table):
+    id: Serial  # Piccolo adds the primary key; declared for type checkers
     code = Varchar(length=18, unique=True)  # unified social credit code
     name = Varchar(length=100)
     area_code = Varchar(length=12)
 
 
 class ServiceItem(Table, tablename="service_item"):
+    id: Serial
     code = Varchar(length=33, unique=True)
     name = Varchar(length=200)
     department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
 
 
 class Window(Table):
+    id: Serial
     window_no = Varchar(length=32, unique=True)
     name = Varchar(length=100)
     hall = Varchar(length=100, default="")
@@ -44,6 +48,7 @@ class Window(Table):
 
 
 class Staff(Table):
+    id: Serial
     staff_no = Varchar(length=32, unique=True)
     name = Varchar(length=50)
     department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
@@ -51,6 +56,7 @@ class Staff(Table):
 
 
 class Device(Table):
+    id: Serial
     device_id = Varchar(length=64, unique=True)
     kind = Varchar(length=10, choices=DeviceKind)
     name = Varchar(length=100, default="")
@@ -61,6 +67,7 @@ class Device(Table):
 
 
 class IntegrationClient(Table, tablename="integration_client"):
+    id: Serial
     name = Varchar(length=100, unique=True)
     token_hash = Varchar(length=64, unique=True)
     active = Boolean(default=True)
@@ -68,6 +75,7 @@ class IntegrationClient(Table, tablename="integration_client"):
 
 
 class ServiceTransaction(Table, tablename="service_transaction"):
+    id: Serial
     project_no = Varchar(length=64, unique=True)
     item = ForeignKey(ServiceItem, null=False, on_delete=OnDelete.restrict)
     department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
@@ -87,6 +95,7 @@ class ServiceTransaction(Table, tablename="service_transaction"):
 
 
 class ServiceRecord(Table, tablename="service_record"):
+    id: Serial
     service_transaction = ForeignKey(ServiceTransaction, null=False, on_delete=OnDelete.restrict)
     service_number = Integer()
     name = Varchar(length=100)
@@ -101,6 +110,7 @@ class ServiceRecord(Table, tablename="service_record"):
 
 
 class Indicator(Table):
+    id: Serial
     version = Varchar(length=32)
     level = SmallInt()
     code = Varchar(length=32)
@@ -109,6 +119,7 @@ class Indicator(Table):
 
 
 class Evaluation(Table):
+    id: Serial
     service_record = ForeignKey(ServiceRecord, null=False, on_delete=OnDelete.restrict)
     assess_number = SmallInt()
     channel = Varchar(length=8, choices=Channel)
@@ -126,6 +137,7 @@ class Evaluation(Table):
 
 
 class Outbox(Table):
+    id: Serial
     kind = Varchar(length=24, choices=OutboxKind)
     ref_id = Integer()
     state = Varchar(length=10, choices=OutboxState, default=OutboxState.pending)
@@ -134,6 +146,19 @@ class Outbox(Table):
     last_error = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow())
     delivered_at = Timestamptz(null=True, default=None)
+
+
+class DeviceSession(Table, tablename="device_session"):
+    """The service record a window system last finished at a device: what its /device page shows.
+
+    In the database, not in process memory, because web processes scale out (DESIGN.md §6).
+    """
+
+    id: Serial
+    device = ForeignKey(Device, null=False, unique=True, on_delete=OnDelete.cascade)
+    project_no = Varchar(length=64)
+    service_number = Integer()
+    announced_at = Timestamptz(default=TimestamptzNow())
 
 
 TABLES: list[type[Table]] = [
@@ -148,4 +173,5 @@ TABLES: list[type[Table]] = [
     Indicator,
     Evaluation,
     Outbox,
+    DeviceSession,
 ]

@@ -585,3 +585,65 @@ async def test_an_unknown_path_answers_in_chinese(api: Client) -> None:
 
     assert response.status_code == 404
     assert response.json()["message"] == "请求的地址或资源不存在。"
+
+
+# --- tickets (DESIGN.md §3 rule 6) -------------------------------------------------------------
+
+
+async def tickets_of(evaluation_id: int) -> int:
+    from rectification.tables import Ticket
+
+    return await Ticket.count().where(Ticket.evaluation == evaluation_id)
+
+
+async def test_a_real_name_bad_rating_opens_exactly_one_ticket(
+    api: Client, project_no: str
+) -> None:
+    token = await token_of(api, project_no)
+
+    response = await rate(api, token, level=1, tags=["B101"])
+
+    body = response.json()
+    assert response.status_code == 201
+    assert body["ticket_id"] is not None
+    assert await tickets_of(body["id"]) == 1
+
+
+async def test_a_device_bad_rating_of_an_identified_applicant_opens_a_ticket(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no)
+
+    response = await rate_at_device(api, WINDOW_KEY, project_no, level=2, tags=["B201"])
+
+    assert response.status_code == 201
+    assert await tickets_of(response.json()["id"]) == 1
+
+
+async def test_an_anonymous_bad_rating_opens_no_ticket(api: Client, project_no: str) -> None:
+    token = await token_of(api, project_no, applicant={"type": 1})
+
+    response = await rate(api, token, level=1, comment="太慢了")
+
+    assert response.json()["ticket_id"] is None
+    assert await tickets_of(response.json()["id"]) == 0
+
+
+async def test_a_good_rating_opens_no_ticket(api: Client, project_no: str) -> None:
+    token = await token_of(api, project_no)
+
+    response = await rate(api, token, level=3)
+
+    assert response.json()["ticket_id"] is None
+    assert await tickets_of(response.json()["id"]) == 0
+
+
+async def test_a_repeated_bad_rating_answers_the_same_ticket(api: Client, project_no: str) -> None:
+    token = await token_of(api, project_no)
+    idempotency_key = key()
+
+    first = await rate(api, token, level=2, tags=["B202"], idempotency_key=idempotency_key)
+    again = await rate(api, token, level=2, tags=["B202"], idempotency_key=idempotency_key)
+
+    assert again.json()["ticket_id"] == first.json()["ticket_id"] is not None
+    assert await tickets_of(first.json()["id"]) == 1
