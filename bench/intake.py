@@ -228,6 +228,8 @@ def main() -> None:
         "DATABASE_URL": url,
         "TOKEN_SECRET": SECRET,
         "DB_POOL_SIZE": str(opts.pool),
+        # Intake alone is measured here; delivery to the province is bench/forwarding.py's.
+        "FORWARDING_ENABLED": "false",
         "HAOCHAPING_VAR_DIR": str(work),
     }
     server = subprocess.Popen(
