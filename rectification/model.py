@@ -432,6 +432,11 @@ class StepDays:
     feedback: int = 2
     supervision: int = 3
 
+    def on_time_total(self, extension_used: bool) -> int:
+        """Working days from opening to closing when every step takes its full allowance."""
+        rectify = self.rectify_cap if extension_used else self.rectify
+        return self.accept + self.verify + rectify + self.feedback + self.supervision
+
     def for_state(self, state: State) -> int | None:
         return {
             State.opened: self.accept,

@@ -63,19 +63,22 @@ LIST_LIMIT_MAX = 200
 # --- opening (called by the intake path, inside the rating's transaction) ------------------------
 
 
+def step_days(settings: Settings) -> StepDays:
+    """Each step's working days, from the settings the shell read."""
+    return StepDays(
+        accept=settings.ticket_accept_working_days,
+        verify=settings.ticket_verify_working_days,
+        rectify=settings.ticket_rectify_working_days,
+        rectify_cap=settings.ticket_rectify_cap_working_days,
+        feedback=settings.ticket_feedback_working_days,
+        supervision=settings.ticket_supervision_working_days,
+    )
+
+
 def ticket_clock(settings: Settings, calendar: WorkCalendar) -> TicketClock:
     """The deadlines of every step, from the settings the shell read."""
     return TicketClock(
-        calendar=calendar,
-        zone=ZoneInfo(settings.timezone),
-        days=StepDays(
-            accept=settings.ticket_accept_working_days,
-            verify=settings.ticket_verify_working_days,
-            rectify=settings.ticket_rectify_working_days,
-            rectify_cap=settings.ticket_rectify_cap_working_days,
-            feedback=settings.ticket_feedback_working_days,
-            supervision=settings.ticket_supervision_working_days,
-        ),
+        calendar=calendar, zone=ZoneInfo(settings.timezone), days=step_days(settings)
     )
 
 

@@ -166,7 +166,7 @@ def _closed_frame(
     closed = pd.to_datetime(frame["closed_at"], utc=True).dt.tz_convert(zone).dt.date
     counts = [calendar.count_working_days(a, b) for a, b in zip(opened, closed, strict=True)]
     frame["days"] = [c.count for c in counts]
-    limits = [options.limits.total(bool(int(x))) for x in frame["extension_used"]]
+    limits = [options.limits.on_time_total(bool(int(x))) for x in frame["extension_used"]]
     frame["on_time"] = (frame["days"] <= pd.Series(limits, index=frame.index)).astype("int64")
     return frame, any(c.estimated for c in counts)
 
@@ -477,8 +477,8 @@ def metrics(frames: ReportFrames) -> dict[str, Any]:
             "basic_satisfied_counts_as_good": frames.options.basic_satisfied_counts_as_good,
             "show_staff_numbers": frames.options.show_staff_numbers,
             "timezone": frames.options.timezone,
-            "on_time_limit_working_days": frames.options.limits.total(False),
-            "on_time_limit_with_extension": frames.options.limits.total(True),
+            "on_time_limit_working_days": frames.options.limits.on_time_total(False),
+            "on_time_limit_with_extension": frames.options.limits.on_time_total(True),
         },
         "county": county,
         "breakdowns": {

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
 from evaluation_service.errors import InvalidInput
+from rectification.model import StepDays
 
 LEVELS = (5, 4, 3, 2, 1)
 BAD_MAX_LEVEL = 2
@@ -156,22 +157,6 @@ def median(values: Iterable[float]) -> float | None:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-@dataclass(frozen=True)
-class StepLimits:
-    """Working days the workflow allows per step (DESIGN.md §4); their sum is the on-time limit."""
-
-    accept: int = 1
-    verify: int = 3
-    rectify: int = 5
-    rectify_cap: int = 15
-    feedback: int = 2
-    supervision: int = 3
-
-    def total(self, extension_used: bool) -> int:
-        rectify = self.rectify_cap if extension_used else self.rectify
-        return self.accept + self.verify + rectify + self.feedback + self.supervision
-
-
 def split_tags(text: str) -> list[str]:
     """Indicator codes as stored on a rating: comma-separated, the form the province takes."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -192,4 +177,4 @@ class ReportOptions:
     basic_satisfied_counts_as_good: bool = True
     show_staff_numbers: bool = True
     timezone: str = "Asia/Shanghai"
-    limits: StepLimits = StepLimits()
+    limits: StepDays = field(default_factory=StepDays)

@@ -18,8 +18,9 @@ from evaluation_service.database import Database
 from evaluation_service.errors import NotFound
 from evaluation_service.settings import Settings
 from evaluation_service.workdays import WorkCalendar
+from rectification.service import step_days
 from reports import figures, frames, queries, render
-from reports.model import TREND_MONTHS, ReportMonth, ReportOptions, StepLimits
+from reports.model import TREND_MONTHS, ReportMonth, ReportOptions
 from reports.tables import ReportVersion
 
 Progress = Callable[[str], None]
@@ -33,14 +34,7 @@ def options_from(settings: Settings) -> ReportOptions:
         basic_satisfied_counts_as_good=settings.basic_satisfied_counts_as_good,
         show_staff_numbers=settings.report_show_staff_numbers,
         timezone=settings.timezone,
-        limits=StepLimits(
-            accept=settings.ticket_accept_working_days,
-            verify=settings.ticket_verify_working_days,
-            rectify=settings.ticket_rectify_working_days,
-            rectify_cap=settings.ticket_rectify_cap_working_days,
-            feedback=settings.ticket_feedback_working_days,
-            supervision=settings.ticket_supervision_working_days,
-        ),
+        limits=step_days(settings),
     )
 
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from evaluation_service.errors import InvalidInput
+from rectification.model import StepDays
 from reports.actors import month_due, next_run
 from reports.model import (
     ReportMonth,
-    StepLimits,
     good_levels,
     median,
     month_to_generate,
@@ -103,10 +103,10 @@ def test_median_of_an_even_count_is_the_mean_of_the_middle_two() -> None:
 
 
 def test_the_on_time_limit_is_the_sum_of_step_deadlines_with_the_cap_when_extended() -> None:
-    limits = StepLimits(accept=1, verify=3, rectify=5, rectify_cap=15, feedback=2, supervision=3)
+    limits = StepDays(accept=1, verify=3, rectify=5, rectify_cap=15, feedback=2, supervision=3)
 
-    assert limits.total(extension_used=False) == 14
-    assert limits.total(extension_used=True) == 24
+    assert limits.on_time_total(extension_used=False) == 14
+    assert limits.on_time_total(extension_used=True) == 24
 
 
 def test_stored_tags_are_split_on_commas() -> None:
