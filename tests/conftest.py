@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -81,21 +82,18 @@ def postgres_available() -> str | None:
         return f"PostgreSQL at {POSTGRES_ADMIN_URL} is not answering ({exc.__class__.__name__})"
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A freshly migrated database of each backend; every API test runs on both."""
-    var_dir = tmp_path_factory.mktemp(f"var-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{var_dir / 'test.sqlite'}"
+@contextmanager
+def fresh_database(backend: str, var_dir: Path, prefix: str) -> Iterator[str]:
+    """A newly created and migrated database of `backend`, dropped afterwards (PostgreSQL)."""
+    if backend == "sqlite":
+        url = f"sqlite:///{var_dir / f'{prefix}.sqlite'}"
         migrate(url, var_dir)
         yield url
         return
     problem = postgres_available()
     if problem:
         skip_or_fail(problem)
-    name = f"haochaping_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     asyncio.run(_postgres_admin(f"CREATE DATABASE {name}"))
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
@@ -103,6 +101,16 @@ def database_url(
         yield url
     finally:
         asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A freshly migrated database of each backend; every API test runs on both."""
+    var_dir = tmp_path_factory.mktemp(f"var-{request.param}")
+    with fresh_database(request.param, var_dir, "haochaping_test") as url:
+        yield url
 
 
 def settings_for(database_url: str, var_dir: Path) -> Settings:

@@ -6,7 +6,6 @@ counted by hand from the data in `seed_month`; the comments there say which rows
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -40,14 +39,7 @@ from reports.actors import generate_scheduled
 from reports.frames import ReportFrames
 from reports.model import ReportMonth, ReportOptions
 from reports.service import Reports, content_hash
-from tests.conftest import (
-    POSTGRES_ADMIN_URL,
-    _postgres_admin,
-    migrate,
-    postgres_available,
-    settings_for,
-    skip_or_fail,
-)
+from tests.conftest import fresh_database, settings_for
 
 ZONE = ZoneInfo("Asia/Shanghai")
 OCTOBER = ReportMonth(2026, 10)
@@ -69,22 +61,8 @@ def report_url(
 ) -> Iterator[str]:
     """A fresh database of each backend for this module alone, so no other test's rows count."""
     var_dir = tmp_path_factory.mktemp(f"reports-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{var_dir / 'reports.sqlite'}"
-        migrate(url, var_dir)
+    with fresh_database(request.param, var_dir, "haochaping_reports") as url:
         yield url
-        return
-    problem = postgres_available()
-    if problem:
-        skip_or_fail(problem)
-    name = f"haochaping_reports_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_postgres_admin(f"CREATE DATABASE {name}"))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url, var_dir)
-        yield url
-    finally:
-        asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture(scope="module")
