@@ -1,4 +1,4 @@
-"""Rating intake benchmark: POST /api/v1/evaluations under concurrent clients, GET /health as baseline.
+"""Rating intake benchmark: POST /api/v1/evaluations under concurrent clients, /health as baseline.
 
 Seeds a fresh database with service records, starts the real server (uvicorn workers) on loopback,
 drives it with wrk (one unique service record per request, so every request stores a rating and its
@@ -73,10 +73,11 @@ def migrate(url: str, var_dir: Path) -> None:
     )
 
 
-SEED_SQL = [
-    "INSERT INTO department (code, name, area_code) VALUES ($1, '平阴县行政审批服务局', '370124000000')",
-    "INSERT INTO service_item (code, name, department) VALUES ($2, '个体工商户设立登记', 1)",
-]
+DEPARTMENT_SQL = (
+    "INSERT INTO department (code, name, area_code) "
+    "VALUES ({0}, '平阴县行政审批服务局', '370124000000')"
+)
+ITEM_SQL = "INSERT INTO service_item (code, name, department) VALUES ({0}, '个体工商户设立登记', 1)"
 
 
 async def seed_postgres(url: str, records: int, deadline: datetime) -> None:
@@ -86,12 +87,9 @@ async def seed_postgres(url: str, records: int, deadline: datetime) -> None:
     await admin.close()
     migrate(url, Path(tempfile.mkdtemp()))
     conn = await asyncpg.connect(url)
+    await conn.execute(DEPARTMENT_SQL.format("$1"), DEPARTMENT)
     await conn.execute(
-        "INSERT INTO department (code, name, area_code) VALUES ($1, '平阴县行政审批服务局', '370124000000')",
-        DEPARTMENT,
-    )
-    await conn.execute(
-        "INSERT INTO service_item (code, name, department) VALUES ($1, '个体工商户设立登记', 1)",
+        ITEM_SQL.format("$1"),
         ITEM,
     )
     await conn.execute(
@@ -120,18 +118,12 @@ def seed_sqlite(path: Path, records: int, deadline: datetime) -> None:
     migrate(url, path.parent)
     now = datetime.now(UTC).isoformat()
     with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT INTO department (code, name, area_code) VALUES (?, '平阴县行政审批服务局', '370124000000')",
-            (DEPARTMENT,),
-        )
-        db.execute(
-            "INSERT INTO service_item (code, name, department) VALUES (?, '个体工商户设立登记', 1)",
-            (ITEM,),
-        )
+        db.execute(DEPARTMENT_SQL.format("?"), (DEPARTMENT,))
+        db.execute(ITEM_SQL.format("?"), (ITEM,))
         db.executemany(
-            """INSERT INTO service_transaction (project_no, item, department, area_code, applicant_type,
-                   applicant_name, applicant_cert_type, applicant_cert_no, applicant_phone,
-                   applicant_identified, created_at, updated_at)
+            """INSERT INTO service_transaction (project_no, item, department, area_code,
+                   applicant_type, applicant_name, applicant_cert_type, applicant_cert_no,
+                   applicant_phone, applicant_identified, created_at, updated_at)
                VALUES (?, 1, 1, '370124000000', 1, '张三', '', '', '13800001234', 1, ?, ?)""",
             [(f"BENCH-{i}", now, now) for i in range(1, records + 1)],
         )
@@ -232,6 +224,7 @@ def main() -> None:
         "FORWARDING_ENABLED": "false",
         "HAOCHAPING_VAR_DIR": str(work),
     }
+    log = (work / "server.log").open("wb")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -246,7 +239,7 @@ def main() -> None:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=open(work / "server.log", "wb"),
+        stderr=log,
     )
     try:
         wait_ready(port, server)
@@ -270,6 +263,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+        log.close()
 
     ok = intake["requests"] - intake["status_errors"]
     if opts.sqlite:

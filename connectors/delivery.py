@@ -322,10 +322,10 @@ async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
         t.applicant_phone.as_alias("phone"),
         t.accepted_at.as_alias("accepted_at"),
         t.finished_at.as_alias("finished_at"),
-        t.item.code.as_alias("item_code"),
-        t.item.name.as_alias("item_name"),
-        t.department.code.as_alias("department_code"),
-        t.department.name.as_alias("department_name"),
+        t.item.code.as_alias("item_code"),  # type: ignore[union-attr]
+        t.item.name.as_alias("item_name"),  # type: ignore[union-attr]
+        t.department.code.as_alias("department_code"),  # type: ignore[union-attr]
+        t.department.name.as_alias("department_name"),  # type: ignore[union-attr]
     ).where(ServiceRecord.id.is_in(record_ids))
     return {
         r["id"]: RecordToSend(
@@ -368,7 +368,7 @@ async def _load_ratings(evaluation_ids: list[int]) -> dict[int, RatingToSend]:
         Evaluation.client_time,
         Evaluation.received_at,
         Evaluation.service_record.service_number.as_alias("service_number"),
-        Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),
+        Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),  # type: ignore[union-attr]
     ).where(Evaluation.id.is_in(evaluation_ids))
     return {r["id"]: _rating(r) for r in rows}
 

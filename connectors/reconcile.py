@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.delivery import _utc, rated_at
@@ -61,6 +65,9 @@ class DayDifference:
         ]
         return out
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "day": self.day.isoformat(), "matches": self.matches}
+
 
 async def _delivered_refs(kind: OutboxKind, ref_ids: list[int]) -> set[int]:
     if not ref_ids:
@@ -99,7 +106,7 @@ async def delivered_on(
         Evaluation.client_time,
         Evaluation.received_at,
         Evaluation.service_record.service_number.as_alias("service_number"),
-        Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),
+        Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),  # type: ignore[union-attr]
     ).where((Evaluation.received_at >= window[0]) & (Evaluation.received_at < window[1]))
     on_day = [r for r in ratings if start <= rated_at(r["client_time"], r["received_at"]) < end]
     delivered = await _delivered_refs(OutboxKind.evaluation, [r["id"] for r in on_day])
@@ -126,3 +133,41 @@ async def reconcile_day(day: date, client: ProvinceClient, zone: ZoneInfo) -> Da
         records_unknown_here=sorted(held.records - records),
         ratings_unknown_here=sorted(held.ratings - ratings),
     )
+
+
+# The last result is a convenience for operators (GET /api/v1/forwarding/reconciliation), not a
+# record: it can be recomputed any time with `python -m evaluation_service reconcile --day …`, and
+# the WARNING log is where differences are kept. A file under var/ is shared by the processes of
+# one host; connectors have no table of their own to put it in.
+LAST_RESULT_FILE = "reconcile_last.json"
+
+
+def save_last(var_dir: Path, difference: DayDifference, at: datetime) -> None:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / LAST_RESULT_FILE
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(
+        json.dumps({**difference.as_dict(), "checked_at": at.isoformat()}, ensure_ascii=False)
+    )
+    partial.replace(path)  # atomic: a reader sees the old result or the new one, never half
+
+
+def load_last(var_dir: Path) -> dict[str, Any] | None:
+    try:
+        result: dict[str, Any] = json.loads((var_dir / LAST_RESULT_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return result
+
+
+async def reconcile_and_record(
+    day: date, client: ProvinceClient, zone: ZoneInfo, var_dir: Path
+) -> DayDifference:
+    """Reconcile one day, log it (differences at WARNING) and keep it as the last result."""
+    difference = await reconcile_day(day, client, zone)
+    if difference.matches:
+        log.info("%s", difference.lines()[0])
+    else:
+        log.warning("reconciliation found differences:\n%s", "\n".join(difference.lines()))
+    save_last(var_dir, difference, datetime.now(UTC))
+    return difference

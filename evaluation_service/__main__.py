@@ -1,4 +1,4 @@
-"""Command line of the service: serve, migrate, load the catalog, create credentials, demo data."""
+"""Command line of the service: serve, work, schedule, migrate, load the catalog, demo data."""
 
 from __future__ import annotations
 
@@ -50,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--access-log", action="store_true")
     commands.add_parser("migrate", help="apply database migrations")
-    load = commands.add_parser("load-catalog", help="load departments, items, windows, staff, devices")
+    load = commands.add_parser(
+        "load-catalog", help="load departments, items, windows, staff, devices"
+    )
     load.add_argument("files", nargs="+", help="CSV files, or a folder holding them")
-    client = commands.add_parser("create-client", help="register a business system; prints its token")
+    client = commands.add_parser(
+        "create-client", help="register a business system; prints its token"
+    )
     client.add_argument("name")
     commands.add_parser("demo", help="load the demo catalog and indicators (idempotent)")
     user = commands.add_parser("create-user", help="create a staff account (asks for the password)")
@@ -61,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--name", default="", help="display name, e.g. 张三")
     user.add_argument("--department", help="liaisons: their department's 18-character code")
     user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    commands.add_parser("worker", help="forwarding worker: dramatiq actors and the outbox relay")
+    commands.add_parser("worker", help="dramatiq worker for every actor, plus the outbox relay")
+    commands.add_parser(
+        "scheduler", help="enqueue the sweep, monthly report and reconciliation (run exactly one)"
+    )
     simulator = commands.add_parser("simulator", help="run the province simulator (development)")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8010)
@@ -83,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from evaluation_service.worker import run_worker
 
         return run_worker(settings)
+    if args.command == "scheduler":
+        from evaluation_service.worker import run_scheduler
+
+        return run_scheduler(settings)
     if args.command == "simulator":
         from connectors.province_sim.__main__ import main as simulator_main
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+
 from litestar import Controller, Request, get, post
 from litestar.params import FromHeader, FromQuery, HeaderParameter, JSONBody
 
@@ -30,9 +31,13 @@ def _bearer(value: str | None) -> str | None:
 
 class IntakeController(Controller):
     path = "/api/v1"
-    tags = ["intake"]
+    tags = ["intake"]  # noqa: RUF012 (Litestar declares it an instance attribute)
 
-    @post("/transactions", status_code=200, summary="Register or update a transaction and its service records")
+    @post(
+        "/transactions",
+        status_code=200,
+        summary="Register or update a transaction and its service records",
+    )
     async def register_transaction(
         self,
         request: Request,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
@@ -15,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from connectors.actors import embedded_reconciler
 from connectors.api import ForwardingController
 from connectors.service import Forwarding
 from evaluation_service.api import IntakeController
@@ -29,6 +31,8 @@ from evaluation_service.worker import Broker, InProcessWorker
 from rectification.actors import embedded_sweeper
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
 from rectification.service import Rectification
+from rectification.web import STAFF_ROUTER, with_staff_templates
+from reports.actors import embedded_scheduler
 from reports.api import CONTROLLERS as REPORT_CONTROLLERS
 from reports.service import Reports
 
@@ -82,7 +86,7 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     top = key.split(".")[0].split("[")[0]
     label = FIELD_NAMES.get(top, key or "请求内容")
     zh = f"“{label}”（{key}）填写不正确：{detail}" if key else f"请求内容不正确：{detail}"
-    if "decode" in str(exc.detail).lower() or "json" in detail.lower() and not key:
+    if not key and ("decode" in str(exc.detail).lower() or "json" in detail.lower()):
         zh = "请求内容不是有效的 JSON，请检查格式。"
     body = {"error": "invalid_input", "message": zh, "message_en": f"{key}: {detail}".strip(": ")}
     if key:
@@ -172,22 +176,46 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            health, IntakeController, ForwardingController, *PAGE_ROUTES,
-            *RECTIFICATION_CONTROLLERS, *REPORT_CONTROLLERS,
+            health,
+            IntakeController,
+            ForwardingController,
+            *PAGE_ROUTES,
+            *RECTIFICATION_CONTROLLERS,
+            *REPORT_CONTROLLERS,
+            STAFF_ROUTER,
         ],
-        template_config=TEMPLATE_CONFIG,
+        template_config=with_staff_templates(TEMPLATE_CONFIG),
         lifespan=[
             lifespan,
             embedded_sweeper(
                 rectification,
                 settings.ticket_sweep_minutes * 60,
                 settings.ticket_webhook_url,
-                enabled=broker.kind == "embedded",
+                enabled=broker.kind == "embedded" and settings.scheduler_enabled,
+            ),
+            embedded_scheduler(
+                reports,
+                ZoneInfo(settings.timezone),
+                enabled=broker.kind == "embedded" and settings.scheduler_enabled,
+            ),
+            embedded_reconciler(
+                settings,
+                enabled=broker.kind == "embedded"
+                and settings.scheduler_enabled
+                and settings.forwarding_enabled,
             ),
         ],
-        state=State({"db": db, "intake": intake, "settings": settings, "broker": broker,
-                     "forwarding": forwarding, "rectification": rectification,
-                     "reports": reports}),
+        state=State(
+            {
+                "db": db,
+                "intake": intake,
+                "settings": settings,
+                "broker": broker,
+                "forwarding": forwarding,
+                "rectification": rectification,
+                "reports": reports,
+            }
+        ),
         exception_handlers={
             ValidationException: _validation_error,
             DomainError: _domain_error,

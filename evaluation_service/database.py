@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
+
+log = logging.getLogger("haochaping")
 
 
 def registered_tables() -> list[type[Table]]:
@@ -70,9 +73,16 @@ class Database:
         else:
             enable_wal(sqlite_path(self.url))
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = 10.0) -> None:
+        """Wait for connections in use to come back, then cut whatever has not."""
         if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
-            await self.engine.close_connection_pool()
+            pool = self.engine.pool
+            try:
+                await asyncio.wait_for(pool.close(), timeout=grace_seconds)
+            except TimeoutError:
+                log.warning("connections still in use after %ss: terminated", grace_seconds)
+                pool.terminate()
+            self.engine.pool = None
 
     @property
     def pool(self) -> Any:

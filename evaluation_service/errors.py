@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """An expected refusal, with a message for the person who reads it (Chinese) and for developers."""
+    """An expected refusal, with a message for the person reading it and one for developers."""
 
     status = 400
 

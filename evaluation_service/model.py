@@ -197,7 +197,9 @@ def check_applicant(applicant: Applicant) -> Applicant:
         )
     if len(applicant.name) > 100:
         raise InvalidInput(
-            "bad_applicant_name", "申请人名称过长（最多100字）。", "applicant.name too long",
+            "bad_applicant_name",
+            "申请人名称过长（最多100字）。",
+            "applicant.name too long",
             "applicant.name",
         )
     if applicant.cert_type == RESIDENT_ID_CARD and not is_valid_resident_id(applicant.cert_no):
@@ -209,7 +211,9 @@ def check_applicant(applicant: Applicant) -> Applicant:
         )
     if len(applicant.cert_no) > 32 or len(applicant.cert_type) > 8:
         raise InvalidInput(
-            "bad_cert_no", "证件类型或证件号码过长。", "certificate type or number too long",
+            "bad_cert_no",
+            "证件类型或证件号码过长。",
+            "certificate type or number too long",
             "applicant.cert_no",
         )
     if applicant.phone and not _PHONE_RE.match(applicant.phone):

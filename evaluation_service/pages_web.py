@@ -441,7 +441,7 @@ async def device_page(request: Request[Any, Any, Any], idle_after: FromQuery[int
     )
 
 
-PAGE_ROUTES = [
+PAGE_ROUTES: list[Any] = [
     rating_page,
     submit_rating_form,
     rating_qr,

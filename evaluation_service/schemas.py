@@ -1,4 +1,4 @@
-"""Request and response shapes of the intake contract (DESIGN.md §7); these are the OpenAPI schema."""
+"""Request and response shapes of the intake contract (DESIGN.md §7), and so its OpenAPI schema."""
 
 from __future__ import annotations
 

@@ -40,11 +40,13 @@ def _dates(raw: str, name: str) -> tuple[date, ...]:
     try:
         return tuple(date.fromisoformat(part.strip()) for part in raw.split(",") if part.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be comma-separated YYYY-MM-DD dates, got {raw!r}") from None
+        raise SettingsError(
+            f"{name} must be comma-separated YYYY-MM-DD dates, got {raw!r}"
+        ) from None
 
 
 def _secret(raw: str | None, var_dir: Path) -> str:
-    """The token-signing secret: explicit in production, generated once and kept for embedded use."""
+    """The token-signing secret: set in production, generated once and kept for embedded use."""
     if raw:
         return raw
     path = var_dir / "token_secret"
@@ -76,9 +78,7 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         env.get("TICKET_SWEEP_MINUTES", "10"), "TICKET_SWEEP_MINUTES", 1
     )
     values["ticket_webhook_url"] = env.get("TICKET_WEBHOOK_URL", "").strip()
-    values["login_max_failures"] = _int(
-        env.get("LOGIN_MAX_FAILURES", "5"), "LOGIN_MAX_FAILURES", 1
-    )
+    values["login_max_failures"] = _int(env.get("LOGIN_MAX_FAILURES", "5"), "LOGIN_MAX_FAILURES", 1)
     values["login_lockout_minutes"] = _int(
         env.get("LOGIN_LOCKOUT_MINUTES", "15"), "LOGIN_LOCKOUT_MINUTES", 1
     )
@@ -117,7 +117,7 @@ def _sm2_keys(private: str | None, public: str | None, var_dir: Path) -> tuple[s
     return private, public
 
 
-def _forwarding_settings(env: Mapping[str, str], private: str, public: str) -> dict[str, object]:
+def _forwarding_settings(env: Mapping[str, str], private: str, public: str) -> dict[str, Any]:
     def number(name: str, default: str, minimum: float) -> float:
         return _float(env.get(name.upper(), default), name.upper(), minimum)
 
@@ -188,6 +188,11 @@ class Settings:
     relay_interval_seconds: float = 0.2
     # Monthly reports (issue 5): whether staff appear by staff number in the deputies' report.
     report_show_staff_numbers: bool = True
+    # Embedded broker only: whether the web process also runs the schedules (deadline sweep, monthly
+    # report, daily reconciliation). From the environment it defaults to true, so `make run` has
+    # them; the dataclass default is false so an app built in a test does not generate a report or
+    # reconcile when it starts. With a real broker the `scheduler` process does this instead.
+    scheduler_enabled: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -226,6 +231,7 @@ class Settings:
             report_show_staff_numbers=_bool(
                 env.get("REPORT_SHOW_STAFF_NUMBERS", "true"), "REPORT_SHOW_STAFF_NUMBERS"
             ),
+            scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED", "true"), "SCHEDULER_ENABLED"),
             **_rectification_settings(env),
             **_forwarding_settings(env, sm2_private, sm2_public),
         )
@@ -233,7 +239,9 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if not (self.database_url.startswith("sqlite:///") or self.database_url.startswith("postgres")):
+        if not (
+            self.database_url.startswith("sqlite:///") or self.database_url.startswith("postgres")
+        ):
             raise SettingsError(
                 "DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db, "
                 f"got {self.database_url!r}"
@@ -242,7 +250,9 @@ class Settings:
             raise SettingsError(
                 "TICKET_RECTIFY_CAP_WORKING_DAYS must be at least TICKET_RECTIFY_WORKING_DAYS"
             )
-        if self.ticket_webhook_url and not self.ticket_webhook_url.startswith(("http://", "https://")):
+        if self.ticket_webhook_url and not self.ticket_webhook_url.startswith(
+            ("http://", "https://")
+        ):
             raise SettingsError(
                 f"TICKET_WEBHOOK_URL must be an http(s) URL, got {self.ticket_webhook_url!r}"
             )

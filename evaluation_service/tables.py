@@ -6,22 +6,22 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Integer,
+    OnDelete,
     Serial,
     SmallInt,
     Text,
     Timestamptz,
     Varchar,
 )
-from piccolo.columns import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from evaluation_service.model import Channel, DeviceKind, OutboxKind, OutboxState
 
-
 # Composite unique indexes live in the migrations as plain CREATE UNIQUE INDEX, because SQLite
 # cannot add a table constraint after CREATE TABLE:
-#   service_record (service_transaction, service_number), evaluation (service_record, assess_number),
+#   service_record (service_transaction, service_number),
+#   evaluation (service_record, assess_number),
 #   indicator (version, level, code).
 
 
@@ -61,7 +61,7 @@ class Device(Table):
     kind = Varchar(length=10, choices=DeviceKind)
     name = Varchar(length=100, default="")
     window = ForeignKey(Window, null=True, on_delete=OnDelete.restrict)
-    # SHA-256 of a 32-byte random key: fast to check on every rating, and the key itself is never stored.
+    # SHA-256 of a 32-byte random key: fast to check on every rating; the key itself is not stored.
     key_hash = Varchar(length=64, unique=True)
     active = Boolean(default=True)
 

@@ -25,7 +25,7 @@ def _mac(secret: bytes, payload: str) -> str:
 
 
 class RatingTokens:
-    """`record.expiry.realname.mac`: short enough for a QR code, and any changed byte breaks the mac."""
+    """`record.expiry.realname.mac`: short enough for a QR code; any changed byte breaks the mac."""
 
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()

@@ -1,9 +1,10 @@
-"""Which broker background work runs on, whether it answers, and the workers that run forwarding.
+"""Which broker background work runs on, whether it answers, the workers that run it and the
+scheduler that enqueues the scheduled jobs.
 
 `amqp://` is RabbitMQ, `redis://` is Redis (dramatiq actors in `python -m evaluation_service
-worker`),
-`embedded` is an in-process worker on the web process's own event loop. In every mode the outbox is
-the durable record: a crash loses at most a lease's worth of time, never a row.
+worker`, scheduled messages from `python -m evaluation_service scheduler`), `embedded` is an
+in-process worker on the web process's own event loop. In every mode the outbox is the durable
+record: a crash loses at most a lease's worth of time, never a row.
 """
 
 from __future__ import annotations
@@ -13,12 +14,20 @@ import logging
 import signal
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from connectors.delivery import Forwarder
 from connectors.relay import Relay
 from evaluation_service.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.province.client import ProvinceClient
+    from rectification.service import Rectification
+    from reports.service import Reports
 
 CHECK_SECONDS = 5.0
 log = logging.getLogger("haochaping.worker")
@@ -129,40 +138,99 @@ class InProcessWorker:
         await self.forwarder.client.close()
 
 
-def run_worker(settings: Settings) -> int:
-    """`python -m evaluation_service worker`: dramatiq workers plus the relay, until
-    SIGTERM/SIGINT."""
-    from evaluation_service.database import Database, registered_tables
+class WorkerResources:
+    """What one worker process's actors share, built on first use on dramatiq's event loop thread:
+    one database pool, one province client (in the Forwarder), the ticket and report services."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = asyncio.Lock()
+        self._ready: dict[str, Any] = {}
+
+    async def _build(self) -> dict[str, Any]:
+        from connectors.actors import forwarder_for
+        from evaluation_service.app import build_calendar
+        from evaluation_service.database import Database, registered_tables
+        from rectification.service import Rectification
+        from reports.service import Reports
+
+        async with self._lock:
+            if not self._ready:
+                db = Database(self.settings.database_url, self.settings.db_pool_size)
+                db.bind(registered_tables())
+                await db.start()
+                calendar = build_calendar(self.settings)
+                self._ready = {
+                    "forwarder": forwarder_for(db, self.settings),
+                    "rectification": Rectification.from_settings(db, self.settings, calendar),
+                    "reports": Reports.from_settings(db, self.settings, calendar),
+                }
+        return self._ready
+
+    async def forwarder(self) -> Forwarder:
+        forwarder: Forwarder = (await self._build())["forwarder"]
+        return forwarder
+
+    async def province(self) -> ProvinceClient:
+        return (await self.forwarder()).client
+
+    async def rectification(self) -> Rectification:
+        service: Rectification = (await self._build())["rectification"]
+        return service
+
+    async def reports(self) -> Reports:
+        service: Reports = (await self._build())["reports"]
+        return service
+
+
+@dataclass(frozen=True)
+class Actors:
+    """Every actor of the service, declared on one broker: what a worker runs and a scheduler
+    sends."""
+
+    deliver: Any
+    sweep: Any
+    generate_report: Any
+    reconcile: Any
+
+
+def declare_actors(broker: Any, settings: Settings, resources: WorkerResources) -> Actors:
+    """All actors on `broker`, so any worker runs any message. Declaring opens nothing: resources
+    are built when a message first needs them, so the scheduler declares the same actors to send."""
+    from connectors.actors import declare_deliver, declare_reconcile
+    from rectification.actors import declare_sweep
+    from reports.actors import declare_generate
+
+    return Actors(
+        deliver=declare_deliver(broker, resources.forwarder),
+        sweep=declare_sweep(broker, resources.rectification, settings.ticket_webhook_url),
+        generate_report=declare_generate(broker, resources.reports),
+        reconcile=declare_reconcile(
+            broker, resources.province, ZoneInfo(settings.timezone), settings.var_dir
+        ),
+    )
+
+
+def run_worker(settings: Settings) -> int:
+    """`python -m evaluation_service worker`: dramatiq workers for every actor plus the outbox
+    relay, until SIGTERM/SIGINT. Workers never schedule: with several of them, each would enqueue
+    the same jobs; that is the one `scheduler` process's work."""
     if Broker(settings.broker_url).kind == "embedded":
         return asyncio.run(_run_embedded(settings))
 
     import dramatiq
     from dramatiq.asyncio import get_event_loop_thread
 
-    from connectors.actors import declare_deliver, forwarder_for
-
     broker = dramatiq_broker(settings.broker_url)
-    ready: dict[str, Forwarder] = {}
-    lock = asyncio.Lock()
-
-    async def forwarder() -> Forwarder:
-        async with lock:
-            if "forwarder" not in ready:
-                db = Database(settings.database_url, settings.db_pool_size)
-                db.bind(registered_tables())
-                await db.start()
-                ready["forwarder"] = forwarder_for(db, settings)
-        return ready["forwarder"]
-
-    actor = declare_deliver(broker, forwarder)
+    resources = WorkerResources(settings)
+    actors = declare_actors(broker, settings, resources)
 
     async def relay_main() -> None:
-        forwarding = await forwarder()
+        forwarding = await resources.forwarder()
         ceiling = settings.forward_batch_size * settings.forward_concurrency * 4
 
         async def dispatch(ids: list[int]) -> None:
-            await asyncio.to_thread(actor.send, ids)
+            await asyncio.to_thread(actors.deliver.send, ids)
 
         async def has_room() -> bool:
             return await forwarding.in_flight() < ceiling
@@ -185,7 +253,7 @@ def run_worker(settings: Settings) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.warning("forwarding worker on %s", Broker(settings.broker_url).kind)
+    log.warning("worker on %s: forwarding, sweeps, reports, reconciliation", broker_kind(settings))
     while not stop.wait(0.5):
         if relay.done():
             log.error("relay stopped: %r", relay.exception())
@@ -193,6 +261,64 @@ def run_worker(settings: Settings) -> int:
     relay.cancel()
     worker.stop()
     broker.close()
+    return 0
+
+
+def broker_kind(settings: Settings) -> str:
+    return Broker(settings.broker_url).kind
+
+
+def enqueue_due_jobs(actors: Actors, settings: Settings, now: datetime) -> None:
+    """What the scheduler sends when it starts: one sweep, the previous month's report (skipped by
+    the worker when archived) and, when forwarding is on, yesterday's reconciliation."""
+    from connectors.actors import day_due
+    from reports.actors import month_due
+
+    zone = ZoneInfo(settings.timezone)
+    actors.sweep.send()
+    actors.generate_report.send(str(month_due(now, zone)))
+    if settings.forwarding_enabled:
+        actors.reconcile.send(day_due(now, zone).isoformat())
+
+
+def run_scheduler(settings: Settings) -> int:
+    """`python -m evaluation_service scheduler`: ONE process that enqueues the scheduled jobs on
+    the broker — the deadline sweep every TICKET_SWEEP_MINUTES, the monthly report on the 1st at
+    01:00 and the reconciliation of yesterday at 02:00 (county time) — each also once at start.
+    Every job is idempotent, so a restart or a second scheduler costs work, never a duplicate."""
+    if broker_kind(settings) == "embedded":
+        log.error("BROKER_URL is embedded: the web process runs the schedule (SCHEDULER_ENABLED)")
+        return 2
+    broker = dramatiq_broker(settings.broker_url)
+    actors = declare_actors(broker, settings, WorkerResources(settings))
+    try:
+        return asyncio.run(_schedule_forever(actors, settings))
+    finally:
+        broker.close()
+
+
+async def _schedule_forever(actors: Actors, settings: Settings) -> int:
+    from connectors.actors import schedule as reconcile_schedule
+    from rectification.actors import schedule as sweep_schedule
+    from reports.actors import schedule as report_schedule
+
+    zone = ZoneInfo(settings.timezone)
+    jobs = [
+        sweep_schedule(actors.sweep.send, settings.ticket_sweep_minutes * 60),
+        report_schedule(actors.generate_report.send, zone),
+    ]
+    if settings.forwarding_enabled:
+        jobs.append(reconcile_schedule(actors.reconcile.send, zone))
+    tasks = [asyncio.create_task(job) for job in jobs]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.warning("scheduler on %s: %d schedules", broker_kind(settings), len(tasks))
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     return 0
 
 

@@ -80,4 +80,3 @@ def test_rating_page_and_its_notices_read_well_on_phone_and_desktop(
     screenshot(page, f"citizen-expired-{size}")
 
     assert seen == {"rate": True, "broken": True, "expired": True}
-

@@ -17,12 +17,14 @@ import pytest
 from connectors.actors import forwarder_for
 from connectors.delivery import TICKET_SOURCE_MISSING
 from connectors.province.client import province_key
-from connectors.reconcile import reconcile_day
+from connectors.reconcile import load_last, reconcile_and_record, reconcile_day
 from evaluation_service.database import Database
 from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
 from evaluation_service.worker import InProcessWorker
+from rectification.service import create_user
 from tests.forwarding_support import Simulator, forwarding_settings, start_simulator, until
-from tests.support import auth, transaction_body
+from tests.rectification_support import CHEAP_HASHER, PASSWORD, Headers, login, session_headers
+from tests.support import DEPARTMENT_CODE, auth, transaction_body
 
 Client = httpx.AsyncClient
 
@@ -42,6 +44,20 @@ async def province(sim: Simulator) -> AsyncIterator[Simulator]:
     await sim.faults()
     yield sim
     await sim.faults()
+
+
+@pytest.fixture(scope="session")
+async def operators(api: Client) -> AsyncIterator[dict[str, Headers]]:
+    """A session of each role; the forwarding endpoints are for supervisors and admins. (Not
+    `make_staff`: its second department would change what other modules' tests see.)"""
+    suffix = uuid.uuid4().hex[:8]
+    sessions: dict[str, Headers] = {}
+    for role in ("liaison", "supervisor", "deputy", "admin"):
+        username = f"fwd-{role}-{suffix}"
+        department = DEPARTMENT_CODE if role == "liaison" else None
+        await create_user(username, username, role, PASSWORD, department, CHEAP_HASHER)
+        sessions[role] = session_headers(await login(api, username))
+    yield sessions
 
 
 def app_state(api: Client) -> Any:
@@ -207,7 +223,7 @@ def _aware(value: datetime) -> datetime:
 
 
 async def test_a_payload_the_province_rejects_is_failed_with_its_message_and_others_flow(
-    api: Client, province: Simulator, harness: Harness
+    api: Client, province: Simulator, harness: Harness, operators: dict[str, Headers]
 ) -> None:
     project_no, good_ids = await rated_project(api, records=2)
     record_2 = (
@@ -241,13 +257,15 @@ async def test_a_payload_the_province_rejects_is_failed_with_its_message_and_oth
 
     row = (await states([bad_row]))[bad_row]
     assert "差评须填写评价指标" in row["last_error"]
-    listed = await api.get("/api/v1/forwarding/failed", params={"limit": 1000})
+    listed = await api.get(
+        "/api/v1/forwarding/failed", params={"limit": 1000}, headers=operators["supervisor"]
+    )
     assert bad_row in [r["id"] for r in listed.json()]
     await harness.stop()
-    retried = await api.post(f"/api/v1/forwarding/{bad_row}/retry")
+    retried = await api.post(f"/api/v1/forwarding/{bad_row}/retry", headers=operators["admin"])
     assert retried.status_code == 202, retried.text
     assert (await states([bad_row]))[bad_row]["state"] == "pending"
-    again = await api.post(f"/api/v1/forwarding/{bad_row}/retry")
+    again = await api.post(f"/api/v1/forwarding/{bad_row}/retry", headers=operators["admin"])
     assert again.status_code == 409
     assert "只有发送失败的记录" in again.json()["message"]
     await Outbox.update({Outbox.state: "failed"}).where(Outbox.id == bad_row)
@@ -257,8 +275,10 @@ async def row_state(row_id: int, state: str) -> bool:
     return (await states([row_id]))[row_id]["state"] == state
 
 
-async def test_retrying_an_unknown_row_is_a_404_in_chinese(api: Client) -> None:
-    response = await api.post("/api/v1/forwarding/987654321/retry")
+async def test_retrying_an_unknown_row_is_a_404_in_chinese(
+    api: Client, operators: dict[str, Headers]
+) -> None:
+    response = await api.post("/api/v1/forwarding/987654321/retry", headers=operators["admin"])
     assert response.status_code == 404
     assert "不存在" in response.json()["message"]
 
@@ -314,12 +334,70 @@ async def test_ticket_results_wait_while_their_data_source_is_missing(
     await Outbox.update({Outbox.state: "failed"}).where(Outbox.id == row)  # out of others' way
 
 
-async def test_stats_and_health_report_forwarding(api: Client) -> None:
-    stats = (await api.get("/api/v1/forwarding/stats")).json()
+async def test_stats_and_health_report_forwarding(
+    api: Client, operators: dict[str, Headers]
+) -> None:
+    stats = (await api.get("/api/v1/forwarding/stats", headers=operators["supervisor"])).json()
     health = (await api.get("/health")).json()
 
     assert set(stats) == {"pending", "delivered", "failed", "oldest_pending_age_seconds"}
     assert set(health["forwarding"]) == set(stats)
+
+
+FORWARDING_ENDPOINTS = [
+    ("GET", "/api/v1/forwarding/stats"),
+    ("GET", "/api/v1/forwarding/failed"),
+    ("POST", "/api/v1/forwarding/987654321/retry"),
+    ("GET", "/api/v1/forwarding/reconciliation"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), FORWARDING_ENDPOINTS)
+async def test_forwarding_endpoints_need_a_login(api: Client, method: str, path: str) -> None:
+    response = await api.request(method, path)
+
+    assert response.status_code == 401
+    assert "登录" in response.json()["message"]
+
+
+@pytest.mark.parametrize(("method", "path"), FORWARDING_ENDPOINTS)
+@pytest.mark.parametrize("role", ["liaison", "deputy"])
+async def test_forwarding_endpoints_refuse_liaisons_and_deputies(
+    api: Client, operators: dict[str, Headers], role: str, method: str, path: str
+) -> None:
+    response = await api.request(method, path, headers=operators[role])
+
+    assert response.status_code == 403
+    assert response.json()["message"] == "省平台推送情况仅向监督员和系统管理员开放。"
+
+
+@pytest.mark.parametrize("role", ["supervisor", "admin"])
+async def test_supervisors_and_admins_read_forwarding_stats(
+    api: Client, operators: dict[str, Headers], role: str
+) -> None:
+    response = await api.get("/api/v1/forwarding/stats", headers=operators[role])
+
+    assert response.status_code == 200, response.text
+
+
+async def test_the_last_reconciliation_is_kept_for_operators(
+    api: Client,
+    province: Simulator,
+    harness: Harness,
+    operators: dict[str, Headers],
+    tmp_path: Path,
+) -> None:
+    forwarder = forwarder_for(harness.db, harness.settings)
+    zone = forwarder.client.zone
+    day = datetime.now(zone).date() - timedelta(days=400)  # nothing delivered, nothing held
+
+    difference = await reconcile_and_record(day, forwarder.client, zone, tmp_path)
+    await forwarder.client.close()
+    kept = load_last(tmp_path)
+
+    assert difference.matches
+    assert kept is not None
+    assert (kept["day"], kept["matches"], kept["delivered_ratings"]) == (day.isoformat(), True, 0)
 
 
 async def test_reconciliation_matches_what_was_delivered_today(

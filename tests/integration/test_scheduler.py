@@ -1,0 +1,146 @@
+"""The scheduler's messages through a real broker: what `python -m evaluation_service scheduler`
+sends when it starts (a deadline sweep, last month's report, yesterday's reconciliation) is run by a
+`python -m evaluation_service worker` process on RabbitMQ against a fresh SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from connectors.actors import day_due, next_reconcile
+from evaluation_service.app import create_app
+from evaluation_service.database import registered_tables
+from evaluation_service.worker import (
+    WorkerResources,
+    declare_actors,
+    dramatiq_broker,
+    enqueue_due_jobs,
+)
+from rectification.model import Alert
+from rectification.tables import Ticket
+from reports.actors import month_due
+from reports.tables import ReportVersion
+from tests.conftest import migrate, seed_catalog, settings_for, skip_or_fail
+from tests.forwarding_support import ROOT, Simulator, start_simulator, until
+from tests.integration.test_forwarding_broker import BROKERS, answering
+from tests.rectification_support import backdate, make_staff, new_ticket, service_of
+
+Client = httpx.AsyncClient
+RABBITMQ_URL, RABBITMQ_PORT = BROKERS["rabbitmq"]
+
+
+@pytest.fixture
+def rabbitmq() -> str:
+    if not answering(RABBITMQ_PORT):
+        skip_or_fail(f"rabbitmq on 127.0.0.1:{RABBITMQ_PORT} is not answering")
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def province(tmp_path: Path) -> Iterator[Simulator]:
+    simulator = start_simulator(tmp_path / "sim")
+    try:
+        yield simulator
+    finally:
+        simulator.process.terminate()
+        simulator.process.wait(5)
+
+
+@pytest.fixture
+async def fresh(tmp_path: Path) -> AsyncIterator[Client]:
+    """An app on a database of its own. Piccolo binds tables globally, so the session app's binding
+    is put back afterwards."""
+    saved = {table: table._meta.db for table in registered_tables()}
+    url = f"sqlite:///{tmp_path / 'scheduler.sqlite'}"
+    migrate(url, tmp_path)
+    app = create_app(settings_for(url, tmp_path))
+    await app.state.db.start()
+    try:
+        await seed_catalog()
+        transport = httpx.ASGITransport(app=app)
+        async with Client(transport=transport, base_url="http://testserver") as client:
+            yield client
+    finally:
+        await app.state.db.close()
+        for table, engine in saved.items():
+            table._meta.db = engine
+
+
+def start_worker(database_url: str, sim: Simulator, var_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        **sim.env(),
+        "DATABASE_URL": database_url,
+        "BROKER_URL": RABBITMQ_URL,
+        "HAOCHAPING_VAR_DIR": str(var_dir),
+        "TOKEN_SECRET": "x",
+        "DB_POOL_SIZE": "4",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "evaluation_service", "worker"], cwd=ROOT, env=env
+    )
+
+
+async def test_the_schedulers_messages_sweep_tickets_archive_the_report_and_reconcile(
+    fresh: Client, rabbitmq: str, province: Simulator, tmp_path: Path
+) -> None:
+    settings = fresh._transport.app.state.settings  # type: ignore[attr-defined]
+    staff = await make_staff(fresh)
+    ticket_id = await new_ticket(fresh)
+    opened = datetime.now(UTC) - timedelta(days=40)
+    await backdate(ticket_id, opened, service_of(fresh).clock.accept_due(opened))
+    now = datetime.now(UTC)
+    zone = ZoneInfo(settings.timezone)
+    month = str(month_due(now, zone))
+
+    broker = dramatiq_broker(rabbitmq)
+    actors = declare_actors(broker, settings, WorkerResources(settings))
+    await asyncio.to_thread(enqueue_due_jobs, actors, settings, now)
+    worker = start_worker(settings.database_url, province, tmp_path)
+    try:
+
+        async def swept() -> bool:
+            row = await Ticket.select(Ticket.alert).where(Ticket.id == ticket_id).first()
+            return bool(row["alert"] == Alert.red)
+
+        async def archived() -> bool:
+            return bool(await ReportVersion.exists().where(ReportVersion.month == month))
+
+        async def reconciled() -> bool:
+            answer = await fresh.get("/api/v1/forwarding/reconciliation", headers=staff.supervisor)
+            return answer.status_code == 200
+
+        await until(swept, seconds=15, what="the overdue ticket marked red by the worker")
+        await until(archived, seconds=15, what=f"report {month} archived by the worker")
+        await until(reconciled, seconds=15, what="yesterday reconciled by the worker")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(15)
+        # Nothing of this test may wait in the broker for another test's worker and database.
+        broker.flush_all()
+        broker.close()
+
+    last = (await fresh.get("/api/v1/forwarding/reconciliation", headers=staff.supervisor)).json()
+    assert last["day"] == day_due(now, zone).isoformat()
+    assert last["matches"] is True
+
+
+def test_reconciliation_runs_at_two_in_the_morning_county_time_for_yesterday() -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    before = datetime(2026, 11, 27, 1, 59, tzinfo=zone)
+    on_time = datetime(2026, 11, 27, 2, 0, tzinfo=zone)
+
+    assert next_reconcile(before, zone) == on_time
+    assert next_reconcile(on_time, zone) == on_time + timedelta(days=1)
+    assert day_due(on_time, zone) == date(2026, 11, 26)
+    assert day_due(datetime(2026, 11, 26, 17, 0, tzinfo=UTC), zone) == date(2026, 11, 26)
