@@ -16,7 +16,7 @@ from piccolo.columns import Column
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
-from evaluation_service.database import Database
+from evaluation_service.database import Database, registered_tables
 from evaluation_service.errors import Conflict, DomainError, InvalidInput
 from evaluation_service.model import (
     LEVEL_TEXT,
@@ -28,7 +28,6 @@ from evaluation_service.model import (
 )
 from evaluation_service.settings import Settings
 from evaluation_service.tables import (
-    TABLES,
     Department,
     Device,
     Indicator,
@@ -677,7 +676,7 @@ async def create_client(name: str, db: Database | None = None) -> str:
 
 async def _open(settings: Settings) -> Database:
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    db.bind(TABLES)
+    db.bind(registered_tables())
     await db.start()
     return db
 
@@ -735,12 +734,43 @@ async def create_client_command(settings: Settings, name: str) -> int:
     return 0
 
 
+# Staff accounts of the demo, so a newcomer can log in at /login; the password is printed.
+DEMO_PASSWORD = "demo-password-please-change"
+DEMO_USERS = (
+    ("demo-liaison", "演示联络员", "liaison", "113701240043186227"),
+    ("demo-supervisor", "演示监督员", "supervisor", None),
+    ("demo-deputy", "演示人大代表", "deputy", None),
+)
+
+
+async def _create_demo_users(settings: Settings) -> list[str]:
+    from rectification.service import create_user
+    from rectification.tables import StaffUser
+
+    created = []
+    db = await _open(settings)
+    try:
+        for username, name, role, department in DEMO_USERS:
+            if await StaffUser.exists().where(StaffUser.username == username):
+                continue
+            await create_user(username, name, role, DEMO_PASSWORD, department)
+            created.append(username)
+    finally:
+        await db.close()
+    return created
+
+
 async def demo_command(settings: Settings) -> int:
     report = await _load_and_print(settings, [DEMO_DIR])
     if report is None:
         return 1
-    if not report.changed:
+    users = await _create_demo_users(settings)
+    if not report.changed and not users:
         print("演示数据已是最新，本次未做任何修改。")
     else:
         print(f"演示设备密钥与接入令牌见 {DEMO_DIR}（仅供演示，正式使用前请更换）。")
+    print(
+        "演示账号（/login）：demo-liaison（县行政审批服务局联络员）、demo-supervisor、demo-deputy，"
+        f"密码 {DEMO_PASSWORD}"
+    )
     return 0

@@ -14,12 +14,11 @@ from piccolo.table import Table
 
 from evaluation_service import catalog
 from evaluation_service.catalog import CatalogError, create_client, load_catalog
-from evaluation_service.database import Database
+from evaluation_service.database import Database, registered_tables
 from evaluation_service.model import uscc_check_char
 from evaluation_service.service import Intake
 from evaluation_service.settings import Settings
 from evaluation_service.tables import (
-    TABLES,
     Department,
     Device,
     Indicator,
@@ -65,9 +64,9 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         capture_output=True,
     )
     # Table binding is global: put back whatever engine the session's other fixtures bound.
-    previous = {table: table._meta.db for table in TABLES}
+    previous = {table: table._meta.db for table in registered_tables()}
     database = Database(url)
-    database.bind(TABLES)
+    database.bind(registered_tables())
     await database.start()
     yield database
     await database.close()
@@ -297,3 +296,19 @@ async def test_load_command_prints_each_problem_as_file_line_message(
 
     assert exit_code == 1
     assert f"{path}:3: 满意度“6”不正确" in capsys.readouterr().err
+
+
+async def test_the_demo_creates_staff_accounts_once(db: Database, tmp_path: Path) -> None:
+    from evaluation_service.catalog import DEMO_USERS, _create_demo_users
+    from evaluation_service.settings import Settings
+    from rectification.tables import StaffUser
+
+    settings = Settings(database_url=db.url, token_secret="t", var_dir=tmp_path)
+    await load_catalog([DEMO], db)
+
+    first = await _create_demo_users(settings)
+    again = await _create_demo_users(settings)
+
+    assert first == [name for name, *_ in DEMO_USERS]
+    assert again == []
+    assert await StaffUser.count() == len(DEMO_USERS)
