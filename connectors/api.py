@@ -8,11 +8,12 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, Parameter
+from litestar.params import Parameter
 
 from connectors.reconcile import load_last
 from connectors.service import Forwarding
 from evaluation_service.errors import Forbidden, NotFound
+from evaluation_service.schemas import RowId
 from rectification.api import current_actor
 from rectification.model import Actor, Role
 
@@ -62,7 +63,7 @@ class ForwardingController(Controller):
         self,
         request: Request[Any, Any, Any],
         operator: NamedDependency[Actor],
-        outbox_id: FromPath[int],
+        outbox_id: RowId,
     ) -> dict[str, Any]:
         return await _forwarding(request).retry(outbox_id, datetime.now(UTC))
 

@@ -84,7 +84,8 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     key = str(first.get("key", "")) if isinstance(first, dict) else ""
     detail = str(first.get("message", exc.detail)) if isinstance(first, dict) else exc.detail
     top = key.split(".")[0].split("[")[0]
-    label = FIELD_NAMES.get(top, key or "请求内容")
+    # Litestar names the whole request body "data".
+    label = FIELD_NAMES.get(top, "请求内容" if key in ("", "data") else key)
     zh = f"“{label}”（{key}）填写不正确：{detail}" if key else f"请求内容不正确：{detail}"
     if not key and ("decode" in str(exc.detail).lower() or "json" in detail.lower()):
         zh = "请求内容不是有效的 JSON，请检查格式。"

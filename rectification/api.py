@@ -10,6 +10,7 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from evaluation_service.schemas import RowId
 from rectification.model import Actor
 from rectification.schemas import (
     ActionIn,
@@ -111,7 +112,7 @@ class TicketController(Controller):
         self,
         request: Request[Any, Any, Any],
         actor: NamedDependency[Actor],
-        ticket_id: FromPath[int],
+        ticket_id: RowId,
     ) -> TicketDetail:
         return await _service(request).get_ticket(ticket_id, actor, datetime.now(UTC))
 
@@ -124,7 +125,7 @@ class TicketController(Controller):
         self,
         request: Request[Any, Any, Any],
         actor: NamedDependency[Actor],
-        ticket_id: FromPath[int],
+        ticket_id: RowId,
         action: FromPath[str],
         data: JSONBody[ActionIn | None] = None,
     ) -> TicketDetail:
@@ -152,7 +153,7 @@ class NotificationController(Controller):
         self,
         request: Request[Any, Any, Any],
         actor: NamedDependency[Actor],
-        notification_id: FromPath[int],
+        notification_id: RowId,
     ) -> None:
         await _service(request).mark_read(actor, notification_id, datetime.now(UTC))
 

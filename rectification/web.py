@@ -26,6 +26,7 @@ from litestar.template import TemplateConfig
 from connectors.service import Forwarding
 from evaluation_service.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from evaluation_service.model import LEVEL_TEXT, OutboxKind
+from evaluation_service.schemas import RowId
 from evaluation_service.service import Intake
 from evaluation_service.tables import Department
 from rectification import model
@@ -474,7 +475,7 @@ async def _ticket_page(
 
 @get("/desk/tickets/{ticket_id:int}")
 async def ticket_page(
-    request: Request[Any, Any, Any], ticket_id: FromPath[int], done: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], ticket_id: RowId, done: FromQuery[str | None] = None
 ) -> Template:
     viewer = await _viewer(request, TICKET_ROLES)
     return await _ticket_page(request, viewer, ticket_id, done=done)
@@ -506,7 +507,7 @@ def _action_in(form: Any) -> ActionIn:
 
 @post("/desk/tickets/{ticket_id:int}/actions/{action:str}")
 async def ticket_action(
-    request: Request[Any, Any, Any], ticket_id: FromPath[int], action: FromPath[str]
+    request: Request[Any, Any, Any], ticket_id: RowId, action: FromPath[str]
 ) -> Response[Any]:
     """The same use case as POST /api/v1/tickets/{id}/actions/{action}, from a plain form."""
     viewer = await _viewer(request, TICKET_ROLES)
@@ -536,9 +537,7 @@ async def notifications_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/notifications/{notification_id:int}/read")
-async def notification_read(
-    request: Request[Any, Any, Any], notification_id: FromPath[int]
-) -> Redirect:
+async def notification_read(request: Request[Any, Any, Any], notification_id: RowId) -> Redirect:
     viewer = await _viewer(request, TICKET_ROLES)
     await _service(request).mark_read(viewer.actor, notification_id, datetime.now(UTC))
     return Redirect("/notifications", status_code=303)
@@ -695,7 +694,7 @@ async def console_forwarding(
 
 @post("/console/forwarding/{outbox_id:int}/retry")
 async def console_forwarding_retry(
-    request: Request[Any, Any, Any], outbox_id: FromPath[int]
+    request: Request[Any, Any, Any], outbox_id: RowId
 ) -> Response[Any]:
     viewer = await _viewer(request, CONSOLE_ROLES)
     forwarding: Forwarding = request.app.state.forwarding

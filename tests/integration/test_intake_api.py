@@ -162,7 +162,8 @@ async def test_malformed_codes_each_get_their_own_error(api: Client, project_no:
     from evaluation_service.model import uscc_check_char
 
     cases["unknown_department"] = {
-        "department_code": "11370124MB0000002" + uscc_check_char("11370124MB0000002")
+        # A valid code no test adds to the catalog (rectification_support adds ...0000002).
+        "department_code": "11370124MB0000099" + uscc_check_char("11370124MB0000099")
     }
     cases["bad_project_no"] = {"project_no": "项目 1"}
     answers = {}

@@ -207,6 +207,16 @@ async def test_a_malformed_action_body_is_422_not_500(api: Client, staff: Staff)
     assert response.status_code == 422
 
 
+async def test_an_id_beyond_the_key_range_is_422_not_500(api: Client, staff: Staff) -> None:
+    huge = 10**20
+
+    ticket = await api.get(f"/api/v1/tickets/{huge}", headers=staff.supervisor)
+    retry = await api.post(f"/api/v1/forwarding/{huge}/retry", headers=staff.supervisor)
+
+    assert (ticket.status_code, retry.status_code) == (422, 422)
+    assert "ticket_id" in ticket.json()["message"]
+
+
 # --- concurrency -------------------------------------------------------------------------------
 
 
