@@ -52,10 +52,11 @@ browser-deps: ## Install Debian's chromium and a CJK font for the browser tests,
 test-browser: install browser-deps ## Run the browser tests alone (Playwright driving Debian's chromium)
 	$(BIN)/python -m pytest tests/browser
 
-lint: install ## ruff lint and format check, mypy
+lint: install ## ruff lint and format check, mypy, and the import contracts (arrows point one way)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy evaluation_service rectification reports connectors
+	$(BIN)/lint-imports
 
 bench-intake: install ## Rating intake throughput on PostgreSQL (prints ratings_per_s, p50, p99)
 	$(BIN)/python bench/intake.py

@@ -26,10 +26,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.actors import forwarder_for  # noqa: E402
-from evaluation_service.database import Database, registered_tables  # noqa: E402
-from evaluation_service.settings import Settings  # noqa: E402
-from evaluation_service.worker import InProcessWorker  # noqa: E402
+from evaluation_service.kernel.database import Database  # noqa: E402
+from evaluation_service.kernel.settings import Settings  # noqa: E402
+from evaluation_service.root.bootstrap import forwarder as forwarder_for  # noqa: E402
+from evaluation_service.root.bootstrap import registered_tables  # noqa: E402
+from evaluation_service.root.worker import InProcessWorker  # noqa: E402
 from tests.forwarding_support import forwarding_settings, start_simulator  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

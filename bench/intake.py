@@ -31,7 +31,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation_service.tokens import RatingTokens, hash_key  # noqa: E402
+from evaluation_service.evaluations.tokens import RatingTokens, hash_key  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "haochaping_bench"

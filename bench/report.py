@@ -30,9 +30,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation_service.app import build_calendar  # noqa: E402
-from evaluation_service.database import Database, registered_tables  # noqa: E402
-from evaluation_service.settings import Settings  # noqa: E402
+from evaluation_service.kernel.database import Database  # noqa: E402
+from evaluation_service.kernel.settings import Settings  # noqa: E402
+from evaluation_service.root.bootstrap import (  # noqa: E402
+    build_calendar,
+    registered_tables,
+)
 from reports.model import ReportMonth  # noqa: E402
 from reports.service import Reports  # noqa: E402
 

@@ -27,10 +27,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation_service.database import Database, registered_tables  # noqa: E402
-from evaluation_service.workdays import WorkCalendar  # noqa: E402
-from rectification.model import OPEN_STATES, StepDays, TicketClock  # noqa: E402
-from rectification.service import LoginPolicy, Rectification  # noqa: E402
+from evaluation_service.kernel.database import Database  # noqa: E402
+from evaluation_service.kernel.settings import StepDays  # noqa: E402
+from evaluation_service.kernel.workdays import WorkCalendar  # noqa: E402
+from evaluation_service.root.bootstrap import registered_tables  # noqa: E402
+from rectification.model import OPEN_STATES, TicketClock  # noqa: E402
+from rectification.service import Rectification  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "haochaping_bench_sweep"
@@ -126,7 +128,7 @@ async def run(tickets: int) -> None:
     db.bind(registered_tables())
     await db.start()
     try:
-        service = Rectification(db, TicketClock(WorkCalendar(), _zone(), StepDays()), LoginPolicy())
+        service = Rectification(db, TicketClock(WorkCalendar(), _zone(), StepDays()))
         open_tickets = await db.pool.fetchval(
             "SELECT count(*) FROM ticket WHERE state <> ALL($1::text[])",
             ["closed", "closed_invalid"],

@@ -21,8 +21,7 @@ from connectors.model import ProvinceUnavailable
 from connectors.province.client import ProvinceClient
 from connectors.province.signing import Signer
 from connectors.reconcile import reconcile_and_record
-from evaluation_service.database import Database
-from evaluation_service.settings import Settings
+from evaluation_service.kernel.settings import Settings
 
 log = logging.getLogger("haochaping.reconcile")
 
@@ -55,10 +54,6 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         fail_after_seconds=settings.forward_fail_after_seconds,
         lease_seconds=settings.forward_lease_seconds,
     )
-
-
-def forwarder_for(db: Database, settings: Settings) -> Forwarder:
-    return Forwarder(db, province_client(settings), delivery_policy(settings))
 
 
 def declare_deliver(

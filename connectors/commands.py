@@ -6,22 +6,20 @@ import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from connectors.actors import province_client
 from connectors.model import ProvinceUnavailable
+from connectors.province.client import ProvinceClient
 from connectors.reconcile import reconcile_day
-from evaluation_service.database import Database, registered_tables
-from evaluation_service.settings import Settings
+from evaluation_service.kernel.settings import Settings
 
 
-async def reconcile_command(settings: Settings, day_text: str | None) -> int:
+async def reconcile_command(
+    client: ProvinceClient, settings: Settings, day_text: str | None
+) -> int:
+    """Runs inside a database the root started; closes the client it is given."""
     zone = ZoneInfo(settings.timezone)
     day = (
         date.fromisoformat(day_text) if day_text else datetime.now(zone).date() - timedelta(days=1)
     )
-    db = Database(settings.database_url, 2)
-    db.bind(registered_tables())
-    await db.start()
-    client = province_client(settings)
     try:
         difference = await reconcile_day(day, client, zone)
     except ProvinceUnavailable as exc:
@@ -29,6 +27,5 @@ async def reconcile_command(settings: Settings, day_text: str | None) -> int:
         return 2
     finally:
         await client.close()
-        await db.close()
     print("\n".join(difference.lines()))
     return 0 if difference.matches else 1

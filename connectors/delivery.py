@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,18 +27,17 @@ from connectors.model import (
     TicketResultToSend,
 )
 from connectors.province.client import ProvinceClient
-from evaluation_service.database import Database
-from evaluation_service.model import OutboxKind, OutboxState
-from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.clock import as_utc
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.vocabulary import OutboxKind, OutboxState
 
 log = logging.getLogger("haochaping.forwarding")
 
-TICKET_SOURCE_MISSING = "整改结果数据源尚未就绪（ticket 表或其结果不存在），保持待发送"
-TICKET_RESULT_CODES = {
-    "rectified": ("1", "已整改"),
-    "explained": ("2", "已解释说明"),
-    "invalid": ("3", "无效差评"),
-}
+TICKET_SOURCE_MISSING = "整改结果尚未就绪（工单未办结或整改结果未接入），保持待发送"
+
+# The closing results of rectification tickets by ticket id: only closed tickets are present.
+TicketResults = Callable[[list[int]], Awaitable[dict[int, TicketResultToSend]]]
 
 
 @dataclass(frozen=True)
@@ -76,12 +75,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class Forwarder:
     def __init__(
         self,
@@ -89,11 +82,14 @@ class Forwarder:
         client: ProvinceClient,
         policy: DeliveryPolicy,
         clock: Callable[[], datetime] = utcnow,
+        ticket_results: TicketResults | None = None,
     ) -> None:
         self.db = db
         self.client = client
         self.policy = policy
         self.clock = clock
+        # Rectification's closed results, handed in by the composition root (no sideways import).
+        self.ticket_results = ticket_results
 
     # --- claiming ------------------------------------------------------------------------------
 
@@ -166,7 +162,7 @@ class Forwarder:
             .order_by(Outbox.id)
         )
         return [
-            _Row(r["id"], r["kind"], r["ref_id"], r["attempts"], _utc(r["created_at"]))
+            _Row(r["id"], r["kind"], r["ref_id"], r["attempts"], as_utc(r["created_at"]))
             for r in found
         ]
 
@@ -219,7 +215,7 @@ class Forwarder:
     async def _push_ticket_results(self, rows: list[_Row], report: DeliveryReport) -> None:
         if not rows:
             return
-        results = await _load_ticket_results(self.db, [r.ref_id for r in rows])
+        results = await self.ticket_results([r.ref_id for r in rows]) if self.ticket_results else {}
         present = [r for r in rows if r.ref_id in results]
         for row in rows:
             if row.ref_id not in results:
@@ -333,7 +329,7 @@ async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
             project_no=r["project_no"],
             service_number=r["service_number"],
             name=r["name"],
-            occurred_at=_utc(r["occurred_at"]),
+            occurred_at=as_utc(r["occurred_at"]),
             item_code=r["item_code"],
             item_name=r["item_name"],
             department_code=r["department_code"],
@@ -344,8 +340,8 @@ async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
             applicant_cert_type=r["cert_type"],
             applicant_cert_no=r["cert_no"],
             applicant_phone=r["phone"],
-            accepted_at=_utc(r["accepted_at"]) if r["accepted_at"] else None,
-            finished_at=_utc(r["finished_at"]) if r["finished_at"] else None,
+            accepted_at=as_utc(r["accepted_at"]) if r["accepted_at"] else None,
+            finished_at=as_utc(r["finished_at"]) if r["finished_at"] else None,
             window_no=r["window_no"],
             staff_no=r["staff_no"],
         )
@@ -391,46 +387,4 @@ def _rating(r: dict[str, Any]) -> RatingToSend:
 
 def rated_at(client_time: Any, received_at: Any) -> datetime:
     """When the person rated: the device clock for ratings buffered offline, else arrival."""
-    return _utc(client_time) if client_time else _utc(received_at)
-
-
-_TICKET_SQL = """
-SELECT t.id, t.result, t.measures, t.explanation, t.feedback_note, t.closed_at,
-       t.closed_invalid_at, e.assess_number, sr.service_number, st.project_no
-FROM ticket t
-JOIN evaluation e ON e.id = t.evaluation
-JOIN service_record sr ON sr.id = e.service_record
-JOIN service_transaction st ON st.id = sr.service_transaction
-WHERE t.id IN ({placeholders})
-"""
-
-
-async def _load_ticket_results(
-    db: Database, ticket_ids: list[int]
-) -> dict[int, TicketResultToSend]:
-    """Closing results of rectification tickets, read from the rectification tables when they exist.
-    A missing table, column or result means the data source is not ready: nothing is returned."""
-    sql = _TICKET_SQL.format(placeholders=", ".join("{}" for _ in ticket_ids))
-    try:
-        rows = await Outbox.raw(sql, *ticket_ids)
-    except Exception as exc:  # the table may not exist yet (another package's migration)
-        log.info("ticket results unavailable: %s", exc)
-        return {}
-    out: dict[int, TicketResultToSend] = {}
-    for r in rows:
-        closed = r["closed_at"] or r["closed_invalid_at"]
-        if not r["result"] or not closed:
-            continue
-        code, text = TICKET_RESULT_CODES.get(r["result"], ("9", str(r["result"])))
-        out[r["id"]] = TicketResultToSend(
-            ticket_id=r["id"],
-            project_no=r["project_no"],
-            service_number=r["service_number"],
-            assess_number=r["assess_number"],
-            result_code=code,
-            result_text=text,
-            measures=r["measures"] or r["explanation"] or "",
-            feedback=r["feedback_note"] or "",
-            closed_at=_utc(closed),
-        )
-    return out
+    return as_utc(client_time) if client_time else as_utc(received_at)

@@ -54,8 +54,7 @@ class TicketResultToSend:
     project_no: str
     service_number: int
     assess_number: int
-    result_code: str
-    result_text: str
+    result: str  # rectified / explained / invalid (rectification's Result values)
     measures: str
     feedback: str
     closed_at: datetime

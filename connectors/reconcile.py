@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.delivery import _utc, rated_at
+from connectors.delivery import rated_at
 from connectors.province.client import ProvinceClient, province_key
-from evaluation_service.model import OutboxKind, OutboxState
-from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.vocabulary import OutboxKind, OutboxState
 
 log = logging.getLogger("haochaping.reconcile")
 
@@ -115,7 +115,6 @@ async def delivered_on(
         for r in on_day
         if r["id"] in delivered
     }
-    _ = _utc
     return record_keys, rating_keys
 
 

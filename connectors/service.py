@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from evaluation_service.database import Database
-from evaluation_service.errors import Conflict, NotFound
-from evaluation_service.model import OutboxState
-from evaluation_service.tables import Outbox
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from evaluation_service.kernel.clock import as_utc
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import Conflict, NotFound
+from evaluation_service.kernel.tables import Outbox
+from evaluation_service.kernel.vocabulary import OutboxState
 
 
 @dataclass(frozen=True)
@@ -59,13 +54,16 @@ class Forwarding:
         )
         age = None
         if oldest is not None:
-            age = round(max(0.0, (now - _utc(oldest["created_at"])).total_seconds()), 3)
+            age = round(max(0.0, (now - as_utc(oldest["created_at"])).total_seconds()), 3)
         return ForwardingStats(
             pending=counts["pending"],
             delivered=counts["delivered"],
             failed=counts["failed"],
             oldest_pending_age_seconds=age,
         )
+
+    async def failed_count(self) -> int:
+        return int(await Outbox.count().where(Outbox.state == OutboxState.failed))
 
     async def failed(self, limit: int, offset: int) -> list[dict[str, Any]]:
         rows = (
@@ -90,8 +88,8 @@ class Forwarding:
                 "ref_id": r["ref_id"],
                 "attempts": r["attempts"],
                 "last_error": r["last_error"],
-                "queued_at": _utc(r["created_at"]).isoformat(),
-                "failed_at": _utc(r["next_attempt_at"]).isoformat(),
+                "queued_at": as_utc(r["created_at"]).isoformat(),
+                "failed_at": as_utc(r["next_attempt_at"]).isoformat(),
             }
             for r in rows
         ]

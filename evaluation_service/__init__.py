@@ -3,4 +3,4 @@
 import os
 
 # Tables look up their engine through PICCOLO_CONF when first imported.
-os.environ.setdefault("PICCOLO_CONF", "evaluation_service.piccolo_conf")
+os.environ.setdefault("PICCOLO_CONF", "evaluation_service.root.piccolo_conf")

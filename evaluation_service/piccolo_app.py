@@ -4,7 +4,7 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from evaluation_service.tables import TABLES
+from evaluation_service.kernel.tables import TABLES
 
 APP_CONFIG = AppConfig(
     app_name="evaluation_service",

@@ -1,94 +1,44 @@
-"""HTTP controllers of tickets, staff login and notifications: parse, call one use case, answer."""
+"""HTTP controllers of tickets and notifications: parse, call one use case, answer."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import Cookie
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from evaluation_service.schemas import RowId
-from rectification.model import Actor
-from rectification.schemas import (
-    ActionIn,
-    LoginIn,
-    NotificationOut,
-    TicketDetail,
-    TicketPage,
-    UserOut,
-)
+from evaluation_service.identity.api import ACTOR, logged_in, requires
+from evaluation_service.identity.model import Actor, Role
+from evaluation_service.kernel.errors import Forbidden
+from evaluation_service.kernel.schemas import RowId
+from rectification.schemas import ActionIn, NotificationOut, TicketDetail, TicketPage
 from rectification.service import Rectification, TicketFilter
 
-SESSION_COOKIE = "hcp_session"
-
-
-def _service(request: Request[Any, Any, Any]) -> Rectification:
-    service: Rectification = request.app.state.rectification
-    return service
-
-
-async def current_actor(request: Request[Any, Any, Any]) -> Actor:
-    """The logged-in staff member, from the session cookie; 401 when there is none."""
-    return await _service(request).authenticate(
-        request.cookies.get(SESSION_COOKIE), datetime.now(UTC)
-    )
-
-
-_ACTOR = {"actor": Provide(current_actor)}
-
-
-class AuthController(Controller):
-    path = "/api/v1/auth"
-    tags = ["staff"]  # noqa: RUF012 (Litestar declares it a list attribute)
-
-    @post("/login", status_code=200, summary="Staff login; sets the session cookie")
-    async def login(
-        self, request: Request[Any, Any, Any], data: JSONBody[LoginIn]
-    ) -> Response[UserOut]:
-        service = _service(request)
-        session = await service.login(data.username, data.password, datetime.now(UTC))
-        secure: bool = request.app.state.settings.session_cookie_secure
-        return Response(
-            session.user,
-            cookies=[
-                Cookie(
-                    key=SESSION_COOKIE,
-                    value=session.token,
-                    expires=int(session.expires_at.timestamp()),
-                    httponly=True,
-                    samesite="strict",
-                    secure=secure,
-                    path="/",
-                )
-            ],
-        )
-
-    @post("/logout", status_code=204, summary="End the session")
-    async def logout(self, request: Request[Any, Any, Any]) -> Response[None]:
-        await _service(request).logout(request.cookies.get(SESSION_COOKIE))
-        return Response(
-            None,
-            status_code=204,
-            cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")],
-        )
-
-    @get("/me", dependencies=_ACTOR, summary="The logged-in staff member")
-    async def me(self, request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -> UserOut:
-        return await _service(request).me(actor)
+# Deputies read reports only: tickets carry personal data (DESIGN §3 rule 8).
+TICKET_READERS = requires(
+    Role.liaison,
+    Role.supervisor,
+    Role.admin,
+    refusal=Forbidden(
+        "no_ticket_access",
+        "您的角色只能查看统计报表，不能查看整改工单（工单含个人信息）。",
+        "this role reads reports only, not tickets",
+    ),
+)
 
 
 class TicketController(Controller):
     path = "/api/v1/tickets"
     tags = ["tickets"]  # noqa: RUF012 (Litestar declares it a list attribute)
-    dependencies = _ACTOR
+    dependencies = ACTOR
+    guards = [TICKET_READERS]  # noqa: RUF012 (as above)
 
     @get("", summary="Tickets the caller may see; contacts masked")
     async def list_tickets(
         self,
-        request: Request[Any, Any, Any],
+        rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
         ticket_state: Annotated[str | None, QueryParameter(name="state")] = None,
         department: FromQuery[str | None] = None,
@@ -105,16 +55,16 @@ class TicketController(Controller):
             limit=limit,
             offset=offset,
         )
-        return await _service(request).list_tickets(actor, filters, datetime.now(UTC))
+        return await rectification.list_tickets(actor, filters, datetime.now(UTC))
 
     @get("/{ticket_id:int}", summary="One ticket with its full history")
     async def get_ticket(
         self,
-        request: Request[Any, Any, Any],
+        rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
         ticket_id: RowId,
     ) -> TicketDetail:
-        return await _service(request).get_ticket(ticket_id, actor, datetime.now(UTC))
+        return await rectification.get_ticket(ticket_id, actor, datetime.now(UTC))
 
     @post(
         "/{ticket_id:int}/actions/{action:str}",
@@ -123,13 +73,13 @@ class TicketController(Controller):
     )
     async def act(
         self,
-        request: Request[Any, Any, Any],
+        rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
         ticket_id: RowId,
         action: FromPath[str],
         data: JSONBody[ActionIn | None] = None,
     ) -> TicketDetail:
-        return await _service(request).act(
+        return await rectification.act(
             ticket_id, action, actor, data or ActionIn(), datetime.now(UTC)
         )
 
@@ -137,25 +87,26 @@ class TicketController(Controller):
 class NotificationController(Controller):
     path = "/api/v1/notifications"
     tags = ["staff"]  # noqa: RUF012 (Litestar declares it a list attribute)
-    dependencies = _ACTOR
+    dependencies = ACTOR
+    guards = [logged_in()]  # noqa: RUF012 (as above)
 
     @get("", summary="The caller's notifications, newest first")
     async def list_notifications(
         self,
-        request: Request[Any, Any, Any],
+        rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
         unread: FromQuery[bool] = False,
     ) -> list[NotificationOut]:
-        return await _service(request).notifications(actor, unread_only=unread)
+        return await rectification.notifications(actor, unread_only=unread)
 
     @post("/{notification_id:int}/read", status_code=204, summary="Mark a notification read")
     async def mark_read(
         self,
-        request: Request[Any, Any, Any],
+        rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
         notification_id: RowId,
     ) -> None:
-        await _service(request).mark_read(actor, notification_id, datetime.now(UTC))
+        await rectification.mark_read(actor, notification_id, datetime.now(UTC))
 
 
-CONTROLLERS = [AuthController, TicketController, NotificationController]
+CONTROLLERS = [TicketController, NotificationController]

@@ -9,8 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from evaluation_service.errors import Conflict, Forbidden, InvalidInput
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
+from evaluation_service.kernel.errors import Conflict, Forbidden, InvalidInput
+from evaluation_service.kernel.settings import StepDays
+from evaluation_service.kernel.workdays import WorkCalendar
 
 
 class State(StrEnum):
@@ -79,21 +81,6 @@ ACTION_TEXT: dict[Action, str] = {
 
 # What the opening and the sweep write into the audit log; never accepted from a person.
 SYSTEM_OPEN = "open"
-
-
-class Role(StrEnum):
-    liaison = "liaison"
-    supervisor = "supervisor"
-    deputy = "deputy"
-    admin = "admin"
-
-
-ROLE_TEXT: dict[Role, str] = {
-    Role.liaison: "部门联络员",
-    Role.supervisor: "监督员",
-    Role.deputy: "人大代表/政协委员/媒体观察员",
-    Role.admin: "系统管理员",
-}
 
 
 class AppealKind(StrEnum):
@@ -259,35 +246,6 @@ def allowed_actions(state: State) -> list[Action]:
     return [action for (s, action) in TRANSITIONS if s == state]
 
 
-# --- who is acting ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: int
-    username: str
-    role: Role
-    department_id: int | None = None
-
-    @property
-    def sees_personal_data_of_all(self) -> bool:
-        return self.role == Role.supervisor
-
-
-def can_read(actor: Actor, department_id: int) -> bool:
-    """Liaisons see their own department's tickets; supervisors and admins see every ticket."""
-    if actor.role == Role.liaison:
-        return actor.department_id is not None and actor.department_id == department_id
-    return actor.role in (Role.supervisor, Role.admin)
-
-
-def sees_personal_data(actor: Actor, department_id: int) -> bool:
-    """DESIGN.md §3 rule 8: only the handling department and supervisors."""
-    if actor.role == Role.supervisor:
-        return True
-    return actor.role == Role.liaison and actor.department_id == department_id
-
-
 # --- applying an action -------------------------------------------------------------------------
 
 
@@ -421,33 +379,18 @@ def _check_extension_request(ticket: TicketView, data: ActionInput) -> None:
 # --- deadlines ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StepDays:
-    """Working days allowed per step (DESIGN.md §4 defaults); the shell fills them from settings."""
-
-    accept: int = 1
-    verify: int = 3
-    rectify: int = 5
-    rectify_cap: int = 15
-    feedback: int = 2
-    supervision: int = 3
-
-    def on_time_total(self, extension_used: bool) -> int:
-        """Working days from opening to closing when every step takes its full allowance."""
-        rectify = self.rectify_cap if extension_used else self.rectify
-        return self.accept + self.verify + rectify + self.feedback + self.supervision
-
-    def for_state(self, state: State) -> int | None:
-        return {
-            State.opened: self.accept,
-            State.verifying: self.verify,
-            State.rectifying: self.rectify,
-            State.feedback: self.feedback,
-            State.supervision: self.supervision,
-            # Supervisors' reviews run on the supervision step's clock.
-            State.appeal_review: self.supervision,
-            State.explanation_review: self.supervision,
-        }.get(state)
+def step_allowance(days: StepDays, state: State) -> int | None:
+    """Working days allowed in a state, or None for a state with no clock of its own."""
+    return {
+        State.opened: days.accept,
+        State.verifying: days.verify,
+        State.rectifying: days.rectify,
+        State.feedback: days.feedback,
+        State.supervision: days.supervision,
+        # Supervisors' reviews run on the supervision step's clock.
+        State.appeal_review: days.supervision,
+        State.explanation_review: days.supervision,
+    }.get(state)
 
 
 @dataclass(frozen=True)
@@ -493,7 +436,7 @@ class TicketClock:
         )
 
     def for_state(self, state: State, since: datetime) -> Due | None:
-        days = self.days.for_state(state)
+        days = step_allowance(self.days, state)
         return None if days is None else self.due_after(since, days)
 
     def accept_due(self, now: datetime) -> Due:

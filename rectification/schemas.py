@@ -11,19 +11,6 @@ Short = Annotated[str, msgspec.Meta(max_length=200)]
 Long = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
-class LoginIn(msgspec.Struct):
-    username: Short
-    password: Short
-
-
-class UserOut(msgspec.Struct):
-    id: int
-    username: str
-    display_name: str
-    role: str
-    department_code: str | None
-
-
 class ActionIn(msgspec.Struct):
     """The fields an action may carry; which are required depends on the action (see the error)."""
 

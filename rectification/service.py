@@ -1,4 +1,4 @@
-"""Rectification use cases: open a ticket with its rating, act on it, read, sweep deadlines, log in.
+"""Rectification use cases: open a ticket with its rating, act on it, read, sweep deadlines.
 
 Every change goes through `Rectification.act`: the pure rule of `model.apply`, then a
 compare-and-set UPDATE (`WHERE id = ? AND state = ? AND version = ?`) and the audit row, in
@@ -7,25 +7,26 @@ one transaction.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import re
-import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
-from evaluation_service.database import Database
-from evaluation_service.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from evaluation_service.model import OutboxKind
-from evaluation_service.settings import Settings
-from evaluation_service.tables import Department, Evaluation, Outbox
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.identity.model import can_read, sees_personal_data
+from evaluation_service.kernel.clock import as_utc
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.tables import Department, Evaluation, Outbox
+from evaluation_service.kernel.vocabulary import OutboxKind, bad_sql, is_bad
+from evaluation_service.kernel.workdays import WorkCalendar
 from rectification import model
 from rectification.model import (
     ACTION_TEXT,
@@ -40,7 +41,6 @@ from rectification.model import (
     Result,
     Role,
     State,
-    StepDays,
     TicketClock,
     TicketView,
 )
@@ -52,9 +52,8 @@ from rectification.schemas import (
     TicketDetail,
     TicketPage,
     TicketSummary,
-    UserOut,
 )
-from rectification.tables import LoginSession, Notification, StaffUser, Ticket, TicketEvent
+from rectification.tables import Notification, Ticket, TicketEvent
 
 SYSTEM_NAME = "系统"
 SYSTEM_ROLE = "system"
@@ -63,23 +62,9 @@ LIST_LIMIT_MAX = 200
 # --- opening (called by the intake path, inside the rating's transaction) ------------------------
 
 
-def step_days(settings: Settings) -> StepDays:
-    """Each step's working days, from the settings the shell read."""
-    return StepDays(
-        accept=settings.ticket_accept_working_days,
-        verify=settings.ticket_verify_working_days,
-        rectify=settings.ticket_rectify_working_days,
-        rectify_cap=settings.ticket_rectify_cap_working_days,
-        feedback=settings.ticket_feedback_working_days,
-        supervision=settings.ticket_supervision_working_days,
-    )
-
-
 def ticket_clock(settings: Settings, calendar: WorkCalendar) -> TicketClock:
     """The deadlines of every step, from the settings the shell read."""
-    return TicketClock(
-        calendar=calendar, zone=ZoneInfo(settings.timezone), days=step_days(settings)
-    )
+    return TicketClock(calendar=calendar, zone=ZoneInfo(settings.timezone), days=settings.step_days)
 
 
 def accept_due_at(clock: TicketClock, now: datetime) -> Due:
@@ -114,7 +99,7 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
     )
     if rating is None:
         raise NotFound("unknown_evaluation", "评价不存在。", f"no evaluation {evaluation_id}")
-    if not (rating["real_name"] and rating["level"] <= 2):
+    if not (rating["real_name"] and is_bad(rating["level"])):
         return None
     inserted = await Ticket.insert(
         Ticket(
@@ -156,7 +141,8 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
 # these CTEs follow it after a comma. Fill the three placeholders with parameter numbers
 # (`ticket_insert_ctes(first_param)` does) and pass `ticket_insert_params(due)` in that order.
 # The ticket id is `(SELECT id FROM ticket_new)`, NULL when the rating opened none.
-TICKET_INSERT_SQL = """
+TICKET_INSERT_SQL = (
+    """
 ticket_new AS (
     INSERT INTO ticket (evaluation, service_record, service_transaction, department, item, level,
         window_no, staff_no, state, version, due_at, warn_at, due_estimated, alert,
@@ -167,7 +153,9 @@ ticket_new AS (
     FROM ins
     JOIN service_record sr ON sr.id = ins.service_record
     JOIN service_transaction t ON t.id = sr.service_transaction
-    WHERE ins.real_name AND ins.level <= 2
+    WHERE ins.real_name AND ins."""
+    + bad_sql()
+    + """
     RETURNING id, evaluation, opened_at
 ), ticket_opened AS (
     INSERT INTO ticket_event (ticket, action, actor, actor_name, role, from_state, to_state, note,
@@ -176,6 +164,7 @@ ticket_new AS (
            ticket_new.opened_at
     FROM ticket_new
 )"""
+)
 
 
 def ticket_insert_ctes(first_param: int) -> str:
@@ -191,140 +180,24 @@ def ticket_insert_params(due: Due) -> tuple[datetime, datetime, bool]:
     return (due.at, due.warn_at, due.estimated)
 
 
-# --- people --------------------------------------------------------------------------------------
+class TicketOpening:
+    """What intake needs to open a ticket in the rating's own transaction (DESIGN §3 rule 6):
+    the root hands an instance to the evaluation domain, which never imports this package."""
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
-PASSWORD_MIN = 10
-_hasher = PasswordHasher()
-# Verified when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    insert_ctes = TICKET_INSERT_SQL
 
+    def __init__(self, clock: TicketClock) -> None:
+        self.clock = clock
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    def accept_due(self, now: datetime) -> Due:
+        return self.clock.accept_due(now)
 
+    async def open(self, evaluation_id: int, now: datetime) -> int | None:
+        return await open_ticket(evaluation_id, now, self.clock.accept_due(now))
 
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class LoginPolicy:
-    max_failures: int = 5
-    lockout: timedelta = timedelta(minutes=15)
-    session: timedelta = timedelta(hours=12)
-
-
-@dataclass(frozen=True)
-class LoggedIn:
-    token: str
-    expires_at: datetime
-    user: UserOut
-
-
-def _bad_credentials() -> Unauthenticated:
-    return Unauthenticated(
-        "bad_credentials", "用户名或密码不正确。", "unknown username or wrong password", "username"
-    )
-
-
-def _local_clock(instant: datetime, zone: ZoneInfo) -> str:
-    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-async def create_user(
-    username: str,
-    display_name: str,
-    role: str,
-    password: str,
-    department_code: str | None = None,
-    hasher: PasswordHasher | None = None,
-) -> UserOut:
-    """A staff account; liaisons must name their department, other roles must not.
-
-    `hasher` sets the argon2 cost of this password (tests use a cheap one); verification reads the
-    cost from the stored hash.
-    """
-    username = username.strip()
-    if not _USERNAME.match(username):
-        raise InvalidInput(
-            "bad_username",
-            "用户名应为3至64位字母、数字或 _ . - 字符。",
-            "username must be 3-64 letters, digits or _.-",
-            "username",
-        )
-    try:
-        parsed_role = Role(role)
-    except ValueError:
-        raise InvalidInput(
-            "bad_role",
-            "角色应为 liaison（部门联络员）、supervisor（监督员）、deputy（代表/委员/媒体）"
-            "或 admin（管理员）。",
-            "role must be liaison, supervisor, deputy or admin",
-            "role",
-        ) from None
-    if len(password) < PASSWORD_MIN:
-        raise InvalidInput(
-            "weak_password",
-            f"密码至少需要{PASSWORD_MIN}个字符。",
-            f"password must have at least {PASSWORD_MIN} characters",
-            "password",
-        )
-    department_id: int | None = None
-    if parsed_role == Role.liaison:
-        if not department_code:
-            raise InvalidInput(
-                "liaison_needs_department",
-                "部门联络员必须指定所属部门（统一社会信用代码）。",
-                "a liaison needs a department code",
-                "department",
-            )
-        row = (
-            await Department.select(Department.id).where(Department.code == department_code).first()
-        )
-        if row is None:
-            raise InvalidInput(
-                "unknown_department",
-                f"部门编码 {department_code} 不在事项目录中，请先导入该部门。",
-                f"department {department_code} is not in the catalog",
-                "department",
-            )
-        department_id = row["id"]
-    elif department_code:
-        raise InvalidInput(
-            "department_only_for_liaison",
-            "只有部门联络员绑定部门；监督员、代表和管理员不绑定部门。",
-            "only liaisons are bound to a department",
-            "department",
-        )
-    password_hash = await asyncio.to_thread((hasher or _hasher).hash, password)
-    if await StaffUser.exists().where(StaffUser.username == username):
-        raise Conflict(
-            "user_exists", f"用户名“{username}”已存在。", f"user {username!r} exists", "username"
-        )
-    inserted = await StaffUser.insert(
-        StaffUser(
-            username=username,
-            display_name=display_name.strip()[:50] or username,
-            role=parsed_role,
-            department=department_id,
-            password_hash=password_hash,
-        )
-    ).returning(StaffUser.id)
-    return UserOut(
-        id=inserted[0]["id"],
-        username=username,
-        display_name=display_name.strip()[:50] or username,
-        role=parsed_role,
-        department_code=department_code if department_id else None,
-    )
+    async def ticket_of(self, evaluation_id: int) -> int | None:
+        row = await Ticket.select(Ticket.id).where(Ticket.evaluation == evaluation_id).first()
+        return int(row["id"]) if row else None
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -350,149 +223,15 @@ class TicketFilter:
 class Rectification:
     """The ticket workflow's use cases, with the collaborators the shell hands in."""
 
-    def __init__(self, db: Database, clock: TicketClock, login: LoginPolicy) -> None:
+    def __init__(self, db: Database, clock: TicketClock) -> None:
         self.db = db
         self.clock = clock
-        self.login_policy = login
 
     @classmethod
     def from_settings(
         cls, db: Database, settings: Settings, calendar: WorkCalendar
     ) -> Rectification:
-        return cls(
-            db,
-            ticket_clock(settings, calendar),
-            LoginPolicy(
-                max_failures=settings.login_max_failures,
-                lockout=timedelta(minutes=settings.login_lockout_minutes),
-                session=timedelta(hours=settings.session_hours),
-            ),
-        )
-
-    # --- login -----------------------------------------------------------------------------
-
-    async def login(self, username: str, password: str, now: datetime) -> LoggedIn:
-        user = (
-            await StaffUser.select(
-                StaffUser.id,
-                StaffUser.username,
-                StaffUser.display_name,
-                StaffUser.role,
-                StaffUser.active,
-                StaffUser.password_hash,
-                StaffUser.failed_logins,
-                StaffUser.locked_until,
-                StaffUser.department.code.as_alias("department_code"),
-            )
-            .where(StaffUser.username == username.strip())
-            .first()
-        )
-        if user is None or not user["active"]:
-            await asyncio.to_thread(_verify, _DUMMY_HASH, password)
-            raise _bad_credentials()
-        locked_until = _utc(user["locked_until"])
-        if locked_until is not None and locked_until > now:
-            raise _locked(locked_until, self.clock.zone)
-        if not await asyncio.to_thread(_verify, user["password_hash"], password):
-            await self._count_failure(user["id"], user["failed_logins"], now)
-            raise _bad_credentials()
-        token = secrets.token_urlsafe(32)
-        expires_at = now + self.login_policy.session
-        async with self.db.write():
-            await StaffUser.update(
-                {StaffUser.failed_logins: 0, StaffUser.locked_until: None}
-            ).where(StaffUser.id == user["id"])
-            await LoginSession.insert(
-                LoginSession(
-                    token_hash=_token_hash(token),
-                    user=user["id"],
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-            )
-            # Expired sessions of this user are of no use to anyone.
-            await LoginSession.delete().where(
-                (LoginSession.user == user["id"]) & (LoginSession.expires_at < now)
-            )
-        return LoggedIn(
-            token=token,
-            expires_at=expires_at,
-            user=UserOut(
-                id=user["id"],
-                username=user["username"],
-                display_name=user["display_name"],
-                role=user["role"],
-                department_code=user["department_code"],
-            ),
-        )
-
-    async def _count_failure(self, user_id: int, failures_so_far: int, now: datetime) -> None:
-        locked_until = now + self.login_policy.lockout
-        async with self.db.write():
-            # Counted in SQL so that concurrent wrong guesses are all counted.
-            rows = (
-                await StaffUser.update({StaffUser.failed_logins: StaffUser.failed_logins + 1})
-                .where(StaffUser.id == user_id)
-                .returning(StaffUser.failed_logins)
-            )
-            failures = rows[0]["failed_logins"] if rows else failures_so_far + 1
-            locks = failures >= self.login_policy.max_failures
-            if locks:
-                await StaffUser.update(
-                    {StaffUser.failed_logins: 0, StaffUser.locked_until: locked_until}
-                ).where(StaffUser.id == user_id)
-        if locks:
-            raise _locked(locked_until, self.clock.zone)
-
-    async def logout(self, token: str | None) -> None:
-        if token:
-            async with self.db.write():
-                await LoginSession.delete().where(LoginSession.token_hash == _token_hash(token))
-
-    async def authenticate(self, token: str | None, now: datetime) -> Actor:
-        if not token:
-            raise Unauthenticated(
-                "not_logged_in", "请先登录。", "log in first (session cookie missing)"
-            )
-        row = (
-            await LoginSession.select(
-                LoginSession.expires_at,
-                LoginSession.user.id.as_alias("user_id"),
-                LoginSession.user.username.as_alias("username"),
-                LoginSession.user.role.as_alias("role"),
-                LoginSession.user.department.as_alias("department"),
-                LoginSession.user.active.as_alias("active"),
-            )
-            .where(LoginSession.token_hash == _token_hash(token))
-            .first()
-        )
-        if row is None or not row["active"] or _utc(row["expires_at"]) <= now:  # type: ignore[operator]
-            raise Unauthenticated(
-                "session_expired", "登录已失效，请重新登录。", "session unknown or expired"
-            )
-        return Actor(
-            user_id=row["user_id"],
-            username=row["username"],
-            role=Role(row["role"]),
-            department_id=row["department"],
-        )
-
-    async def me(self, actor: Actor) -> UserOut:
-        row = (
-            await StaffUser.select(
-                StaffUser.display_name, StaffUser.department.code.as_alias("department_code")
-            )
-            .where(StaffUser.id == actor.user_id)
-            .first()
-        )
-        assert row is not None
-        return UserOut(
-            id=actor.user_id,
-            username=actor.username,
-            display_name=row["display_name"],
-            role=actor.role,
-            department_code=row["department_code"],
-        )
+        return cls(db, ticket_clock(settings, calendar))
 
     # --- acting on a ticket ----------------------------------------------------------------
 
@@ -514,7 +253,7 @@ class Rectification:
         )
         async with self.db.write():
             ticket = await _ticket_row(ticket_id)
-            if ticket is None or not model.can_read(actor, ticket["department"]):
+            if ticket is None or not can_read(actor, ticket["department"]):
                 raise _ticket_not_found(ticket_id)
             view = TicketView(
                 state=State(ticket["state"]),
@@ -636,9 +375,8 @@ class Rectification:
     # --- reading ---------------------------------------------------------------------------
 
     async def get_ticket(self, ticket_id: int, actor: Actor, now: datetime) -> TicketDetail:
-        _require_reader(actor)
         row = await _detail_query().where(Ticket.id == ticket_id).first()
-        if row is None or not model.can_read(actor, row["department"]):
+        if row is None or not can_read(actor, row["department"]):
             raise _ticket_not_found(ticket_id)
         events = (
             await TicketEvent.select(
@@ -657,8 +395,8 @@ class Rectification:
             .order_by(TicketEvent.id)
         )
         state = State(row["state"])
-        due_at = _utc(row["due_at"])
-        full = model.sees_personal_data(actor, row["department"])
+        due_at = as_utc(row["due_at"])
+        full = sees_personal_data(actor, row["department"])
         return TicketDetail(
             id=row["id"],
             state=state,
@@ -679,14 +417,14 @@ class Rectification:
             channel=row["channel"],
             tags=[t for t in (row["tags"] or "").split(",") if t],
             comment=row["comment"] or "",
-            rated_at=_utc_required(row["rated_at"]),
-            opened_at=_utc_required(row["opened_at"]),
+            rated_at=as_utc(row["rated_at"]),
+            opened_at=as_utc(row["opened_at"]),
             due_at=due_at,
-            warn_at=_utc(row["warn_at"]),
+            warn_at=as_utc(row["warn_at"]),
             due_estimated=bool(row["due_estimated"]),
             alert=row["alert"],
             overdue=_overdue(state, due_at, now),
-            rectify_cap_at=_utc(row["rectify_cap_at"]),
+            rectify_cap_at=as_utc(row["rectify_cap_at"]),
             extension_used=bool(row["extension_used"]),
             requested_due_date=row["requested_due_date"],
             redo_count=row["redo_count"],
@@ -700,7 +438,7 @@ class Rectification:
             feedback_note=row["feedback_note"],
             result=row["result"],
             state_times={
-                s.value: _utc_required(row[f"{s.value}_at"])
+                s.value: as_utc(row[f"{s.value}_at"])
                 for s in State
                 if row[f"{s.value}_at"] is not None
             },
@@ -709,7 +447,6 @@ class Rectification:
         )
 
     async def list_tickets(self, actor: Actor, filters: TicketFilter, now: datetime) -> TicketPage:
-        _require_reader(actor)
         where: list[Any] = []
         if actor.role == Role.liaison:
             where.append(Ticket.department == actor.department_id)
@@ -781,11 +518,18 @@ class Rectification:
                 ticket_id=r["ticket"],
                 kind=r["kind"],
                 message=r["message"],
-                created_at=_utc_required(r["created_at"]),
+                created_at=as_utc(r["created_at"]),
                 read=r["read_at"] is not None,
             )
             for r in rows
         ]
+
+    async def unread_count(self, actor: Actor) -> int:
+        return int(
+            await Notification.count().where(
+                (Notification.recipient == actor.user_id) & Notification.read_at.is_null()
+            )
+        )
 
     async def mark_read(self, actor: Actor, notification_id: int, now: datetime) -> None:
         async with self.db.write():
@@ -883,24 +627,6 @@ def _ticket_not_found(ticket_id: int) -> NotFound:
     )
 
 
-def _require_reader(actor: Actor) -> None:
-    if actor.role not in (Role.liaison, Role.supervisor, Role.admin):
-        raise Forbidden(
-            "no_ticket_access",
-            "您的角色只能查看统计报表，不能查看整改工单（工单含个人信息）。",
-            "this role reads reports only, not tickets",
-        )
-
-
-def _locked(until: datetime, zone: ZoneInfo) -> Unauthenticated:
-    return Unauthenticated(
-        "account_locked",
-        f"密码错误次数过多，账号已锁定至 {_local_clock(until, zone)}，请稍后再试或联系管理员。",
-        f"too many failed logins; locked until {until.isoformat()}",
-        "username",
-    )
-
-
 async def _ticket_row(ticket_id: int) -> dict[str, Any] | None:
     return (
         await Ticket.select(  # type: ignore[no-any-return]
@@ -920,7 +646,7 @@ async def _ticket_row(ticket_id: int) -> dict[str, Any] | None:
 
 def _local_due(value: datetime | None, clock: TicketClock) -> datetime | None:
     """A deadline as the county's wall clock, so its .date() is the day a liaison sees."""
-    utc = _utc(value)
+    utc = as_utc(value)
     return None if utc is None else utc.astimezone(clock.zone)
 
 
@@ -957,7 +683,7 @@ def _event_out(row: dict[str, Any]) -> EventOut:
         note=row["note"],
         attachments=[a for a in row["attachments"].split("\n") if a],
         details=json.loads(row["details"]) if row["details"] else {},
-        at=_utc_required(row["created_at"]),
+        at=as_utc(row["created_at"]),
     )
 
 
@@ -1057,7 +783,7 @@ def _detail_query() -> Any:
 
 def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
     state = State(row["state"])
-    due_at = _utc(row["due_at"])
+    due_at = as_utc(row["due_at"])
     return TicketSummary(
         id=row["id"],
         state=state,
@@ -1072,7 +798,7 @@ def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
         staff_no=row["staff_no"],
         # Lists always mask (DESIGN.md §3 rule 8); the full contact is on the ticket itself.
         contact=_contact(row, masked=True),
-        opened_at=_utc_required(row["opened_at"]),
+        opened_at=as_utc(row["opened_at"]),
         due_at=due_at,
         due_estimated=bool(row["due_estimated"]),
         alert=row["alert"],
@@ -1116,13 +842,52 @@ def _overdue(state: State, due_at: datetime | None, now: datetime) -> bool:
     return state in OPEN_STATES and due_at is not None and due_at < now
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+# --- closing results, for the province (差评整改在线反馈) ---------------------------------------
 
 
-def _utc_required(value: datetime) -> datetime:
-    result = _utc(value)
-    assert result is not None
-    return result
+@dataclass(frozen=True)
+class ClosedResult:
+    """What the province is told when a ticket closes: in our vocabulary (`Result` values)."""
+
+    ticket_id: int
+    project_no: str
+    service_number: int
+    assess_number: int
+    result: str
+    measures: str
+    feedback: str
+    closed_at: datetime
+
+
+_CLOSED_RESULTS_SQL = """
+SELECT t.id, t.result, t.measures, t.explanation, t.feedback_note, t.closed_at,
+       t.closed_invalid_at, e.assess_number, sr.service_number, st.project_no
+FROM ticket t
+JOIN evaluation e ON e.id = t.evaluation
+JOIN service_record sr ON sr.id = e.service_record
+JOIN service_transaction st ON st.id = sr.service_transaction
+WHERE t.id IN ({placeholders})
+"""
+
+
+async def closed_results(ticket_ids: list[int]) -> dict[int, ClosedResult]:
+    """The results of those tickets that are closed; open ones are left out."""
+    if not ticket_ids:
+        return {}
+    sql = _CLOSED_RESULTS_SQL.format(placeholders=", ".join("{}" for _ in ticket_ids))
+    out: dict[int, ClosedResult] = {}
+    for r in await Ticket.raw(sql, *ticket_ids):
+        closed = r["closed_at"] or r["closed_invalid_at"]
+        if not r["result"] or not closed:
+            continue
+        out[r["id"]] = ClosedResult(
+            ticket_id=r["id"],
+            project_no=r["project_no"],
+            service_number=r["service_number"],
+            assess_number=r["assess_number"],
+            result=r["result"],
+            measures=r["measures"] or r["explanation"] or "",
+            feedback=r["feedback_note"] or "",
+            closed_at=as_utc(closed),
+        )
+    return out

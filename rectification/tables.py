@@ -16,41 +16,17 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from evaluation_service.tables import (
+from evaluation_service.identity.tables import LoginSession, StaffUser
+from evaluation_service.kernel.tables import (
     Department,
     Evaluation,
     ServiceItem,
     ServiceRecord,
     ServiceTransaction,
 )
-from rectification.model import Alert, Role, State
+from rectification.model import Alert, State
 
 # Lookup indexes live in the second migration as plain CREATE INDEX (see evaluation_service's).
-
-
-class StaffUser(Table, tablename="staff_user"):
-    id: Serial  # declared by Piccolo; annotated for the type checker
-    username = Varchar(length=64, unique=True)
-    display_name = Varchar(length=50)
-    role = Varchar(length=12, choices=Role)
-    # Liaisons only: the department whose tickets they work (谁办理谁负责).
-    department = ForeignKey(Department, null=True, on_delete=OnDelete.restrict)
-    password_hash = Text()  # argon2id, with its parameters, as argon2-cffi writes it
-    active = Boolean(default=True)
-    failed_logins = Integer(default=0)
-    locked_until = Timestamptz(null=True, default=None)
-    created_at = Timestamptz(default=TimestamptzNow())
-
-
-class LoginSession(Table, tablename="login_session"):
-    """Server-side sessions, so any web process can check any cookie; only token hashes are kept."""
-
-    id: Serial  # declared by Piccolo; annotated for the type checker
-
-    token_hash = Varchar(length=64, unique=True)
-    user = ForeignKey(StaffUser, null=False, on_delete=OnDelete.cascade)
-    created_at = Timestamptz(default=TimestamptzNow())
-    expires_at = Timestamptz()
 
 
 class Ticket(Table):

@@ -1,62 +1,60 @@
-"""Staff pages: login, the liaison desk, the supervisor console, tickets, notifications and `/`.
+"""Staff pages of rectification: the liaison desk, the supervisor console, tickets, notifications.
 
-Every page calls the same use cases as the JSON API (rectification.service, connectors.service), so
-access checks, masking and the workflow stay in one place. The forms of a ticket page are derived
-from `model.TRANSITIONS`; expected refusals become Chinese pages, a missing or expired session sends
-the person to /login. Forms rely on the session cookie's SameSite=Strict against cross-site posts.
+Every page calls the same use cases as the JSON API (rectification.service), so access checks,
+masking and the workflow stay in one place; who may open a page is the route's guard. The forms of
+a ticket page are derived from `model.TRANSITIONS`; the frame, login and refusal pages are
+identity's (`identity.web`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, Router, get, post
-from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
-from litestar.template import TemplateConfig
 
-from connectors.service import Forwarding
-from evaluation_service.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
-from evaluation_service.model import LEVEL_TEXT, OutboxKind
-from evaluation_service.schemas import RowId
-from evaluation_service.service import Intake
-from evaluation_service.tables import Department
+from evaluation_service.identity.api import requires
+from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
+from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
+from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
+from evaluation_service.kernel.schemas import RowId
+from evaluation_service.kernel.tables import Department, Indicator
+from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, LEVEL_TEXT
 from rectification import model
-from rectification.api import SESSION_COOKIE
 from rectification.model import (
     ACTION_TEXT,
     ENUM_FIELDS,
     FIELD_TEXT,
-    ROLE_TEXT,
     STATE_TEXT,
     Action,
-    Actor,
-    Role,
     State,
 )
 from rectification.schemas import ActionIn, TicketDetail, TicketSummary
 from rectification.service import Rectification, TicketFilter
-from reports.model import CHANNEL_TEXT
 
 TEMPLATE_DIRECTORY = Path(__file__).parent / "templates"
 
-DESK_ROLES = frozenset({Role.liaison})
-CONSOLE_ROLES = frozenset({Role.supervisor, Role.admin})
-TICKET_ROLES = DESK_ROLES | CONSOLE_ROLES
-HOME = {
-    Role.liaison: "/desk",
-    Role.supervisor: "/console",
-    Role.admin: "/console",
-    Role.deputy: "/reports",
-}
+DEPUTY_REFUSAL = Forbidden(
+    "pages_forbidden",
+    "您的角色（人大代表、政协委员、媒体观察员）只能查看月度统计报告，"
+    "不能查看整改工单（工单含个人信息）。请前往“月度报告”。",
+    "deputies read reports only",
+)
+CONSOLE_ROLES = (Role.supervisor, Role.admin)
+# Who may open which page (the deputy is told where to go instead).
+TICKET_PAGES = requires(Role.liaison, *CONSOLE_ROLES, refusal=DEPUTY_REFUSAL)
+CONSOLE_PAGES = requires(*CONSOLE_ROLES, refusals={Role.deputy: DEPUTY_REFUSAL})
+
+# The console's count of failed forwards, handed in by the root (connectors' figure).
+ForwardingFailures = Callable[[], Awaitable[int]]
 TEXT_FIELDS = frozenset({"note", "reason", "legal_basis", "measures"})
 # The supervisor's queues: each state waits for a decision only a supervisor can take.
 QUEUES: tuple[tuple[State, str], ...] = (
@@ -65,150 +63,7 @@ QUEUES: tuple[tuple[State, str], ...] = (
     (State.extension_review, "延期申请待审核"),
     (State.supervision, "待办结审核"),
 )
-OUTBOX_KIND_TEXT = {
-    OutboxKind.service_record: "服务记录",
-    OutboxKind.evaluation: "评价",
-    OutboxKind.ticket_result: "整改结果",
-}
 PAGE_SIZE = 50
-WEEKDAYS = "一二三四五六日"
-
-
-def with_staff_templates(config: TemplateConfig[Any]) -> TemplateConfig[Any]:
-    """The app's template config with this package's templates added to its search path."""
-    directory = config.directory
-    directories = list(directory) if isinstance(directory, list) else [directory]
-    return TemplateConfig(
-        directory=[*directories, TEMPLATE_DIRECTORY],
-        engine=config.engine,
-    )
-
-
-# --- collaborators and formatting ----------------------------------------------------------------
-
-
-def _service(request: Request[Any, Any, Any]) -> Rectification:
-    service: Rectification = request.app.state.rectification
-    return service
-
-
-def _zone(request: Request[Any, Any, Any]) -> ZoneInfo:
-    return _service(request).clock.zone
-
-
-def _formatter(zone: ZoneInfo) -> Callable[..., str]:
-    def when(value: datetime | None, with_time: bool = True) -> str:
-        if value is None:
-            return "—"
-        local = value.astimezone(zone)
-        day = f"{local:%Y-%m-%d} 周{WEEKDAYS[local.weekday()]}"
-        return f"{day} {local:%H:%M}" if with_time else day
-
-    return when
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only paths of this site: no scheme, no host, no protocol-relative `//`."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
-def _login_redirect(request: Request[Any, Any, Any]) -> Redirect:
-    path = request.url.path
-    if request.method == "GET" and request.url.query:
-        path = f"{path}?{request.url.query}"
-    return Redirect(f"/login?{urlencode({'next': path})}", status_code=303)
-
-
-def _error_page(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
-    """The one place a refusal on a staff page becomes HTML (the app's JSON handler is for APIs)."""
-    if isinstance(error, Unauthenticated):
-        return _login_redirect(request)
-    titles = {403: "没有权限访问", 404: "找不到该页面或工单", 409: "操作未能完成"}
-    return Template(
-        "staff/error.html",
-        context={
-            "title": titles.get(error.status, "请求未能完成"),
-            "message": error.zh,
-            "status": error.status,
-        },
-        status_code=error.status,
-    )
-
-
-# --- who is looking ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The logged-in person and what the page frame shows of them."""
-
-    actor: Actor
-    display_name: str
-    department_name: str
-    unread: int
-    nav: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def role_text(self) -> str:
-        return ROLE_TEXT[self.actor.role]
-
-
-async def _viewer(request: Request[Any, Any, Any], roles: frozenset[Role]) -> Viewer:
-    service = _service(request)
-    actor = await service.authenticate(request.cookies.get(SESSION_COOKIE), datetime.now(UTC))
-    if actor.role not in roles:
-        if actor.role == Role.deputy:
-            raise Forbidden(
-                "pages_forbidden",
-                "您的角色（人大代表、政协委员、媒体观察员）只能查看月度统计报告，"
-                "不能查看整改工单（工单含个人信息）。请前往“月度报告”。",
-                "deputies read reports only",
-            )
-        raise Forbidden(
-            "pages_forbidden",
-            f"此页面不向{ROLE_TEXT[actor.role]}开放。",
-            f"this page is not for role {actor.role}",
-        )
-    me = await service.me(actor)
-    department_name = ""
-    if actor.department_id is not None:
-        row = (
-            await Department.select(Department.name)
-            .where(Department.id == actor.department_id)
-            .first()
-        )
-        department_name = row["name"] if row else ""
-    unread = len(await service.notifications(actor, unread_only=True))
-    nav: list[tuple[str, str]] = []
-    if actor.role == Role.liaison:
-        nav.append(("/desk", "工单台"))
-    if actor.role in CONSOLE_ROLES:
-        nav.append(("/console", "监督台"))
-    nav.append(("/notifications", "通知"))
-    if actor.role == Role.supervisor:
-        nav.append(("/reports", "月度报告"))
-    return Viewer(actor, me.display_name, department_name, unread, nav)
-
-
-def _page(
-    request: Request[Any, Any, Any],
-    name: str,
-    viewer: Viewer | None,
-    status_code: int = 200,
-    **context: Any,
-) -> Template:
-    return Template(
-        f"staff/{name}",
-        context={
-            "viewer": viewer,
-            "when": _formatter(_zone(request)),
-            "path": request.url.path,
-            **context,
-        },
-        status_code=status_code,
-    )
 
 
 # --- list rows -----------------------------------------------------------------------------------
@@ -226,103 +81,27 @@ def _by_due_date(tickets: list[TicketSummary]) -> list[TicketSummary]:
     return sorted(tickets, key=lambda t: (t.due_at or far, t.id))
 
 
-# --- login ---------------------------------------------------------------------------------------
-
-
-@get("/login")
-async def login_page(
-    request: Request[Any, Any, Any],
-    target: Annotated[str | None, QueryParameter(name="next")] = None,
-) -> Template:
-    return _page(request, "login.html", None, next=_safe_next(target) or "", username="")
-
-
-@post("/login")
-async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
-    form = await request.form()
-    username = str(form.get("username") or "").strip()
-    password = str(form.get("password") or "")
-    target = _safe_next(str(form.get("next") or ""))
-    try:
-        if not username or not password:
-            raise Unauthenticated(
-                "missing_credentials", "请输入用户名和密码。", "username and password required"
-            )
-        session = await _service(request).login(username, password, datetime.now(UTC))
-    except DomainError as error:
-        return _page(
-            request,
-            "login.html",
-            None,
-            status_code=error.status,
-            next=target or "",
-            username=username,
-            error=error.zh,
-        )
-    secure: bool = request.app.state.settings.session_cookie_secure
-    return Redirect(
-        target or HOME[Role(session.user.role)],
-        status_code=303,
-        cookies=[
-            Cookie(
-                key=SESSION_COOKIE,
-                value=session.token,
-                expires=int(session.expires_at.timestamp()),
-                httponly=True,
-                samesite="strict",
-                secure=secure,
-                path="/",
-            )
-        ],
-    )
-
-
-@post("/logout")
-async def logout_submit(request: Request[Any, Any, Any]) -> Redirect:
-    await _service(request).logout(request.cookies.get(SESSION_COOKIE))
-    return Redirect(
-        "/login?bye=1",
-        status_code=303,
-        cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")],
-    )
-
-
-# --- `/`: where people start ---------------------------------------------------------------------
-
-
-@get("/")
-async def home(request: Request[Any, Any, Any]) -> Template:
-    viewer = None
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        try:
-            actor = await _service(request).authenticate(token, datetime.now(UTC))
-            viewer = await _viewer(request, frozenset({actor.role}))
-        except DomainError:
-            viewer = None
-    return _page(request, "home.html", viewer)
-
-
 # --- the liaison desk ----------------------------------------------------------------------------
 
 
-@get("/desk")
-async def desk(request: Request[Any, Any, Any], view: FromQuery[str] = "open") -> Response[Any]:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
+@get("/desk", guards=[TICKET_PAGES])
+async def desk(
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    view: FromQuery[str] = "open",
+) -> Response[Any]:
+    if viewer.actor.role in CONSOLE_ROLES:
         # Supervisors who type /desk land on their own console rather than on a refusal.
-        actor = await _service(request).authenticate(token, datetime.now(UTC))
-        if actor.role in CONSOLE_ROLES:
-            return Redirect("/console", status_code=303)
-    viewer = await _viewer(request, DESK_ROLES)
+        return Redirect("/console", status_code=303)
     closed = view == "closed"
-    page = await _service(request).list_tickets(
+    page = await rectification.list_tickets(
         viewer.actor,
         TicketFilter(state="closed" if closed else "open", limit=200),
         datetime.now(UTC),
     )
     tickets = page.items if closed else _by_due_date(page.items)
-    return _page(
+    return staff_page(
         request,
         "desk.html",
         viewer,
@@ -427,7 +206,8 @@ def _history(detail: TicketDetail) -> list[dict[str, Any]]:
 
 async def _ticket_page(
     request: Request[Any, Any, Any],
-    viewer: Viewer,
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
     ticket_id: int,
     *,
     done: str | None = None,
@@ -435,11 +215,12 @@ async def _ticket_page(
     failed_action: str | None = None,
     values: dict[str, str] | None = None,
 ) -> Template:
-    detail = await _service(request).get_ticket(ticket_id, viewer.actor, datetime.now(UTC))
-    intake: Intake = request.app.state.intake
-    tag_text = {i.code: i.text for i in await intake.list_indicators(None)}
+    detail = await rectification.get_ticket(ticket_id, viewer.actor, datetime.now(UTC))
+    tag_text = {
+        row["code"]: row["text"] for row in await Indicator.select(Indicator.code, Indicator.text)
+    }
     forms = action_forms(State(detail.state), viewer.actor)
-    zone = _zone(request)
+    zone = rectification.clock.zone
     due_min = due_max = ""
     if detail.due_at is not None and detail.rectify_cap_at is not None:
         due_min = (detail.due_at.astimezone(zone).date() + timedelta(days=1)).isoformat()
@@ -447,7 +228,7 @@ async def _ticket_page(
     done_text = ""
     if done in {a.value for a in Action}:
         done_text = f"已完成“{ACTION_TEXT[Action(done)]}”，工单当前状态：{detail.state_text}。"
-    return _page(
+    return staff_page(
         request,
         "ticket.html",
         viewer,
@@ -473,12 +254,15 @@ async def _ticket_page(
     )
 
 
-@get("/desk/tickets/{ticket_id:int}")
+@get("/desk/tickets/{ticket_id:int}", guards=[TICKET_PAGES])
 async def ticket_page(
-    request: Request[Any, Any, Any], ticket_id: RowId, done: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    ticket_id: RowId,
+    done: FromQuery[str | None] = None,
 ) -> Template:
-    viewer = await _viewer(request, TICKET_ROLES)
-    return await _ticket_page(request, viewer, ticket_id, done=done)
+    return await _ticket_page(request, rectification, viewer, ticket_id, done=done)
 
 
 def _action_in(form: Any) -> ActionIn:
@@ -505,23 +289,32 @@ def _action_in(form: Any) -> ActionIn:
     )
 
 
-@post("/desk/tickets/{ticket_id:int}/actions/{action:str}")
+@post("/desk/tickets/{ticket_id:int}/actions/{action:str}", guards=[TICKET_PAGES])
 async def ticket_action(
-    request: Request[Any, Any, Any], ticket_id: RowId, action: FromPath[str]
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    ticket_id: RowId,
+    action: FromPath[str],
 ) -> Response[Any]:
     """The same use case as POST /api/v1/tickets/{id}/actions/{action}, from a plain form."""
-    viewer = await _viewer(request, TICKET_ROLES)
     form = await request.form()
     values = {name: str(form.get(name) or "") for name in FIELD_TEXT}
     try:
-        await _service(request).act(
+        await rectification.act(
             ticket_id, action, viewer.actor, _action_in(form), datetime.now(UTC)
         )
     except DomainError as error:
         if error.status in (401, 404) and error.code != "unknown_action":
             raise
         return await _ticket_page(
-            request, viewer, ticket_id, error=error, failed_action=action, values=values
+            request,
+            rectification,
+            viewer,
+            ticket_id,
+            error=error,
+            failed_action=action,
+            values=values,
         )
     return Redirect(f"/desk/tickets/{ticket_id}?done={quote(action)}", status_code=303)
 
@@ -529,24 +322,31 @@ async def ticket_action(
 # --- notifications -------------------------------------------------------------------------------
 
 
-@get("/notifications")
-async def notifications_page(request: Request[Any, Any, Any]) -> Template:
-    viewer = await _viewer(request, TICKET_ROLES)
-    items = await _service(request).notifications(viewer.actor)
-    return _page(request, "notifications.html", viewer, items=items)
+@get("/notifications", guards=[TICKET_PAGES])
+async def notifications_page(
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+) -> Template:
+    items = await rectification.notifications(viewer.actor)
+    return staff_page(request, "notifications.html", viewer, items=items)
 
 
-@post("/notifications/{notification_id:int}/read")
-async def notification_read(request: Request[Any, Any, Any], notification_id: RowId) -> Redirect:
-    viewer = await _viewer(request, TICKET_ROLES)
-    await _service(request).mark_read(viewer.actor, notification_id, datetime.now(UTC))
+@post("/notifications/{notification_id:int}/read", guards=[TICKET_PAGES])
+async def notification_read(
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    notification_id: RowId,
+) -> Redirect:
+    await rectification.mark_read(viewer.actor, notification_id, datetime.now(UTC))
     return Redirect("/notifications", status_code=303)
 
 
-@post("/notifications/read-all")
-async def notifications_read_all(request: Request[Any, Any, Any]) -> Redirect:
-    viewer = await _viewer(request, TICKET_ROLES)
-    service = _service(request)
+@post("/notifications/read-all", guards=[TICKET_PAGES])
+async def notifications_read_all(
+    rectification: NamedDependency[Rectification], viewer: NamedDependency[Viewer]
+) -> Redirect:
+    service = rectification
     now = datetime.now(UTC)
     for item in await service.notifications(viewer.actor, unread_only=True):
         await service.mark_read(viewer.actor, item.id, now)
@@ -561,10 +361,14 @@ async def _count(service: Rectification, actor: Actor, filters: TicketFilter) ->
     return page.total
 
 
-@get("/console")
-async def console(request: Request[Any, Any, Any]) -> Template:
-    viewer = await _viewer(request, CONSOLE_ROLES)
-    service = _service(request)
+@get("/console", guards=[CONSOLE_PAGES])
+async def console(
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    forwarding_failures: NamedDependency[ForwardingFailures],
+) -> Template:
+    service = rectification
     now = datetime.now(UTC)
     queues = []
     for state, title in QUEUES:
@@ -580,9 +384,8 @@ async def console(request: Request[Any, Any, Any]) -> Template:
     overdue = await service.list_tickets(
         viewer.actor, TicketFilter(state="open", overdue=True, limit=200), now
     )
-    forwarding: Forwarding = request.app.state.forwarding
-    failed = len(await forwarding.failed(1000, 0))
-    return _page(
+    failed = await forwarding_failures()
+    return staff_page(
         request,
         "console.html",
         viewer,
@@ -597,16 +400,17 @@ async def console(request: Request[Any, Any, Any]) -> Template:
     )
 
 
-@get("/console/tickets")
+@get("/console/tickets", guards=[CONSOLE_PAGES])
 async def console_tickets(
     request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
     ticket_state: Annotated[str | None, QueryParameter(name="state")] = None,
     department: FromQuery[str | None] = None,
     overdue: FromQuery[str | None] = None,
     month: FromQuery[str | None] = None,
     page: FromQuery[int] = 1,
 ) -> Template:
-    viewer = await _viewer(request, CONSOLE_ROLES)
     page = max(1, page)
     filters = TicketFilter(
         state=ticket_state or None,
@@ -623,7 +427,7 @@ async def console_tickets(
     tickets: list[TicketSummary] = []
     total = 0
     try:
-        found = await _service(request).list_tickets(viewer.actor, filters, datetime.now(UTC))
+        found = await rectification.list_tickets(viewer.actor, filters, datetime.now(UTC))
         tickets, total = found.items, found.total
     except InvalidInput as refusal:
         error = refusal.zh
@@ -639,7 +443,7 @@ async def console_tickets(
         "month": month or "",
         "overdue": "1" if overdue == "1" else "",
     }
-    return _page(
+    return staff_page(
         request,
         "console_tickets.html",
         viewer,
@@ -660,58 +464,9 @@ async def console_tickets(
     )
 
 
-async def _forwarding_page(
-    request: Request[Any, Any, Any],
-    viewer: Viewer,
-    retried: int | None = None,
-    error: DomainError | None = None,
-) -> Template:
-    forwarding: Forwarding = request.app.state.forwarding
-    rows = await forwarding.failed(200, 0)
-    for row in rows:
-        row["kind_text"] = OUTBOX_KIND_TEXT.get(row["kind"], row["kind"])
-        row["queued"] = datetime.fromisoformat(row["queued_at"])
-        row["failed"] = datetime.fromisoformat(row["failed_at"])
-    return _page(
-        request,
-        "console_forwarding.html",
-        viewer,
-        status_code=error.status if error else 200,
-        tab="forwarding",
-        rows=rows,
-        retried=retried,
-        error=error.zh if error else "",
-    )
-
-
-@get("/console/forwarding")
-async def console_forwarding(
-    request: Request[Any, Any, Any], retried: FromQuery[int | None] = None
-) -> Template:
-    viewer = await _viewer(request, CONSOLE_ROLES)
-    return await _forwarding_page(request, viewer, retried=retried)
-
-
-@post("/console/forwarding/{outbox_id:int}/retry")
-async def console_forwarding_retry(
-    request: Request[Any, Any, Any], outbox_id: RowId
-) -> Response[Any]:
-    viewer = await _viewer(request, CONSOLE_ROLES)
-    forwarding: Forwarding = request.app.state.forwarding
-    try:
-        await forwarding.retry(outbox_id, datetime.now(UTC))
-    except DomainError as error:
-        return await _forwarding_page(request, viewer, error=error)
-    return Redirect(f"/console/forwarding?retried={outbox_id}", status_code=303)
-
-
 STAFF_ROUTER = Router(
     path="/",
     route_handlers=[
-        home,
-        login_page,
-        login_submit,
-        logout_submit,
         desk,
         ticket_page,
         ticket_action,
@@ -720,11 +475,10 @@ STAFF_ROUTER = Router(
         notifications_read_all,
         console,
         console_tickets,
-        console_forwarding,
-        console_forwarding_retry,
     ],
-    exception_handlers={DomainError: _error_page},
+    dependencies=VIEWER,
+    exception_handlers={DomainError: staff_error_page},
     include_in_schema=False,
 )
 
-__all__ = ["STAFF_ROUTER", "TEMPLATE_DIRECTORY", "action_forms", "with_staff_templates"]
+__all__ = ["STAFF_ROUTER", "TEMPLATE_DIRECTORY", "action_forms"]

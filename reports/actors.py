@@ -3,7 +3,8 @@
 Thin: generating is `Reports.generate`. The scheduled message names a month and asks for it only if
 that month has no version yet, so a message redelivered by dramatiq, or sent by two schedulers, or
 sent again when a scheduler restarts, archives the month once. Regenerating on purpose is the
-command line's job (`python -m reports generate YYYY-MM`), which always adds a version.
+command line's job (`python -m evaluation_service report generate YYYY-MM`), which always adds a
+version.
 """
 
 from __future__ import annotations

@@ -9,37 +9,26 @@ from html import escape
 from typing import Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, MediaType, Response, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from evaluation_service.errors import Forbidden
-from rectification.api import current_actor
-from rectification.model import Actor, Role
+from evaluation_service.identity.api import requires
+from evaluation_service.identity.model import Role
+from evaluation_service.kernel.errors import Forbidden
 from reports.model import ReportMonth
 from reports.service import Reports, VersionInfo
 
-READERS = frozenset({Role.supervisor, Role.deputy})
-
-
-async def report_reader(request: Request[Any, Any, Any]) -> Actor:
-    """The logged-in supervisor or deputy; 401 without a session, 403 for any other role."""
-    actor = await current_actor(request)
-    if actor.role not in READERS:
-        raise Forbidden(
-            "reports_forbidden",
-            "月度报告仅向监督员和人大代表、政协委员、媒体观察员开放。",
-            "monthly reports are for supervisors and deputies only",
-        )
-    return actor
-
-
-_READER = {"reader": Provide(report_reader)}
-
-
-def _reports(request: Request[Any, Any, Any]) -> Reports:
-    service: Reports = request.app.state.reports
-    return service
+# Monthly reports carry no personal data; liaisons and admins have other pages.
+REPORT_READERS = requires(
+    Role.supervisor,
+    Role.deputy,
+    refusal=Forbidden(
+        "reports_forbidden",
+        "月度报告仅向监督员和人大代表、政协委员、媒体观察员开放。",
+        "monthly reports are for supervisors and deputies only",
+    ),
+)
 
 
 class VersionOut(msgspec.Struct):
@@ -67,38 +56,35 @@ def _out(info: VersionInfo) -> VersionOut:
 class ReportController(Controller):
     path = "/api/v1/reports"
     tags = ["reports"]  # noqa: RUF012 (Litestar declares it a list attribute)
-    dependencies = _READER
+    guards = [REPORT_READERS]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/", summary="Every archived report version, newest month and version first")
-    async def list_reports(
-        self, request: Request[Any, Any, Any], reader: NamedDependency[Actor]
-    ) -> list[VersionOut]:
-        return [_out(info) for info in await _reports(request).list_versions()]
+    async def list_reports(self, reports: NamedDependency[Reports]) -> list[VersionOut]:
+        return [_out(info) for info in await reports.list_versions()]
 
     @get("/{month:str}", summary="A month's metrics as archived (latest version unless asked)")
     async def month_metrics(
         self,
-        request: Request[Any, Any, Any],
-        reader: NamedDependency[Actor],
+        reports: NamedDependency[Reports],
         month: FromPath[str],
         version: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
-        return await _reports(request).metrics(ReportMonth.parse(month), version)
+        return await reports.metrics(ReportMonth.parse(month), version)
 
 
 class ReportPageController(Controller):
     path = "/reports"
     tags = ["reports"]  # noqa: RUF012 (Litestar declares it a list attribute)
-    dependencies = _READER
+    guards = [REPORT_READERS]  # noqa: RUF012 (Litestar reads it as a class attribute)
     include_in_schema = False
 
     @get("/", media_type=MediaType.HTML, summary="All archived months and versions")
-    async def index(self, request: Request[Any, Any, Any], reader: NamedDependency[Actor]) -> str:
+    async def index(self, reports: NamedDependency[Reports]) -> str:
         rows = "".join(
             f'<tr><td><a href="/reports/{escape(v.month)}?version={v.version}">{escape(v.month)}'
             f"</a></td><td>第{v.version}版</td><td>{escape(v.created_at.isoformat())}</td>"
             f"<td><code>{escape(v.content_hash)}</code></td></tr>"
-            for v in await _reports(request).list_versions()
+            for v in await reports.list_versions()
         )
         return (
             '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
@@ -110,12 +96,11 @@ class ReportPageController(Controller):
     @get("/{month:str}", media_type=MediaType.HTML, summary="A month's page, exactly as archived")
     async def page(
         self,
-        request: Request[Any, Any, Any],
-        reader: NamedDependency[Actor],
+        reports: NamedDependency[Reports],
         month: FromPath[str],
         version: FromQuery[int | None] = None,
     ) -> Response[str]:
-        html, number, digest = await _reports(request).page(ReportMonth.parse(month), version)
+        html, number, digest = await reports.page(ReportMonth.parse(month), version)
         return Response(
             html,
             media_type=MediaType.HTML,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from evaluation_service.model import LEVEL_TEXT
+from evaluation_service.kernel.vocabulary import LEVEL_TEXT
 from reports.frames import ReportFrames
 from reports.model import LEVELS, percent
 

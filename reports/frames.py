@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, is_bad
+from evaluation_service.kernel.workdays import WorkCalendar
 from reports.model import (
-    CHANNEL_TEXT,
     DEFINITIONS,
     LEVELS,
     TOP_TAGS,
@@ -87,7 +87,7 @@ def _ratings_by(frame: pd.DataFrame, keys: list[str], options: ReportOptions) ->
         [f"level_{level}" for level in good_levels(options.basic_satisfied_counts_as_good)]
     ].sum(axis=1)
     out["bad"] = levels[["level_2", "level_1"]].sum(axis=1)
-    bad_rows = frame[frame["level"] <= 2]
+    bad_rows = frame[frame["level"].map(is_bad)]
     out["real_name_bad"] = bad_rows.groupby(keys)["real_name"].sum().reindex(out.index).fillna(0)
     return out
 
@@ -420,7 +420,7 @@ def _trend(raw: RawReport, county: pd.DataFrame, options: ReportOptions) -> pd.D
         i, level, n = int(row["month_index"]), int(row["level"]), int(row["ratings"])
         frame.loc[i, "ratings"] += n
         frame.loc[i, "good"] += n if level in good else 0
-        frame.loc[i, "bad"] += n if level <= 2 else 0
+        frame.loc[i, "bad"] += n if is_bad(level) else 0
     for row in raw.trend_records:
         i = int(row["month_index"])
         frame.loc[i, "records"] = int(row["records"])

@@ -8,21 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
-from evaluation_service.errors import InvalidInput
-from rectification.model import StepDays
+from evaluation_service.kernel.errors import InvalidInput
+from evaluation_service.kernel.settings import StepDays
 
 LEVELS = (5, 4, 3, 2, 1)
-BAD_MAX_LEVEL = 2
 TREND_MONTHS = 12
 TOP_TAGS = 10
 
-CHANNEL_TEXT = {
-    "pc": "网页端",
-    "mobile": "移动端",
-    "qr": "扫码评价",
-    "window": "窗口评价器",
-    "kiosk": "自助终端",
-}
 
 # A ticket's place in the month's figures, from its state (rectification.model.State values).
 CLOSED = "closed"
@@ -132,10 +124,6 @@ def rate(numerator: float, denominator: float) -> float | None:
 
 def good_levels(basic_satisfied_counts_as_good: bool) -> tuple[int, ...]:
     return (5, 4, 3) if basic_satisfied_counts_as_good else (5, 4)
-
-
-def is_bad_level(level: int) -> bool:
-    return level <= BAD_MAX_LEVEL
 
 
 def nearest_rank(values: Iterable[float], q: float) -> float | None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from evaluation_service.tables import Evaluation
+from evaluation_service.kernel.tables import Evaluation
+from evaluation_service.kernel.vocabulary import bad_sql
 from reports.model import CLOSED, CLOSED_INVALID, ReportMonth
 
 Rows = list[dict[str, Any]]
@@ -47,7 +48,7 @@ GROUP BY r.window_no, r.staff_no, e.level
 BAD_TAGS = f"""
 SELECT e.tags AS tags, COUNT(*) AS ratings
 FROM evaluation e
-WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.level <= 2
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {bad_sql("e.level")}
 GROUP BY e.tags
 """
 

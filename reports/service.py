@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from evaluation_service.database import Database
-from evaluation_service.errors import NotFound
-from evaluation_service.settings import Settings
-from evaluation_service.workdays import WorkCalendar
-from rectification.service import step_days
+from evaluation_service.kernel.clock import as_utc
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import NotFound
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.workdays import WorkCalendar
 from reports import figures, frames, queries, render
 from reports.model import TREND_MONTHS, ReportMonth, ReportOptions
 from reports.tables import ReportVersion
@@ -34,7 +34,7 @@ def options_from(settings: Settings) -> ReportOptions:
         basic_satisfied_counts_as_good=settings.basic_satisfied_counts_as_good,
         show_staff_numbers=settings.report_show_staff_numbers,
         timezone=settings.timezone,
-        limits=step_days(settings),
+        limits=settings.step_days,
     )
 
 
@@ -148,7 +148,9 @@ class Reports:
         return [
             render.EarlierVersion(
                 version=row["version"],
-                created_at=_utc(row["created_at"]).astimezone(self.zone).strftime("%Y-%m-%d %H:%M"),
+                created_at=as_utc(row["created_at"])
+                .astimezone(self.zone)
+                .strftime("%Y-%m-%d %H:%M"),
                 content_hash=row["content_hash"],
             )
             for row in rows
@@ -170,8 +172,8 @@ class Reports:
             VersionInfo(
                 row["month"],
                 row["version"],
-                _utc(row["created_at"]),
-                _utc(row["as_of"]),
+                as_utc(row["created_at"]),
+                as_utc(row["as_of"]),
                 row["content_hash"],
             )
             for row in rows
@@ -204,7 +206,3 @@ class Reports:
         """The archived page exactly as generated, its version and its content hash."""
         row = await self._stored(month, version, ReportVersion.html)
         return row["html"], row["version"], row["content_hash"]
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

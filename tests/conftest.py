@@ -19,9 +19,9 @@ import asyncpg
 import httpx
 import pytest
 
-from evaluation_service.app import create_app
-from evaluation_service.settings import Settings
-from evaluation_service.tables import (
+from evaluation_service.evaluations.tokens import hash_key
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.tables import (
     Department,
     Device,
     Indicator,
@@ -29,7 +29,7 @@ from evaluation_service.tables import (
     ServiceItem,
     Window,
 )
-from evaluation_service.tokens import hash_key
+from evaluation_service.root.app import create_app
 from tests.support import (
     CLIENT_TOKEN,
     DEPARTMENT_CODE,
@@ -180,7 +180,7 @@ async def api(database_url: str, var_dir: Path) -> AsyncIterator[httpx.AsyncClie
     tables directly; the lifespan is not run by it, hence the explicit start and close.
     """
     app = create_app(settings_for(database_url, var_dir))
-    db = app.state.db
+    db = app.state.services.db
     await db.start()
     try:
         await seed_catalog()

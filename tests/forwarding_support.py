@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from connectors.province.signing import generate_key_pair
-from evaluation_service.settings import Settings
+from evaluation_service.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_WORD = "test-app-word"

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 from argon2 import PasswordHasher
 
-from evaluation_service.model import uscc_check_char
-from evaluation_service.tables import Department, ServiceItem
+from evaluation_service.evaluations.model import uscc_check_char
+from evaluation_service.identity.service import create_user
+from evaluation_service.kernel.tables import Department, ServiceItem
 from rectification.model import Due
-from rectification.service import Rectification, create_user, open_ticket
+from rectification.service import Rectification, open_ticket
 from rectification.tables import Ticket
 from tests.support import DEPARTMENT_CODE, auth, transaction_body
 
@@ -39,7 +40,7 @@ class Staff:
 def service_of(api: httpx.AsyncClient) -> Rectification:
     """The app's own service object, for what has no HTTP route (the sweep, opening by hand)."""
     transport: Any = api._transport
-    service: Rectification = transport.app.state.rectification
+    service: Rectification = transport.app.state.services.rectification
     return service
 
 

@@ -36,6 +36,12 @@ ENVELOPE_OK = "200"
 PF = {"pc": "1", "mobile": "2", "qr": "3", "window": "4", "kiosk": "5"}
 PF_DEFAULT = "7"  # a configured default rating, never an active one (DESIGN.md §3 rule 4)
 
+TICKET_RESULT_CODES = {
+    "rectified": ("1", "已整改"),
+    "explained": ("2", "已解释说明"),
+    "invalid": ("3", "无效差评"),
+}
+
 TASK_CODE_LENGTH = 31
 HANDLE_ITEM_LENGTH = 33
 
@@ -106,8 +112,8 @@ def ticket_result_params(result: TicketResultToSend, zone: ZoneInfo) -> dict[str
         "projectNo": project_no(result.project_no),
         "serviceNumber": str(result.service_number),
         "assessNumber": str(result.assess_number),
-        "rectifyResult": result.result_code,
-        "rectifyResultDesc": result.result_text,
+        "rectifyResult": TICKET_RESULT_CODES.get(result.result, ("9", result.result))[0],
+        "rectifyResultDesc": TICKET_RESULT_CODES.get(result.result, ("9", result.result))[1],
         "rectifyMeasures": result.measures,
         "feedback": result.feedback,
         "rectifyTime": wire_time(result.closed_at, zone),

@@ -9,7 +9,7 @@ from connectors.province_sim.server import Simulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    from evaluation_service.settings import Settings
+    from evaluation_service.kernel.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m connectors.province_sim", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")

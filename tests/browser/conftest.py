@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# From evaluation_service/demo_data/: the demo business system and window A01's evaluator.
+# From evaluation_service/evaluations/demo_data/: the demo business system, window A01's device.
 DEMO_BEARER = "demo-business-token-please-change"
 DEMO_WINDOW_KEY = "demo-window-01-key-please-change"
 DEMO_ITEM_CODE = "1137012400431862270140001001001"  # 个体工商户设立登记

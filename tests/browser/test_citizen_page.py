@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from evaluation_service.tokens import RatingTokens
+from evaluation_service.evaluations.tokens import RatingTokens
 from tests.browser.conftest import (
     LAPTOP,
     PHONE,

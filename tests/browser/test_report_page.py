@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.kernel.workdays import WorkCalendar
 from reports import frames
 from reports.model import ReportMonth, ReportOptions
 from reports.queries import RawReport

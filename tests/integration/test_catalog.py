@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from piccolo.table import Table
 
-from evaluation_service import catalog
-from evaluation_service.catalog import CatalogError, create_client, load_catalog
-from evaluation_service.database import Database, registered_tables
-from evaluation_service.model import uscc_check_char
-from evaluation_service.service import Intake
-from evaluation_service.settings import Settings
-from evaluation_service.tables import (
+from evaluation_service.evaluations import catalog
+from evaluation_service.evaluations.catalog import CatalogError, create_client, load_catalog
+from evaluation_service.evaluations.model import uscc_check_char
+from evaluation_service.evaluations.tokens import hash_key
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.tables import (
     Department,
     Device,
     Indicator,
@@ -27,11 +27,10 @@ from evaluation_service.tables import (
     Staff,
     Window,
 )
-from evaluation_service.tokens import RatingTokens, hash_key
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.root.bootstrap import build_services, registered_tables
 
 ROOT = Path(__file__).parents[2]
-DEMO = ROOT / "evaluation_service" / "demo_data"
+DEMO = ROOT / "evaluation_service" / "evaluations" / "demo_data"
 CATALOG_TABLES: dict[str, type[Table]] = {
     "departments": Department,
     "items": ServiceItem,
@@ -244,7 +243,8 @@ async def test_reloading_a_device_with_an_empty_key_keeps_its_key(
 
 async def test_created_client_token_authenticates_by_its_hash(db: Database) -> None:
     token = await create_client("county-approval-system", db)
-    intake = Intake(db, Settings(database_url=db.url), WorkCalendar(), RatingTokens("test"))
+    settings = Settings(database_url=db.url)
+    intake = build_services(settings, db).intake
 
     client_id = await intake.authenticate_client(token)
 
@@ -258,12 +258,11 @@ async def test_created_client_token_authenticates_by_its_hash(db: Database) -> N
 async def test_create_client_command_refuses_an_existing_name(
     db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(database_url=db.url)
-    assert await catalog.create_client_command(settings, "county-approval-system") == 0
+    assert await catalog.create_client_command(db, "county-approval-system") == 0
     [hash_before] = await IntegrationClient.select(IntegrationClient.token_hash)
     capsys.readouterr()
 
-    exit_code = await catalog.create_client_command(settings, "county-approval-system")
+    exit_code = await catalog.create_client_command(db, "county-approval-system")
 
     assert exit_code == 1
     assert "已存在" in capsys.readouterr().err
@@ -273,11 +272,10 @@ async def test_create_client_command_refuses_an_existing_name(
 async def test_demo_command_run_twice_says_nothing_changed(
     db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(database_url=db.url)
-    assert await catalog.demo_command(settings) == 0
+    assert await catalog.demo_command(db) == 0
     capsys.readouterr()
 
-    exit_code = await catalog.demo_command(settings)
+    exit_code = await catalog.demo_command(db)
 
     assert exit_code == 0
     assert "未做任何修改" in capsys.readouterr().out
@@ -292,22 +290,20 @@ async def test_load_command_prints_each_problem_as_file_line_message(
         "version,level,code,text\nSD-2020,5,G501,服务态度好\nSD-2020,6,G601,太好了\n",
     )
 
-    exit_code = await catalog.load_command(Settings(database_url=db.url), [str(path)])
+    exit_code = await catalog.load_command(db, [str(path)])
 
     assert exit_code == 1
     assert f"{path}:3: 满意度“6”不正确" in capsys.readouterr().err
 
 
 async def test_the_demo_creates_staff_accounts_once(db: Database, tmp_path: Path) -> None:
-    from evaluation_service.catalog import DEMO_USERS, _create_demo_users
-    from evaluation_service.settings import Settings
-    from rectification.tables import StaffUser
+    from evaluation_service.evaluations.catalog import DEMO_USERS, _create_demo_users
+    from evaluation_service.identity.tables import StaffUser
 
-    settings = Settings(database_url=db.url, token_secret="t", var_dir=tmp_path)
     await load_catalog([DEMO], db)
 
-    first = await _create_demo_users(settings)
-    again = await _create_demo_users(settings)
+    first = await _create_demo_users(db)
+    again = await _create_demo_users(db)
 
     assert first == [name for name, *_ in DEMO_USERS]
     assert again == []

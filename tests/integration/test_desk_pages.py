@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from evaluation_service.model import OutboxState, uscc_check_char
-from evaluation_service.tables import Department, Outbox, ServiceItem
-from rectification.service import create_user
-from rectification.tables import Notification, StaffUser
+from evaluation_service.evaluations.model import OutboxState, uscc_check_char
+from evaluation_service.identity.service import create_user
+from evaluation_service.identity.tables import StaffUser
+from evaluation_service.kernel.tables import Department, Outbox, ServiceItem
+from rectification.tables import Notification
 from tests.rectification_support import (
     CHEAP_HASHER,
     PASSWORD,

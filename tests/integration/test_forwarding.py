@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.actors import forwarder_for
 from connectors.delivery import TICKET_SOURCE_MISSING
 from connectors.province.client import province_key
 from connectors.reconcile import load_last, reconcile_and_record, reconcile_day
-from evaluation_service.database import Database
-from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
-from evaluation_service.worker import InProcessWorker
-from rectification.service import create_user
+from evaluation_service.identity.service import create_user
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.root.bootstrap import forwarder as forwarder_for
+from evaluation_service.root.worker import InProcessWorker
 from tests.forwarding_support import Simulator, forwarding_settings, start_simulator, until
 from tests.rectification_support import CHEAP_HASHER, PASSWORD, Headers, login, session_headers
 from tests.support import DEPARTMENT_CODE, auth, transaction_body
@@ -61,7 +61,7 @@ async def operators(api: Client) -> AsyncIterator[dict[str, Headers]]:
 
 
 def app_state(api: Client) -> Any:
-    return api._transport.app.state  # type: ignore[attr-defined]
+    return api._transport.app.state.services  # type: ignore[attr-defined]
 
 
 class Harness:

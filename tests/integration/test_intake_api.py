@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from evaluation_service.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
 from tests.support import (
     CLIENT_TOKEN,
     KIOSK_KEY,
@@ -159,7 +159,7 @@ async def test_malformed_codes_each_get_their_own_error(api: Client, project_no:
         "unknown_department": {"department_code": "11370124MB0000002" + "1"},
         "unknown_item": {"item_code": "9" * 31},
     }
-    from evaluation_service.model import uscc_check_char
+    from evaluation_service.evaluations.model import uscc_check_char
 
     cases["unknown_department"] = {
         # A valid code no test adds to the catalog (rectification_support adds ...0000002).
@@ -428,7 +428,7 @@ async def test_a_closed_rating_window_is_refused(api: Client, project_no: str) -
 
 
 async def test_an_expired_link_is_refused(api: Client, project_no: str) -> None:
-    from evaluation_service.tokens import RatingTokens
+    from evaluation_service.evaluations.tokens import RatingTokens
 
     record_id = int((await token_of(api, project_no)).split(".")[0])
     expired = RatingTokens("test-secret-not-for-production").issue(

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from evaluation_service.tables import Evaluation, ServiceRecord
-from evaluation_service.tokens import RatingTokens
+from evaluation_service.evaluations.tokens import RatingTokens
+from evaluation_service.kernel.tables import Evaluation, ServiceRecord
 from tests.support import KIOSK_KEY, OTHER_WINDOW_KEY, WINDOW_KEY, auth, transaction_body
 
 Client = httpx.AsyncClient

@@ -21,9 +21,9 @@ import pytest
 from argon2 import PasswordHasher
 from piccolo.table import Table
 
-from evaluation_service.app import create_app
-from evaluation_service.database import Database, registered_tables
-from evaluation_service.tables import (
+from evaluation_service.identity.service import create_user
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.tables import (
     Department,
     Evaluation,
     Indicator,
@@ -32,8 +32,9 @@ from evaluation_service.tables import (
     ServiceRecord,
     ServiceTransaction,
 )
-from evaluation_service.workdays import WorkCalendar
-from rectification.service import create_user
+from evaluation_service.kernel.workdays import WorkCalendar
+from evaluation_service.root.app import create_app
+from evaluation_service.root.bootstrap import registered_tables
 from rectification.tables import Ticket
 from reports.actors import generate_scheduled
 from reports.frames import ReportFrames
@@ -886,14 +887,14 @@ async def http(
     """The whole app on this module's database, with one user per role and October archived."""
     with bound_to(report_db):  # create_app binds every table; give them back afterwards
         app = create_app(settings_for(report_url, tmp_path_factory.mktemp("reports-app")))
-    app_db: Database = app.state.db
+    app_db: Database = app.state.services.db
     await app_db.start()
     try:
         with bound_to(app_db):
             for role in ("supervisor", "deputy", "liaison", "admin"):
                 department = "11370124MB0000001A" if role == "liaison" else None
                 await create_user(f"report-{role}", role, role, PASSWORD, department, CHEAP_HASHER)
-            await app.state.reports.generate(OCTOBER, AS_OF)
+            await app.state.services.reports.generate(OCTOBER, AS_OF)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client, app_db

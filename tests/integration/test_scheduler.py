@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from connectors.actors import day_due, next_reconcile
-from evaluation_service.app import create_app
-from evaluation_service.database import registered_tables
-from evaluation_service.worker import (
+from evaluation_service.root.app import create_app
+from evaluation_service.root.bootstrap import registered_tables
+from evaluation_service.root.worker import (
     WorkerResources,
     declare_actors,
     dramatiq_broker,
@@ -64,14 +64,14 @@ async def fresh(tmp_path: Path) -> AsyncIterator[Client]:
     url = f"sqlite:///{tmp_path / 'scheduler.sqlite'}"
     migrate(url, tmp_path)
     app = create_app(settings_for(url, tmp_path))
-    await app.state.db.start()
+    await app.state.services.db.start()
     try:
         await seed_catalog()
         transport = httpx.ASGITransport(app=app)
         async with Client(transport=transport, base_url="http://testserver") as client:
             yield client
     finally:
-        await app.state.db.close()
+        await app.state.services.db.close()
         for table, engine in saved.items():
             table._meta.db = engine
 
@@ -94,7 +94,7 @@ def start_worker(database_url: str, sim: Simulator, var_dir: Path) -> subprocess
 async def test_the_schedulers_messages_sweep_tickets_archive_the_report_and_reconcile(
     fresh: Client, rabbitmq: str, province: Simulator, tmp_path: Path
 ) -> None:
-    settings = fresh._transport.app.state.settings  # type: ignore[attr-defined]
+    settings = fresh._transport.app.state.services.settings  # type: ignore[attr-defined]
     staff = await make_staff(fresh)
     ticket_id = await new_ticket(fresh)
     opened = datetime.now(UTC) - timedelta(days=40)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from evaluation_service.tables import Outbox
+from evaluation_service.kernel.tables import Outbox
 from rectification.actors import sweep_and_escalate
 from rectification.model import State, TicketClock
 from rectification.tables import TicketEvent

@@ -8,21 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from evaluation_service.errors import Conflict, Forbidden, InvalidInput
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.identity.model import Actor, Role, can_read, sees_personal_data
+from evaluation_service.kernel.errors import Conflict, Forbidden, InvalidInput
+from evaluation_service.kernel.settings import StepDays
+from evaluation_service.kernel.workdays import WorkCalendar
 from rectification.model import (
     TRANSITIONS,
     Action,
     ActionInput,
-    Actor,
-    Role,
     State,
-    StepDays,
     TicketClock,
     TicketView,
     apply,
-    can_read,
-    sees_personal_data,
 )
 
 ZONE = ZoneInfo("Asia/Shanghai")

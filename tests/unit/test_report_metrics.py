@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from evaluation_service.errors import InvalidInput
-from rectification.model import StepDays
+from evaluation_service.kernel.errors import InvalidInput
+from evaluation_service.kernel.settings import StepDays
 from reports.actors import month_due, next_run
 from reports.model import (
     ReportMonth,

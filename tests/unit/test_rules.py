@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from evaluation_service import model
-from evaluation_service.errors import Gone, InvalidInput, Unauthenticated
-from evaluation_service.tokens import RatingTokens
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.evaluations import model
+from evaluation_service.evaluations.tokens import RatingTokens
+from evaluation_service.kernel.errors import Gone, InvalidInput, Unauthenticated
+from evaluation_service.kernel.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OFFERED = {5: frozenset({"G501"}), 2: frozenset({"B201"}), 1: frozenset({"B101"})}

@@ -8,7 +8,7 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from evaluation_service.workdays import (
+from evaluation_service.kernel.workdays import (
     CalendarFileError,
     CalendarOverrides,
     CountResult,

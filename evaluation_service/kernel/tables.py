@@ -16,7 +16,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from evaluation_service.model import Channel, DeviceKind, OutboxKind, OutboxState
+from evaluation_service.kernel.vocabulary import Channel, DeviceKind, OutboxKind, OutboxState
 
 # Composite unique indexes live in the migrations as plain CREATE UNIQUE INDEX, because SQLite
 # cannot add a table constraint after CREATE TABLE:

@@ -6,68 +6,36 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from enum import IntEnum, StrEnum
 
-from evaluation_service.errors import InvalidInput
-from evaluation_service.workdays import WorkCalendar
+from evaluation_service.kernel.errors import InvalidInput
+from evaluation_service.kernel.vocabulary import (
+    CHANNEL_TEXT,
+    LEVEL_TEXT,
+    TOKEN_CHANNELS,
+    ApplicantType,
+    Channel,
+    DeviceKind,
+    Level,
+    OutboxKind,
+    OutboxState,
+    is_bad,
+    is_good,
+)
+from evaluation_service.kernel.workdays import WorkCalendar
 
-
-class Channel(StrEnum):
-    pc = "pc"
-    mobile = "mobile"
-    qr = "qr"
-    window = "window"
-    kiosk = "kiosk"
-
-
-TOKEN_CHANNELS = frozenset({Channel.pc, Channel.mobile, Channel.qr})
-
-
-class DeviceKind(StrEnum):
-    window = "window"
-    kiosk = "kiosk"
-
-
-class Level(IntEnum):
-    very_satisfied = 5
-    satisfied = 4
-    basically_satisfied = 3
-    dissatisfied = 2
-    very_dissatisfied = 1
-
-
-LEVEL_TEXT = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
-
-
-class ApplicantType(IntEnum):
-    natural_person = 1
-    enterprise = 2
-    public_institution = 3
-    social_organization = 4
-    unincorporated_enterprise = 5
-    government_agency = 6
-    other_organization = 9
-
-
-class OutboxKind(StrEnum):
-    service_record = "service_record"
-    evaluation = "evaluation"
-    ticket_result = "ticket_result"
-
-
-class OutboxState(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    failed = "failed"
-
-
-def is_bad(level: int) -> bool:
-    return level <= Level.dissatisfied
-
-
-def is_good(level: int, basic_satisfied_counts_as_good: bool) -> bool:
-    threshold = Level.basically_satisfied if basic_satisfied_counts_as_good else Level.satisfied
-    return level >= threshold
+__all__ = [
+    "CHANNEL_TEXT",
+    "LEVEL_TEXT",
+    "TOKEN_CHANNELS",
+    "ApplicantType",
+    "Channel",
+    "DeviceKind",
+    "Level",
+    "OutboxKind",
+    "OutboxState",
+    "is_bad",
+    "is_good",
+]
 
 
 def rating_deadline(

@@ -5,22 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromHeader, FromQuery, HeaderParameter, JSONBody
 
-from evaluation_service.schemas import (
+from evaluation_service.evaluations.schemas import (
     EvaluationIn,
     EvaluationOut,
     IndicatorOut,
     TransactionIn,
     TransactionOut,
 )
-from evaluation_service.service import Intake
-
-
-def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
+from evaluation_service.evaluations.service import Intake
 
 
 def _bearer(value: str | None) -> str | None:
@@ -40,25 +36,24 @@ class IntakeController(Controller):
     )
     async def register_transaction(
         self,
-        request: Request,
+        intake: NamedDependency[Intake],
         data: JSONBody[TransactionIn],
         authorization: FromHeader[str | None] = None,
     ) -> TransactionOut:
-        intake = _intake(request)
         client_id = await intake.authenticate_client(_bearer(authorization))
         return await intake.register_transaction(client_id, data, datetime.now(UTC))
 
     @post("/evaluations", status_code=201, summary="Submit a rating of one service record")
     async def submit_evaluation(
         self,
-        request: Request,
+        intake: NamedDependency[Intake],
         data: JSONBody[EvaluationIn],
         device_key: Annotated[str | None, HeaderParameter(name="X-Device-Key")] = None,
     ) -> EvaluationOut:
-        return await _intake(request).submit_evaluation(data, device_key, datetime.now(UTC))
+        return await intake.submit_evaluation(data, device_key, datetime.now(UTC))
 
     @get("/indicators", summary="Indicator tags offered for a satisfaction level")
     async def list_indicators(
-        self, request: Request, level: FromQuery[int | None] = None
+        self, intake: NamedDependency[Intake], level: FromQuery[int | None] = None
     ) -> list[IndicatorOut]:
-        return await _intake(request).list_indicators(level)
+        return await intake.list_indicators(level)

@@ -6,13 +6,8 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar.params import PathParameter
 
 Short = Annotated[str, msgspec.Meta(max_length=200)]
-
-# A row id in a path: the tables' serial keys are 32-bit, so a larger number is a client error
-# answered 422 before it reaches the database (where it would be an overflow).
-RowId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
 
 
 class ApplicantIn(msgspec.Struct, forbid_unknown_fields=False):

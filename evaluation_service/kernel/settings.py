@@ -107,14 +107,8 @@ def _sm2_keys(private: str | None, public: str | None, var_dir: Path) -> tuple[s
     private_path, public_path = var_dir / "sm2_private_key", var_dir / "sm2_public_key"
     if private_path.exists() and public_path.exists():
         return private_path.read_text().strip(), public_path.read_text().strip()
-    from connectors.province.signing import generate_key_pair
-
-    var_dir.mkdir(parents=True, exist_ok=True)
-    private, public = generate_key_pair()
-    private_path.write_text(private)
-    private_path.chmod(0o600)
-    public_path.write_text(public)
-    return private, public
+    # The composition root generates a demo pair for the embedded default (root.bootstrap).
+    return "", ""
 
 
 def _forwarding_settings(env: Mapping[str, str], private: str, public: str) -> dict[str, Any]:
@@ -138,6 +132,23 @@ def _forwarding_settings(env: Mapping[str, str], private: str, public: str) -> d
         "forward_lease_seconds": number("forward_lease_seconds", "60", 0.1),
         "relay_interval_seconds": number("relay_interval_seconds", "0.2", 0.01),
     }
+
+
+@dataclass(frozen=True)
+class StepDays:
+    """Working days allowed per step (DESIGN.md §4 defaults); filled from settings."""
+
+    accept: int = 1
+    verify: int = 3
+    rectify: int = 5
+    rectify_cap: int = 15
+    feedback: int = 2
+    supervision: int = 3
+
+    def on_time_total(self, extension_used: bool) -> int:
+        """Working days from opening to closing when every step takes its full allowance."""
+        rectify = self.rectify_cap if extension_used else self.rectify
+        return self.accept + self.verify + rectify + self.feedback + self.supervision
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,18 @@ class Settings:
         )
         settings.validate()
         return settings
+
+    @property
+    def step_days(self) -> StepDays:
+        """Each rectification step's working days (DESIGN §4), for rectification and reports."""
+        return StepDays(
+            accept=self.ticket_accept_working_days,
+            verify=self.ticket_verify_working_days,
+            rectify=self.ticket_rectify_working_days,
+            rectify_cap=self.ticket_rectify_cap_working_days,
+            feedback=self.ticket_feedback_working_days,
+            supervision=self.ticket_supervision_working_days,
+        )
 
     def validate(self) -> None:
         if not (

@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from evaluation_service import model
-from evaluation_service.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
-from evaluation_service.model import DeviceKind
-from evaluation_service.service import DeviceIdentity, Intake
-from evaluation_service.tables import Device, DeviceSession, Evaluation, ServiceRecord
+from evaluation_service.evaluations import model
+from evaluation_service.evaluations.model import DeviceKind
+from evaluation_service.evaluations.service import DeviceIdentity, Intake
+from evaluation_service.kernel.clock import as_utc
+from evaluation_service.kernel.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from evaluation_service.kernel.tables import Device, DeviceSession, Evaluation, ServiceRecord
 
 # A record announced and never rated stops being offered after this long, so a forgotten session
 # does not greet the next citizen at the window.
@@ -59,11 +60,6 @@ class DeviceView:
     hall: str
     # The record waiting to be rated here, or None: the page then shows its idle screen.
     current: RecordView | None
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back what was stored; PostgreSQL an aware timestamp.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _window_closed() -> Gone:
@@ -115,8 +111,8 @@ class Pages:
             item_name=row["item_name"] or "",
             department_name=row["department_name"] or "",
             window_no=row["window_no"] or "",
-            occurred_at=_utc(row["occurred_at"]).astimezone(self.zone),
-            rating_deadline=_utc(row["rating_deadline"]).astimezone(self.zone),
+            occurred_at=as_utc(row["occurred_at"]).astimezone(self.zone),
+            rating_deadline=as_utc(row["rating_deadline"]).astimezone(self.zone),
             applicant_identified=bool(row["identified"]),
             rated=frozenset(r["assess_number"] for r in rated),
         )
@@ -270,7 +266,7 @@ class Pages:
             .first()
         )
         current = None
-        if session is not None and now - _utc(session["announced_at"]) <= SESSION_MAX_AGE:
+        if session is not None and now - as_utc(session["announced_at"]) <= SESSION_MAX_AGE:
             view = await self._record_by_number(session["project_no"], session["service_number"])
             if view is not None and 1 not in view.rated and now <= view.rating_deadline:
                 current = view

@@ -4,8 +4,8 @@ import os
 
 from piccolo.conf.apps import AppRegistry
 
-from evaluation_service.database import engine_for
-from evaluation_service.settings import DEFAULT_SQLITE_URL
+from evaluation_service.kernel.database import engine_for
+from evaluation_service.kernel.settings import DEFAULT_SQLITE_URL
 
 DB = engine_for(os.environ.get("DATABASE_URL", DEFAULT_SQLITE_URL))
 

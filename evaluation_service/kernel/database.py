@@ -18,13 +18,6 @@ from piccolo.table import Table
 log = logging.getLogger("haochaping")
 
 
-def registered_tables() -> list[type[Table]]:
-    """Every table of every Piccolo app in the registry, so one engine can be bound to all."""
-    from evaluation_service.piccolo_conf import APP_REGISTRY
-
-    return [table for app in APP_REGISTRY.app_configs.values() for table in app.table_classes]
-
-
 def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 

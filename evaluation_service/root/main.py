@@ -1,6 +1,6 @@
 """ASGI entry point: settings are read here, once, and handed to the app."""
 
-from evaluation_service.app import create_app
-from evaluation_service.settings import Settings
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.root.app import create_app
 
 app = create_app(Settings.from_env())

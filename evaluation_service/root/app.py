@@ -7,34 +7,43 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.template import TemplateConfig
 
 from connectors.actors import embedded_reconciler
 from connectors.api import ForwardingController
 from connectors.service import Forwarding
-from evaluation_service.api import IntakeController
-from evaluation_service.database import Database, registered_tables
-from evaluation_service.errors import DomainError
-from evaluation_service.pages_web import PAGE_ROUTES, TEMPLATE_CONFIG
-from evaluation_service.service import Intake
-from evaluation_service.settings import Settings
-from evaluation_service.tokens import RatingTokens
-from evaluation_service.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
-from evaluation_service.worker import Broker, InProcessWorker
+from connectors.web import FORWARDING_PAGES
+from connectors.web import TEMPLATE_DIRECTORY as FORWARDING_TEMPLATES
+from evaluation_service.evaluations.api import IntakeController
+from evaluation_service.evaluations.web import PAGE_ROUTES
+from evaluation_service.evaluations.web import TEMPLATE_DIRECTORY as EVALUATION_TEMPLATES
+from evaluation_service.identity.api import AuthController, session_authentication
+from evaluation_service.identity.web import FRAME_ROUTER, Inbox
+from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPLATES
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import DomainError
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.root.bootstrap import Services, build_services, forwarder
+from evaluation_service.root.worker import Broker, InProcessWorker
 from rectification.actors import embedded_sweeper
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
-from rectification.service import Rectification
-from rectification.web import STAFF_ROUTER, with_staff_templates
+from rectification.web import STAFF_ROUTER, ForwardingFailures
+from rectification.web import TEMPLATE_DIRECTORY as RECTIFICATION_TEMPLATES
 from reports.actors import embedded_scheduler
 from reports.api import CONTROLLERS as REPORT_CONTROLLERS
-from reports.service import Reports
+
+KERNEL_TEMPLATES = Path(__file__).resolve().parents[1] / "kernel" / "templates"
 
 log = logging.getLogger("haochaping")
 
@@ -66,16 +75,6 @@ FIELD_NAMES = {
     "department_code": "部门编码",
     "area_code": "行政区划代码",
 }
-
-
-def build_calendar(settings: Settings) -> WorkCalendar:
-    overrides = CalendarOverrides()
-    if settings.calendar_file is not None:
-        overrides = load_calendar_file(settings.calendar_file)
-    extra = CalendarOverrides.from_lists(
-        holidays=settings.extra_holidays, workdays=settings.extra_workdays
-    )
-    return WorkCalendar(overrides.merged_with(extra))
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -123,13 +122,14 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 @get("/health", tags=["ops"], summary="State of the database and the broker")
-async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    db: Database = request.app.state.db
-    broker: Broker = request.app.state.broker
+async def health(
+    db: NamedDependency[Database],
+    broker: NamedDependency[Broker],
+    forwarding: NamedDependency[Forwarding],
+) -> Response[dict[str, Any]]:
     database_ok = await db.ping()
     broker_state = await broker.state()
     ok = database_ok and broker_state["ok"]
-    forwarding: Forwarding = request.app.state.forwarding
     forwarding_state = None
     if database_ok:
         forwarding_state = (await forwarding.recent_stats(datetime.now(UTC))).as_dict()
@@ -144,15 +144,34 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     )
 
 
+def _provide(value: Any) -> Provide:
+    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+
+def _dependencies(services: Services, broker: Broker) -> dict[str, Provide]:
+    """What handlers may name as parameters: the services built once by the root."""
+    inbox: Inbox = services.rectification
+    failures: ForwardingFailures = services.forwarding.failed_count
+    return {
+        "settings": _provide(services.settings),
+        "db": _provide(services.db),
+        "broker": _provide(broker),
+        "identity": _provide(services.identity),
+        "intake": _provide(services.intake),
+        "rectification": _provide(services.rectification),
+        "forwarding": _provide(services.forwarding),
+        "reports": _provide(services.reports),
+        "inbox": _provide(inbox),
+        "forwarding_failures": _provide(failures),
+        "cookie_secure": _provide(services.settings.session_cookie_secure),
+    }
+
+
 def create_app(settings: Settings) -> Litestar:
-    db = Database(settings.database_url, settings.db_pool_size)
-    db.bind(registered_tables())
-    calendar = build_calendar(settings)
-    intake = Intake(db, settings, calendar, RatingTokens(settings.token_secret))
+    services = build_services(settings)
+    db = services.db
     broker = Broker(settings.broker_url)
-    forwarding = Forwarding(db)
-    rectification = Rectification.from_settings(db, settings, calendar)
-    reports = Reports.from_settings(db, settings, calendar)
+    embedded = broker.kind == "embedded"
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -162,10 +181,8 @@ def create_app(settings: Settings) -> Litestar:
         gc.collect()
         gc.freeze()
         worker = None
-        if broker.kind == "embedded" and settings.forwarding_enabled:
-            from connectors.actors import forwarder_for
-
-            worker = InProcessWorker(forwarder_for(db, settings), settings)
+        if embedded and settings.forwarding_enabled:
+            worker = InProcessWorker(forwarder(db, settings), settings)
             worker.start()
         try:
             yield
@@ -179,44 +196,47 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             health,
             IntakeController,
+            AuthController,
             ForwardingController,
             *PAGE_ROUTES,
             *RECTIFICATION_CONTROLLERS,
             *REPORT_CONTROLLERS,
+            FRAME_ROUTER,
             STAFF_ROUTER,
+            FORWARDING_PAGES,
         ],
-        template_config=with_staff_templates(TEMPLATE_CONFIG),
+        dependencies=_dependencies(services, broker),
+        middleware=[session_authentication(services.identity)],
+        template_config=TemplateConfig(
+            directory=[
+                KERNEL_TEMPLATES,
+                EVALUATION_TEMPLATES,
+                IDENTITY_TEMPLATES,
+                RECTIFICATION_TEMPLATES,
+                FORWARDING_TEMPLATES,
+            ],
+            engine=JinjaTemplateEngine,
+        ),
         lifespan=[
             lifespan,
             embedded_sweeper(
-                rectification,
+                services.rectification,
                 settings.ticket_sweep_minutes * 60,
                 settings.ticket_webhook_url,
-                enabled=broker.kind == "embedded" and settings.scheduler_enabled,
+                enabled=embedded and settings.scheduler_enabled,
             ),
             embedded_scheduler(
-                reports,
+                services.reports,
                 ZoneInfo(settings.timezone),
-                enabled=broker.kind == "embedded" and settings.scheduler_enabled,
+                enabled=embedded and settings.scheduler_enabled,
             ),
             embedded_reconciler(
                 settings,
-                enabled=broker.kind == "embedded"
-                and settings.scheduler_enabled
-                and settings.forwarding_enabled,
+                enabled=embedded and settings.scheduler_enabled and settings.forwarding_enabled,
             ),
         ],
-        state=State(
-            {
-                "db": db,
-                "intake": intake,
-                "settings": settings,
-                "broker": broker,
-                "forwarding": forwarding,
-                "rectification": rectification,
-                "reports": reports,
-            }
-        ),
+        # `services` is for operators and tests that reach past HTTP; handlers get theirs injected.
+        state=State({"zone": ZoneInfo(settings.timezone), "services": services}),
         exception_handlers={
             ValidationException: _validation_error,
             DomainError: _domain_error,

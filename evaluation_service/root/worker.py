@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.delivery import Forwarder
 from connectors.relay import Relay
-from evaluation_service.settings import Settings
+from evaluation_service.kernel.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.province.client import ProvinceClient
@@ -148,22 +148,16 @@ class WorkerResources:
         self._ready: dict[str, Any] = {}
 
     async def _build(self) -> dict[str, Any]:
-        from connectors.actors import forwarder_for
-        from evaluation_service.app import build_calendar
-        from evaluation_service.database import Database, registered_tables
-        from rectification.service import Rectification
-        from reports.service import Reports
+        from evaluation_service.root.bootstrap import build_services, forwarder
 
         async with self._lock:
             if not self._ready:
-                db = Database(self.settings.database_url, self.settings.db_pool_size)
-                db.bind(registered_tables())
-                await db.start()
-                calendar = build_calendar(self.settings)
+                services = build_services(self.settings)
+                await services.db.start()
                 self._ready = {
-                    "forwarder": forwarder_for(db, self.settings),
-                    "rectification": Rectification.from_settings(db, self.settings, calendar),
-                    "reports": Reports.from_settings(db, self.settings, calendar),
+                    "forwarder": forwarder(services.db, self.settings),
+                    "rectification": services.rectification,
+                    "reports": services.reports,
                 }
         return self._ready
 
@@ -323,13 +317,11 @@ async def _schedule_forever(actors: Actors, settings: Settings) -> int:
 
 
 async def _run_embedded(settings: Settings) -> int:
-    from connectors.actors import forwarder_for
-    from evaluation_service.database import Database, registered_tables
+    from evaluation_service.root.bootstrap import forwarder, new_database
 
-    db = Database(settings.database_url, settings.db_pool_size)
-    db.bind(registered_tables())
+    db = new_database(settings)
     await db.start()
-    worker = InProcessWorker(forwarder_for(db, settings), settings)
+    worker = InProcessWorker(forwarder(db, settings), settings)
     worker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -16,9 +16,7 @@ from piccolo.columns import Column
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
-from evaluation_service.database import Database, registered_tables
-from evaluation_service.errors import Conflict, DomainError, InvalidInput
-from evaluation_service.model import (
+from evaluation_service.evaluations.model import (
     LEVEL_TEXT,
     DeviceKind,
     check_area_code,
@@ -26,8 +24,12 @@ from evaluation_service.model import (
     check_department_code,
     check_item_code,
 )
-from evaluation_service.settings import Settings
-from evaluation_service.tables import (
+from evaluation_service.evaluations.tokens import hash_key, new_secret_key
+from evaluation_service.identity.service import create_user
+from evaluation_service.identity.tables import StaffUser
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import Conflict, DomainError, InvalidInput
+from evaluation_service.kernel.tables import (
     Department,
     Device,
     Indicator,
@@ -36,7 +38,6 @@ from evaluation_service.tables import (
     Staff,
     Window,
 )
-from evaluation_service.tokens import hash_key, new_secret_key
 
 DEMO_DIR = Path(__file__).parent / "demo_data"
 
@@ -674,13 +675,6 @@ async def create_client(name: str, db: Database | None = None) -> str:
 # --- commands -----------------------------------------------------------------------------------
 
 
-async def _open(settings: Settings) -> Database:
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    db.bind(registered_tables())
-    await db.start()
-    return db
-
-
 def _print_report(report: LoadReport) -> None:
     for name, count in report.counts.items():
         print(
@@ -700,34 +694,31 @@ def _print_problems(error: CatalogError) -> None:
         print(str(problem), file=sys.stderr)
 
 
-async def _load_and_print(settings: Settings, paths: Sequence[Path]) -> LoadReport | None:
-    db = await _open(settings)
+async def _load_and_print(db: Database, paths: Sequence[Path]) -> LoadReport | None:
     try:
         report = await load_catalog(paths, db)
     except CatalogError as error:
         _print_problems(error)
         return None
-    finally:
-        await db.close()
     print("目录加载完成：")
     _print_report(report)
     return report
 
 
-async def load_command(settings: Settings, files: Sequence[str | Path]) -> int:
-    report = await _load_and_print(settings, [Path(f) for f in files])
+# Commands take a started database from the composition root (`python -m evaluation_service`).
+
+
+async def load_command(db: Database, files: Sequence[str | Path]) -> int:
+    report = await _load_and_print(db, [Path(f) for f in files])
     return 0 if report is not None else 1
 
 
-async def create_client_command(settings: Settings, name: str) -> int:
-    db = await _open(settings)
+async def create_client_command(db: Database, name: str) -> int:
     try:
         token = await create_client(name, db)
     except DomainError as error:
         print(error.zh, file=sys.stderr)
         return 1
-    finally:
-        await db.close()
     print(f"已创建接入系统“{name.strip()}”。接入令牌（只显示这一次，请立即妥善保存）：")
     print(token)
     print("调用接口时使用请求头：Authorization: Bearer <令牌>")
@@ -743,28 +734,22 @@ DEMO_USERS = (
 )
 
 
-async def _create_demo_users(settings: Settings) -> list[str]:
-    from rectification.service import create_user
-    from rectification.tables import StaffUser
-
+async def _create_demo_users(db: Database) -> list[str]:
     created = []
-    db = await _open(settings)
-    try:
-        for username, name, role, department in DEMO_USERS:
-            if await StaffUser.exists().where(StaffUser.username == username):
-                continue
+    for username, name, role, department in DEMO_USERS:
+        if await StaffUser.exists().where(StaffUser.username == username):
+            continue
+        async with db.write():
             await create_user(username, name, role, DEMO_PASSWORD, department)
-            created.append(username)
-    finally:
-        await db.close()
+        created.append(username)
     return created
 
 
-async def demo_command(settings: Settings) -> int:
-    report = await _load_and_print(settings, [DEMO_DIR])
+async def demo_command(db: Database) -> int:
+    report = await _load_and_print(db, [DEMO_DIR])
     if report is None:
         return 1
-    users = await _create_demo_users(settings)
+    users = await _create_demo_users(db)
     if not report.changed and not users:
         print("演示数据已是最新，本次未做任何修改。")
     else:

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from evaluation_service import model
-from evaluation_service.database import Database
-from evaluation_service.errors import (
-    Conflict,
-    Forbidden,
-    Gone,
-    InvalidInput,
-    NotFound,
-    Unauthenticated,
+from evaluation_service.evaluations import model
+from evaluation_service.evaluations.model import (
+    Applicant,
+    Channel,
+    DeviceKind,
+    OutboxKind,
+    RatingInput,
 )
-from evaluation_service.model import Applicant, Channel, DeviceKind, OutboxKind, RatingInput
-from evaluation_service.rating_batch import RatingBatcher, RatingRow, insert_ratings
-from evaluation_service.schemas import (
+from evaluation_service.evaluations.rating_batch import (
+    RatingBatcher,
+    RatingRow,
+    Statements,
+    insert_ratings,
+)
+from evaluation_service.evaluations.schemas import (
     EvaluationIn,
     EvaluationOut,
     IndicatorOut,
@@ -28,8 +30,19 @@ from evaluation_service.schemas import (
     TransactionIn,
     TransactionOut,
 )
-from evaluation_service.settings import Settings
-from evaluation_service.tables import (
+from evaluation_service.evaluations.tokens import RatingTokens, hash_key
+from evaluation_service.kernel.clock import as_utc
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.tables import (
     Department,
     Device,
     Evaluation,
@@ -40,10 +53,7 @@ from evaluation_service.tables import (
     ServiceRecord,
     ServiceTransaction,
 )
-from evaluation_service.tokens import RatingTokens, hash_key
-from evaluation_service.workdays import WorkCalendar
-from rectification.service import open_ticket, ticket_clock
-from rectification.tables import Ticket
+from evaluation_service.kernel.workdays import WorkCalendar
 
 CACHE_SECONDS = 30.0
 CLOCK_SKEW = timedelta(minutes=10)
@@ -88,11 +98,40 @@ class _Ttl:
         self._entries[key] = (time.monotonic(), value)
 
 
+class Deadline(Protocol):
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def warn_at(self) -> datetime: ...
+    @property
+    def estimated(self) -> bool: ...
+
+
+class TicketOpening(Protocol):
+    """How a real-name bad review opens its ticket inside the rating's own transaction (DESIGN §3
+    rule 6: no queue between the two). Rectification implements it; the composition root hands it
+    in, so this package never imports its neighbour."""
+
+    # PostgreSQL: CTEs that follow `ins` in the one-statement insert (see rating_batch.Statements).
+    insert_ctes: str
+
+    def accept_due(self, now: datetime) -> Deadline: ...
+
+    async def open(self, evaluation_id: int, now: datetime) -> int | None: ...
+
+    async def ticket_of(self, evaluation_id: int) -> int | None: ...
+
+
 class Intake:
     """The evaluation domain's use cases, with the collaborators the shell hands in."""
 
     def __init__(
-        self, db: Database, settings: Settings, calendar: WorkCalendar, tokens: RatingTokens
+        self,
+        db: Database,
+        settings: Settings,
+        calendar: WorkCalendar,
+        tokens: RatingTokens,
+        tickets: TicketOpening,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -101,7 +140,8 @@ class Intake:
         self.zone = ZoneInfo(settings.timezone)
         self._cache = _Ttl(CACHE_SECONDS)
         self._batcher: RatingBatcher | None = None
-        self.ticket_clock = ticket_clock(settings, calendar)
+        self.tickets = tickets
+        self._statements = Statements.with_tickets(tickets.insert_ctes)
 
     # --- credentials ---------------------------------------------------------------------------
 
@@ -489,7 +529,7 @@ class Intake:
             received_at=now,
         )
         if model.is_bad(rating.level) and target.identifies_applicant:
-            due = self.ticket_clock.accept_due(now)
+            due = self.tickets.accept_due(now)
             row = replace(
                 row,
                 ticket_due_at=due.at,
@@ -497,7 +537,9 @@ class Intake:
                 ticket_due_estimated=due.estimated,
             )
         if self._batcher is None:
-            self._batcher = RatingBatcher(self.db.pool, slots=max(1, self.db.pool_size - 1))
+            self._batcher = RatingBatcher(
+                self.db.pool, max(1, self.db.pool_size - 1), self._statements
+            )
         stored = await self._batcher.insert(row)
         if stored is None:
             outcome = await self._check_rateable(target, rating, now)
@@ -505,7 +547,9 @@ class Intake:
                 return outcome
             # Every rule passes now: a follow-up batched with its first rating, or a lost race.
             async with self.db.pool.acquire() as connection:
-                stored = (await insert_ratings(connection, [row])).get(rating.idempotency_key)
+                stored = (await insert_ratings(connection, self._statements, [row])).get(
+                    rating.idempotency_key
+                )
             if stored is None:
                 raise _already_rated(rating.assess_number)
         return _evaluation_out(stored, rating)
@@ -537,8 +581,7 @@ class Intake:
             await _enqueue(OutboxKind.evaluation, inserted[0]["id"], now)
             ticket_id = None
             if real_name and model.is_bad(rating.level):
-                due = self.ticket_clock.accept_due(now)
-                ticket_id = await open_ticket(inserted[0]["id"], now, due)
+                ticket_id = await self.tickets.open(inserted[0]["id"], now)
         return _evaluation_out(
             {
                 "id": inserted[0]["id"],
@@ -575,13 +618,11 @@ class Intake:
                     "idempotency_key",
                 )
             assert record is not None
-            ticket = (
-                await Ticket.select(Ticket.id).where(Ticket.evaluation == original["id"]).first()
-            )
+            ticket_id = await self.tickets.ticket_of(original["id"])
             return _evaluation_out(
                 {
                     **original,
-                    "ticket_id": ticket["id"] if ticket else None,
+                    "ticket_id": ticket_id,
                     "project_no": record["project_no"],
                     "service_number": record["service_number"],
                 },
@@ -692,7 +733,7 @@ async def _record(target: _Target) -> dict[str, Any] | None:
         )
     row = await query.first()
     if row is not None:
-        row["rating_deadline"] = _utc(row["rating_deadline"])
+        row["rating_deadline"] = as_utc(row["rating_deadline"])
     return row  # type: ignore[no-any-return]
 
 
@@ -700,14 +741,9 @@ async def _enqueue(kind: OutboxKind, ref_id: int, now: datetime) -> None:
     await Outbox.insert(Outbox(kind=kind.value, ref_id=ref_id, created_at=now, next_attempt_at=now))
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back what was stored; PostgreSQL an aware timestamp. Normalise for comparisons.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _differs(stored: Any, new: Any) -> bool:
     if isinstance(stored, datetime) and isinstance(new, datetime):
-        return _utc(stored) != _utc(new)
+        return as_utc(stored) != as_utc(new)
     if isinstance(stored, date) or isinstance(new, date):
         return stored != new
     return bool(stored != new)
@@ -724,7 +760,7 @@ def _evaluation_out(row: Any, rating: RatingInput) -> EvaluationOut:
         tags=list(rating.tags),
         comment=rating.comment,
         real_name=bool(row["real_name"]),
-        received_at=_utc(row["received_at"]),
+        received_at=as_utc(row["received_at"]),
         ticket_id=row["ticket_id"],
     )
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import getpass
 import sys
 
-from evaluation_service.database import Database, registered_tables
-from evaluation_service.errors import DomainError
-from evaluation_service.settings import Settings
-from rectification.model import ROLE_TEXT, Role
-from rectification.service import create_user
+from evaluation_service.identity.model import ROLE_TEXT, Role
+from evaluation_service.identity.service import create_user
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.errors import DomainError
 
 
 async def create_user_command(
-    settings: Settings,
+    db: Database,
     username: str,
     role: str,
     display_name: str,
@@ -28,17 +27,12 @@ async def create_user_command(
         if getpass.getpass("再次输入密码：") != password:
             print("两次输入的密码不一致，未创建用户。", file=sys.stderr)
             return 1
-    db = Database(settings.database_url, pool_size=2)
-    db.bind(registered_tables())
-    await db.start()
     try:
         async with db.write():
             user = await create_user(username, display_name or username, role, password, department)
     except DomainError as error:
         print(error.zh, file=sys.stderr)
         return 1
-    finally:
-        await db.close()
     where = f"，所属部门 {user.department_code}" if user.department_code else ""
     print(f"已创建用户“{user.username}”（{ROLE_TEXT[Role(user.role)]}{where}）。")
     return 0

@@ -16,20 +16,19 @@ from typing import Annotated, Any
 import msgspec
 import segno
 from litestar import Request, Response, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromHeader, FromPath, FromQuery, HeaderParameter, JSONBody
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
-from litestar.template import TemplateConfig
 
-from evaluation_service.errors import DomainError, InvalidInput, Unauthenticated
-from evaluation_service.model import LEVEL_TEXT, TOKEN_CHANNELS, Channel, is_bad
-from evaluation_service.pages import DeviceView, Pages, RecordView
-from evaluation_service.schemas import EvaluationIn, IndicatorOut, Short
-from evaluation_service.service import DeviceIdentity, Intake
+from evaluation_service.evaluations.model import LEVEL_TEXT, TOKEN_CHANNELS, Channel, is_bad
+from evaluation_service.evaluations.pages import DeviceView, Pages, RecordView
+from evaluation_service.evaluations.schemas import EvaluationIn, IndicatorOut, Short
+from evaluation_service.evaluations.service import DeviceIdentity, Intake
+from evaluation_service.kernel.errors import DomainError, InvalidInput, Unauthenticated
 
 HERE = Path(__file__).parent
-TEMPLATE_CONFIG = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+TEMPLATE_DIRECTORY = HERE / "templates"
 STATIC_ROUTER = create_static_files_router(path="/static", directories=[HERE / "static"])
 
 # Face colours pass WCAG AA (4.5:1) against white text, from green (5) to red (1).
@@ -41,11 +40,6 @@ LEVELS: tuple[dict[str, Any], ...] = (
     {"value": 1, "text": LEVEL_TEXT[1], "color": "#b91c1c", "mouth": -16},
 )
 WEEKDAYS = "一二三四五六日"
-
-
-def _pages(request: Request[Any, Any, Any]) -> Pages:
-    intake: Intake = request.app.state.intake
-    return Pages(intake)
 
 
 def _bearer(value: str | None) -> str | None:
@@ -163,11 +157,12 @@ async def _rate_form(
 @get("/r/{token:str}", include_in_schema=False)
 async def rating_page(
     request: Request[Any, Any, Any],
+    intake: NamedDependency[Intake],
     token: FromPath[str],
     follow_up: FromQuery[bool] = False,
     src: FromQuery[str | None] = None,
 ) -> Template:
-    pages = _pages(request)
+    pages = Pages(intake)
     try:
         view = await pages.record_for_token(token, datetime.now(UTC))
     except DomainError as error:
@@ -187,9 +182,11 @@ def _form_level(raw: str | None) -> int | None:
 
 
 @post("/r/{token:str}", include_in_schema=False)
-async def submit_rating_form(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+async def submit_rating_form(
+    request: Request[Any, Any, Any], intake: NamedDependency[Intake], token: FromPath[str]
+) -> Template:
     """The plain form POST, which works without JavaScript: the thank-you page or the form again."""
-    pages = _pages(request)
+    pages = Pages(intake)
     now = datetime.now(UTC)
     try:
         view = await pages.record_for_token(token, now)
@@ -268,16 +265,17 @@ def _svg(url: str) -> Response[bytes]:
     )
 
 
-def _qr_url(request: Request[Any, Any, Any], token: str) -> str:
-    base = request.app.state.settings.public_base_url
-    return f"{base}/r/{token}?src=qr"
+def _qr_url(intake: Intake, token: str) -> str:
+    return f"{intake.settings.public_base_url}/r/{token}?src=qr"
 
 
 @get("/r/{token:str}/qr.svg", include_in_schema=False)
-async def rating_qr(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+async def rating_qr(
+    request: Request[Any, Any, Any], intake: NamedDependency[Intake], token: FromPath[str]
+) -> Response[bytes]:
     # Checked first so a window never prints a code that leads to an error page.
-    await _pages(request).record_for_token(token, datetime.now(UTC))
-    return _svg(_qr_url(request, token))
+    await Pages(intake).record_for_token(token, datetime.now(UTC))
+    return _svg(_qr_url(intake, token))
 
 
 @get(
@@ -287,14 +285,13 @@ async def rating_qr(request: Request[Any, Any, Any], token: FromPath[str]) -> Re
 )
 async def record_qr(
     request: Request[Any, Any, Any],
+    intake: NamedDependency[Intake],
     project_no: FromQuery[str],
     service_number: FromQuery[int],
     authorization: FromHeader[str | None] = None,
 ) -> Response[bytes]:
-    token = await _pages(request).token_for_record(
-        _bearer(authorization), project_no, service_number
-    )
-    return _svg(_qr_url(request, token))
+    token = await Pages(intake).token_for_record(_bearer(authorization), project_no, service_number)
+    return _svg(_qr_url(intake, token))
 
 
 # --- the window evaluator and kiosk ---------------------------------------------------------------
@@ -378,9 +375,9 @@ async def _speaking_device(
     summary="The record waiting to be rated at this device (the device page polls this)",
 )
 async def device_current(
-    request: Request[Any, Any, Any], device_key: DeviceKey = None
+    request: Request[Any, Any, Any], intake: NamedDependency[Intake], device_key: DeviceKey = None
 ) -> DeviceCurrentOut:
-    pages = _pages(request)
+    pages = Pages(intake)
     device = await _speaking_device(pages, device_key, None, None)
     return _device_out(await pages.current(device, datetime.now(UTC)))
 
@@ -393,11 +390,12 @@ async def device_current(
 )
 async def announce_current(
     request: Request[Any, Any, Any],
+    intake: NamedDependency[Intake],
     data: JSONBody[AnnounceIn],
     device_key: DeviceKey = None,
     authorization: FromHeader[str | None] = None,
 ) -> DeviceCurrentOut:
-    pages = _pages(request)
+    pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, data.device_id)
     now = datetime.now(UTC)
     return _device_out(await pages.announce(device, data.project_no, data.service_number, now))
@@ -411,19 +409,22 @@ async def announce_current(
 )
 async def clear_current(
     request: Request[Any, Any, Any],
+    intake: NamedDependency[Intake],
     device_key: DeviceKey = None,
     authorization: FromHeader[str | None] = None,
     device_id: FromQuery[str | None] = None,
 ) -> DeviceCurrentOut:
-    pages = _pages(request)
+    pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, device_id)
     return _device_out(await pages.clear(device, datetime.now(UTC)))
 
 
 @get("/device", include_in_schema=False)
-async def device_page(request: Request[Any, Any, Any], idle_after: FromQuery[int] = 8) -> Template:
+async def device_page(
+    request: Request[Any, Any, Any], intake: NamedDependency[Intake], idle_after: FromQuery[int] = 8
+) -> Template:
     """The touch page of a window evaluator or kiosk; which device it is lives in localStorage."""
-    pages = _pages(request)
+    pages = Pages(intake)
     tags = {
         level: [{"code": t.code, "text": t.text} for t in items]
         for level, items in (await _tags_by_level(pages)).items()
@@ -453,4 +454,4 @@ PAGE_ROUTES: list[Any] = [
     STATIC_ROUTER,
 ]
 
-__all__ = ["PAGE_ROUTES", "TEMPLATE_CONFIG"]
+__all__ = ["PAGE_ROUTES", "TEMPLATE_DIRECTORY"]

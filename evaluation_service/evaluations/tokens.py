@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from evaluation_service.errors import Gone, Unauthenticated
+from evaluation_service.kernel.errors import Gone, Unauthenticated
 
 
 @dataclass(frozen=True)

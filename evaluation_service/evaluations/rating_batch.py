@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rectification.service import TICKET_INSERT_SQL
-
 MAX_BATCH = 128
 
 
@@ -94,18 +92,30 @@ def _of_rating(column: str) -> str:
     return f"(SELECT r.{column} FROM rec r WHERE r.idempotency_key = ins.idempotency_key LIMIT 1)"
 
 
-_TICKETS = TICKET_INSERT_SQL.format(
-    due_at=_of_rating("ticket_due_at"),
-    warn_at=_of_rating("ticket_warn_at"),
-    due_estimated=_of_rating("ticket_due_estimated"),
-)
+@dataclass(frozen=True)
+class Statements:
+    """The two forms of the one-statement insert, with the ticket CTEs the root handed in."""
 
-BY_RECORD_ID = _BATCH_SQL.format(join="sr.id = i.record_id", tickets=_TICKETS)
-BY_PROJECT_NO = _BATCH_SQL.format(
-    join="sr.service_transaction = (SELECT id FROM service_transaction "
-    "WHERE project_no = i.project_no) AND sr.service_number = i.service_number",
-    tickets=_TICKETS,
-)
+    by_record_id: str
+    by_project_no: str
+
+    @classmethod
+    def with_tickets(cls, ticket_ctes: str) -> Statements:
+        """`ticket_ctes` follows `ins` after a comma and fills {due_at}, {warn_at} and
+        {due_estimated}; it must define `ticket_new (id, evaluation, …)`."""
+        tickets = ticket_ctes.format(
+            due_at=_of_rating("ticket_due_at"),
+            warn_at=_of_rating("ticket_warn_at"),
+            due_estimated=_of_rating("ticket_due_estimated"),
+        )
+        return cls(
+            by_record_id=_BATCH_SQL.format(join="sr.id = i.record_id", tickets=tickets),
+            by_project_no=_BATCH_SQL.format(
+                join="sr.service_transaction = (SELECT id FROM service_transaction "
+                "WHERE project_no = i.project_no) AND sr.service_number = i.service_number",
+                tickets=tickets,
+            ),
+        )
 
 
 def _arguments(rows: Sequence[RatingRow]) -> list[list[Any]]:
@@ -131,9 +141,11 @@ def _arguments(rows: Sequence[RatingRow]) -> list[list[Any]]:
     ]
 
 
-async def insert_ratings(connection: Any, rows: Sequence[RatingRow]) -> dict[str, Any]:
+async def insert_ratings(
+    connection: Any, statements: Statements, rows: Sequence[RatingRow]
+) -> dict[str, Any]:
     """Insert what the rules allow; returns the stored rows by idempotency key."""
-    sql = BY_RECORD_ID if rows[0].record_id is not None else BY_PROJECT_NO
+    sql = statements.by_record_id if rows[0].record_id is not None else statements.by_project_no
     stored = await connection.fetch(sql, *_arguments(rows))
     return {row["idempotency_key"]: row for row in stored}
 
@@ -144,8 +156,9 @@ _Waiting = tuple[RatingRow, "asyncio.Future[Any]"]
 class RatingBatcher:
     """Collects concurrent ratings of one process and writes them a batch per free connection."""
 
-    def __init__(self, pool: Any, slots: int) -> None:
+    def __init__(self, pool: Any, slots: int, statements: Statements) -> None:
         self._pool = pool
+        self._statements = statements
         self._slots = asyncio.Semaphore(slots)
         self._queues: dict[bool, list[_Waiting]] = {True: [], False: []}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,7 +181,9 @@ class RatingBatcher:
                 return
             try:
                 async with self._pool.acquire() as connection:
-                    stored = await insert_ratings(connection, [row for row, _ in batch])
+                    stored = await insert_ratings(
+                        connection, self._statements, [row for row, _ in batch]
+                    )
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][1], exception=exc)
@@ -185,7 +200,7 @@ class RatingBatcher:
         for row, future in batch:
             try:
                 async with self._pool.acquire() as connection:
-                    stored.update(await insert_ratings(connection, [row]))
+                    stored.update(await insert_ratings(connection, self._statements, [row]))
             except Exception as exc:
                 _settle(future, exception=exc)
         return stored

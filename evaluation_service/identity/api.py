@@ -1,0 +1,161 @@
+"""Staff identity on Litestar's own machinery: session authentication middleware, role guards, and
+the login API.
+
+The middleware turns the session cookie into `request.user` (an `Actor`, or None); every role check
+of the web side is a route guard built by `requires`, so "who may open this" is read off the route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.authentication import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+)
+from litestar.params import JSONBody
+from litestar.types import ASGIApp, Guard
+
+from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
+from evaluation_service.identity.schemas import LoginIn, UserOut
+from evaluation_service.identity.service import Identity
+from evaluation_service.kernel.clock import utcnow
+from evaluation_service.kernel.errors import DomainError, Forbidden, Unauthenticated
+
+SESSION_COOKIE = "hcp_session"
+
+# Requests that never carry a staff session: the intake hot path skips the lookup entirely.
+PUBLIC_PATHS = ["^/health$", "^/api/v1/evaluations", "^/api/v1/transactions", "^/static/"]
+
+
+class SessionAuthentication(AbstractAuthenticationMiddleware):
+    """`request.user` is the logged-in Actor, or None; `request.auth` the refusal, if any."""
+
+    def __init__(self, app: ASGIApp, identity: Identity, exclude: list[str] | None = None) -> None:
+        super().__init__(app, exclude=exclude)
+        self.identity = identity
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
+        token = connection.cookies.get(SESSION_COOKIE)
+        if not token:
+            return AuthenticationResult(user=None, auth=None)
+        try:
+            actor = await self.identity.authenticate(token, utcnow())
+        except DomainError as refusal:  # expired or unknown session: anonymous, with the reason
+            return AuthenticationResult(user=None, auth=refusal)
+        return AuthenticationResult(user=actor, auth=token)
+
+
+def session_authentication(identity: Identity) -> DefineMiddleware:
+    return DefineMiddleware(SessionAuthentication, identity=identity, exclude=PUBLIC_PATHS)
+
+
+def current_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:
+    user = connection.scope.get("user")
+    return user if isinstance(user, Actor) else None
+
+
+def _not_logged_in(connection: ASGIConnection[Any, Any, Any, Any]) -> Unauthenticated:
+    refusal = connection.scope.get("auth")
+    if isinstance(refusal, Unauthenticated):
+        return refusal
+    return Unauthenticated("not_logged_in", "请先登录。", "log in first (session cookie missing)")
+
+
+def requires(
+    *roles: Role,
+    refusal: Forbidden | None = None,
+    refusals: Mapping[Role, Forbidden] | None = None,
+) -> Guard:
+    """A route guard: 401 without a session; 403 for other roles, with the refusal given for that
+    role (`refusals`), or for every role (`refusal`), or a plain one naming the person's role."""
+    allowed = frozenset(roles)
+    by_role = dict(refusals or {})
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        actor = current_actor(connection)
+        if actor is None:
+            raise _not_logged_in(connection)
+        if actor.role in allowed:
+            return
+        raise (
+            by_role.get(actor.role)
+            or refusal
+            or Forbidden(
+                "pages_forbidden",
+                f"此页面不向{ROLE_TEXT[actor.role]}开放。",
+                f"this page is not for role {actor.role}",
+            )
+        )
+
+    return guard
+
+
+def logged_in() -> Guard:
+    return requires(*Role)
+
+
+async def _actor(request: Request[Any, Any, Any]) -> Actor:
+    actor = current_actor(request)
+    if actor is None:  # a route without a guard asked for the actor
+        raise _not_logged_in(request)
+    return actor
+
+
+# Handlers name `actor: NamedDependency[Actor]`; their guard has already let the person in.
+ACTOR = {"actor": Provide(_actor)}
+
+
+def session_cookie(token: str, expires_at: int, secure: bool) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        expires=expires_at,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+
+
+CLEARED_COOKIE = Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["staff"]  # noqa: RUF012 (Litestar declares it a list attribute)
+
+    @post("/login", status_code=200, summary="Staff login; sets the session cookie")
+    async def login(
+        self,
+        identity: NamedDependency[Identity],
+        cookie_secure: NamedDependency[bool],
+        data: JSONBody[LoginIn],
+    ) -> Response[UserOut]:
+        session = await identity.login(data.username, data.password, utcnow())
+        return Response(
+            session.user,
+            cookies=[
+                session_cookie(session.token, int(session.expires_at.timestamp()), cookie_secure)
+            ],
+        )
+
+    @post("/logout", status_code=204, summary="End the session")
+    async def logout(
+        self, request: Request[Any, Any, Any], identity: NamedDependency[Identity]
+    ) -> Response[None]:
+        await identity.logout(request.cookies.get(SESSION_COOKIE))
+        return Response(None, status_code=204, cookies=[CLEARED_COOKIE])
+
+    @get("/me", guards=[logged_in()], dependencies=ACTOR, summary="The logged-in staff member")
+    async def me(
+        self, identity: NamedDependency[Identity], actor: NamedDependency[Actor]
+    ) -> UserOut:
+        return await identity.me(actor)

@@ -1,0 +1,138 @@
+"""The composition root: settings in, one database, the services built once and handed to each
+package. The web app, the worker, the scheduler and every command start here.
+
+Packages never import each other sideways; where one needs another's behaviour the root passes it
+in: intake gets rectification's ticket opening, forwarding gets rectification's closed results, the
+staff pages get the notification inbox and the forwarding failure count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from piccolo.table import Table
+
+from connectors.actors import delivery_policy, province_client
+from connectors.delivery import Forwarder
+from connectors.model import TicketResultToSend
+from connectors.service import Forwarding
+from evaluation_service.evaluations.service import Intake
+from evaluation_service.evaluations.tokens import RatingTokens
+from evaluation_service.identity.service import Identity, LoginPolicy
+from evaluation_service.kernel.database import Database
+from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
+from rectification.service import Rectification, TicketOpening, closed_results, ticket_clock
+from reports.service import Reports
+
+
+def build_calendar(settings: Settings) -> WorkCalendar:
+    overrides = CalendarOverrides()
+    if settings.calendar_file is not None:
+        overrides = load_calendar_file(settings.calendar_file)
+    extra = CalendarOverrides.from_lists(
+        holidays=settings.extra_holidays, workdays=settings.extra_workdays
+    )
+    return WorkCalendar(overrides.merged_with(extra))
+
+
+def registered_tables() -> list[type[Table]]:
+    """Every table of every Piccolo app in the registry, so one engine can be bound to all."""
+    from evaluation_service.root.piccolo_conf import APP_REGISTRY
+
+    return [table for app in APP_REGISTRY.app_configs.values() for table in app.table_classes]
+
+
+def new_database(settings: Settings, pool_size: int | None = None) -> Database:
+    """The one place a Database is built: every table of every package bound to it."""
+    db = Database(settings.database_url, pool_size or settings.db_pool_size)
+    db.bind(registered_tables())
+    return db
+
+
+@asynccontextmanager
+async def started_database(
+    settings: Settings, pool_size: int | None = None
+) -> AsyncIterator[Database]:
+    """For commands: a started database, closed on the way out."""
+    db = new_database(settings, pool_size)
+    await db.start()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def ticket_results(ticket_ids: list[int]) -> dict[int, TicketResultToSend]:
+    """Rectification's closing results in the shape forwarding sends (差评整改在线反馈)."""
+    return {
+        ticket_id: TicketResultToSend(
+            ticket_id=r.ticket_id,
+            project_no=r.project_no,
+            service_number=r.service_number,
+            assess_number=r.assess_number,
+            result=r.result,
+            measures=r.measures,
+            feedback=r.feedback,
+            closed_at=r.closed_at,
+        )
+        for ticket_id, r in (await closed_results(ticket_ids)).items()
+    }
+
+
+def forwarder(db: Database, settings: Settings) -> Forwarder:
+    """A forwarder with its own province client (one per process, closed with the worker)."""
+    return Forwarder(
+        db, province_client(settings), delivery_policy(settings), ticket_results=ticket_results
+    )
+
+
+def identity_of(db: Database, settings: Settings) -> Identity:
+    return Identity(
+        db,
+        LoginPolicy(
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+            session=timedelta(hours=settings.session_hours),
+        ),
+        ZoneInfo(settings.timezone),
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything one process builds once: what request handlers and actors are given."""
+
+    settings: Settings
+    db: Database
+    calendar: WorkCalendar
+    identity: Identity
+    intake: Intake
+    rectification: Rectification
+    forwarding: Forwarding
+    reports: Reports
+
+
+def build_services(settings: Settings, db: Database | None = None) -> Services:
+    db = db or new_database(settings)
+    calendar = build_calendar(settings)
+    return Services(
+        settings=settings,
+        db=db,
+        calendar=calendar,
+        identity=identity_of(db, settings),
+        intake=Intake(
+            db,
+            settings,
+            calendar,
+            RatingTokens(settings.token_secret),
+            TicketOpening(ticket_clock(settings, calendar)),
+        ),
+        rectification=Rectification.from_settings(db, settings, calendar),
+        forwarding=Forwarding(db),
+        reports=Reports.from_settings(db, settings, calendar),
+    )
