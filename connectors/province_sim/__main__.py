@@ -5,9 +5,9 @@
 
 Every option has an environment variable (SIM_PRIVATE_KEY, SIM_APP_MARK, SIM_APP_WORD,
 SIM_TENANCY_ID, SIM_CIPHER_MODE, SIM_CIPHER_ENCODING, SIM_ANSWER_STYLE, SIM_DB); an option on
-the command line wins. --demo-keys takes the key pair and app credentials from the committed,
-public demo_keys.json (for `make run`); with no private key at all the simulator does the same
-and says so.
+the command line wins. --demo-keys takes the key pair and the app credentials from the
+committed, public demo_keys.json (for `make run`); with no private key at all the simulator uses
+the demo pair too, says so, and the demo credentials unless both are given.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def build_app(args: argparse.Namespace) -> SimulatorApp:
             )
         pair, credentials = demo_key_pair()
         private_key = pair.private_hex
-        app_mark = app_mark or credentials["app_mark"]
-        app_word = app_word or credentials["app_word"]
+        if args.demo_keys or not (app_mark and app_word):
+            app_mark, app_word = credentials["app_mark"], credentials["app_word"]
     if not app_mark or not app_word:
         raise SystemExit("province simulator: --app-mark and --app-word (or SIM_APP_*) are needed")
     decryptor = Decryptor(private_key, CipherMode(args.cipher_mode), Encoding(args.cipher_encoding))
