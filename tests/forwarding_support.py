@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 
-from connectors.province.signing import generate_key_pair
+from connectors.province_sim.cipher import generate_key_pair
 from evaluation_service.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_WORD = "test-app-word"
 APP_MARK = "test-app-mark"
-TENANCY = "370124"
+TENANCY = "370000000000"  # C-Tenancy-Id as Shandong's integration code sends it
 
 
 def free_port() -> int:
@@ -70,7 +70,8 @@ class Simulator:
             response.raise_for_status()
             return response.json()
 
-    async def faults(self, **faults: float) -> None:
+    async def faults(self, **faults: Any) -> None:
+        """error_rate, latency_ms, down_seconds, refuse_followups, answer_style; unset = normal."""
         await self.control("/sim/faults", dict(faults))
 
     async def keys(self, project_no: str) -> dict[tuple[str, ...], dict[str, int]]:
@@ -84,13 +85,21 @@ class Simulator:
 
 
 def start_simulator(var_dir: Path) -> Simulator:
-    private, public = generate_key_pair()
+    """The province simulator in its own process, holding the province's key pair: the county
+    side gets only the public key (and, for now, the private one too in env())."""
+    keys = generate_key_pair()
     port = free_port()
-    sim = Simulator(f"http://127.0.0.1:{port}", private, public, None)  # type: ignore[arg-type]
-    env = {**os.environ, **sim.env(), "HAOCHAPING_VAR_DIR": str(var_dir)}
-    sim.process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.province_sim", "--port", str(port)], cwd=ROOT, env=env
-    )
+    sim = Simulator(f"http://127.0.0.1:{port}", keys.private_hex, keys.public_hex, None)  # type: ignore[arg-type]
+    env = {
+        **os.environ,
+        "SIM_PRIVATE_KEY": keys.private_hex,
+        "SIM_APP_MARK": APP_MARK,
+        "SIM_APP_WORD": APP_WORD,
+        "SIM_TENANCY_ID": TENANCY,
+    }
+    command = [sys.executable, "-m", "connectors.province_sim", "--port", str(port)]
+    command += ["--db", str(var_dir / "province_sim.sqlite3")]
+    sim.process = subprocess.Popen(command, cwd=ROOT, env=env)
     wait_port(port, sim.process)
     return sim
 

@@ -1,1 +1,1 @@
-"""A province simulator: the Shandong protocol over real HTTP, checking what the province checks."""
+"""A strict fake of Shandong's unified 好差评 system, written from public integration code only."""
