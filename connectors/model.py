@@ -140,6 +140,8 @@ class Outcome(StrEnum):
     followup_refused = "followup_refused"
     rejected = "rejected"  # the province refuses the item itself; retrying cannot help
     not_forwardable = "not_forwardable"  # a self-built item: never sent (see wire.is_forwardable)
+    # Not sent: the province failed while a refused batch was being split; send it again later.
+    unsent = "unsent"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ the whole call, so a refused call of several items is split in halves and each h
 the good items go through and only the offending one keeps the province's text. For one bad item
 among n that is between log2(n)+1 and 2·log2(n)+1 calls, not n: a half that went through in one
 call tells that the refusal came from the other half, which is then split without being resent.
+If a call fails whole while a batch is being split, the halves already answered keep their results
+and the rest come back `unsent`: resending a delivered follow-up rating would be answered as a
+repeat and look refused.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from connectors.model import (
     Indicator,
     ItemResult,
     Outcome,
+    ProvinceCallFailed,
     ProvinceEndpointOff,
     ProvinceRefusedCall,
     ProvinceUnavailable,
@@ -47,6 +51,15 @@ class _Item:
 
     fields: dict[str, str]
     assess_number: int | None
+
+
+@dataclass
+class _Split:
+    """The state of one push being split: whether halves are being sent, and the failure that
+    stopped it (the remaining items are then `unsent`)."""
+
+    started: bool = False
+    failure: str | None = None
 
 
 class ProvinceClient:
@@ -131,38 +144,45 @@ class ProvinceClient:
                 to_send.append(index)
             else:
                 results[index] = ItemResult(Outcome.not_forwardable, reason)
-        sent = await self._deliver(url, [items[i] for i in to_send])
-        for index, result in zip(to_send, sent, strict=True):
-            results[index] = result
+        if to_send:
+            sent, _ = await self._send(url, [items[i] for i in to_send], None, _Split())
+            for index, result in zip(to_send, sent, strict=True):
+                results[index] = result
         return [r for r in results if r is not None]
 
-    async def _deliver(
-        self, url: str, items: list[_Item], refused_with: str | None = None
-    ) -> list[ItemResult]:
-        return (await self._send(url, items, refused_with))[0]
-
     async def _send(
-        self, url: str, items: list[_Item], refused_with: str | None
+        self, url: str, items: list[_Item], refused_with: str | None, split: _Split
     ) -> tuple[list[ItemResult], bool]:
         """Send `items`: their results, and whether one call took them all. When the province
         refuses the call, the refused items are found by halves. `refused_with` is the text of a
         refusal already known to come from within `items` (they are not sent whole again)."""
         if not items:
             return [], True
+        if split.failure is not None:
+            return [ItemResult(Outcome.unsent, split.failure) for _ in items], False
         if refused_with is None:
-            answer = await self._call(url, await self._sealed(items))
+            try:
+                answer = await self._call(url, await self._sealed(items))
+            except ProvinceCallFailed as exc:
+                if not split.started:
+                    raise  # the first call: nothing was delivered, the whole call failed
+                # Halves already sent keep their results; the rest is not sent now.
+                split.failure = str(exc)
+                return [ItemResult(Outcome.unsent, split.failure) for _ in items], False
             if answer.ok:
                 return [ItemResult(Outcome.accepted) for _ in items], True
             refused_with = answer.text
         if len(items) == 1:
             refusal = wire.classify(refused_with)
             return [wire.item_result(refusal, refused_with, items[0].assess_number)], False
+        split.started = True
         middle = len(items) // 2
-        left, left_whole = await self._send(url, items[:middle], None)
+        left, left_whole = await self._send(url, items[:middle], None, split)
         # The province stores a call all or nothing: when the left half went through in one call,
         # the refusal came from the right half, so that half is split without being sent whole
         # again (and a single item there is the one the text is about).
-        right, _ = await self._send(url, items[middle:], refused_with if left_whole else None)
+        known = refused_with if left_whole else None
+        right, _ = await self._send(url, items[middle:], known, split)
         return left + right, False
 
     async def _sealed(self, items: list[_Item]) -> dict[str, Any]:

@@ -423,6 +423,29 @@ async def test_several_bad_items_each_keep_their_own_text_in_order() -> None:
     ]
 
 
+async def test_a_failure_while_splitting_keeps_the_answered_halves_and_leaves_the_rest_unsent() -> (
+    None
+):
+    fake = FakeProvince(records={(f"37PY{n:04d}", "1") for n in range(7)})
+    answered = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal answered
+        # Answered: the batch (refused), items 0-3, items 4-5; then the province is down.
+        if answered == 3:
+            return httpx.Response(503, text="down")
+        answered += 1
+        return fake(request)
+
+    client = client_for(handler)
+    results = await client.push_ratings([rating(n) for n in range(8)])
+    await client.close()
+
+    assert [r.outcome for r in results] == [Outcome.accepted] * 6 + [Outcome.unsent] * 2
+    assert "503" in results[6].message and not results[6].delivered
+    assert len(fake.ratings) == 6
+
+
 # --- the whole call fails -------------------------------------------------------------------------
 
 
