@@ -1,2 +1,2 @@
-"""The province's unified 好差评 system: its wire format, signing and HTTP client (Shandong
-protocol)."""
+"""The province's unified 好差评 system (Shandong): its wire format (`wire`), SM2 sealing
+(`cipher`), settings (`config`) and HTTP client (`client`)."""
