@@ -27,12 +27,22 @@ migrate: install ## Apply database migrations (DATABASE_URL, default SQLite unde
 demo: migrate ## Load the demo catalog of Pingyin County (idempotent)
 	$(BIN)/python -m evaluation_service demo
 
+# `make run` points the connector at the bundled simulator with its public demo key (never the
+# real province's): the same settings an operator sets for production (docs/operations.md).
+SIM_URL := http://$(HOST):$(SIM_PORT)
+DEMO_KEY = $$($(BIN)/python -c "import json; print(json.load(open('connectors/province_sim/demo_keys.json'))['public_key'])")
+DEMO_PROVINCE = PROVINCE_RECORDS_URL=$(SIM_URL)/hcp/addEvaluateService \
+  PROVINCE_RATINGS_URL=$(SIM_URL)/hcp/addEvaluate PROVINCE_NORM_URL=$(SIM_URL)/hcp/norm \
+  PROVINCE_TICKET_RESULTS_URL=$(SIM_URL)/hcp/rectifyFeedback \
+  PROVINCE_HOLDINGS_URL=$(SIM_URL)/hcp/dailyHoldings PROVINCE_PUBLIC_KEY=$(DEMO_KEY) \
+  PROVINCE_APP_MARK=haochaping-pingyin PROVINCE_APP_WORD=dev-app-word PROVINCE_DATA_SOURCE=999
+
 run: demo ## Install, migrate, load demo data; serve on http://127.0.0.1:8000 with the province simulator
-	@echo "Province simulator on http://$(HOST):$(SIM_PORT) (ratings arrive there; see /sim/stats)"
+	@echo "Province simulator on $(SIM_URL) (what it received: $(SIM_URL)/sim/)"
 	@echo "Serving on http://$(HOST):$(PORT)  (API schema: http://$(HOST):$(PORT)/schema)"
 	@$(BIN)/python -m evaluation_service simulator --host $(HOST) --port $(SIM_PORT) & SIM=$$!; \
 	  trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
-	  PROVINCE_URL=http://$(HOST):$(SIM_PORT) $(BIN)/python -m evaluation_service serve --host $(HOST) --port $(PORT)
+	  $(DEMO_PROVINCE) $(BIN)/python -m evaluation_service serve --host $(HOST) --port $(PORT)
 
 test: install browser-deps ## Run the whole test suite (SQLite always; PostgreSQL and brokers when answering)
 	$(BIN)/python -m pytest

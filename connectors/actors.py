@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import dramatiq
 
 from connectors.delivery import DeliveryPolicy, Forwarder
-from connectors.model import ProvinceUnavailable
+from connectors.model import ProvinceCallFailed
 from connectors.province.client import ProvinceClient
-from connectors.province.signing import Signer
+from connectors.province.config import ProvinceConfig
 from connectors.reconcile import reconcile_and_record
 from evaluation_service.kernel.settings import Settings
 
@@ -31,19 +31,31 @@ RECONCILE_ACTOR = "connectors.reconcile_day"
 RECONCILE_HOUR = 2  # 02:00 on the county's clock: yesterday is complete, the province is quiet
 
 
-def province_client(settings: Settings) -> ProvinceClient:
-    return ProvinceClient(
-        settings.province_url,
-        tenancy_id=settings.province_tenancy_id,
-        signer=Signer(
-            settings.province_private_key,
-            settings.province_public_key,
-            settings.province_app_mark,
-            settings.province_app_word,
-        ),
-        zone=ZoneInfo(settings.timezone),
-        timeout_seconds=settings.province_timeout_seconds,
+def province_config(settings: Settings) -> ProvinceConfig:
+    """The connector's configuration from the settings the root read (raises ProvinceConfigError
+    naming the setting that is missing or wrong)."""
+    return ProvinceConfig.from_settings(
+        {
+            "PROVINCE_RECORDS_URL": settings.province_records_url,
+            "PROVINCE_RATINGS_URL": settings.province_ratings_url,
+            "PROVINCE_NORM_URL": settings.province_norm_url,
+            "PROVINCE_TICKET_RESULTS_URL": settings.province_ticket_results_url,
+            "PROVINCE_HOLDINGS_URL": settings.province_holdings_url,
+            "PROVINCE_PUBLIC_KEY": settings.province_public_key,
+            "PROVINCE_APP_MARK": settings.province_app_mark,
+            "PROVINCE_APP_WORD": settings.province_app_word,
+            "PROVINCE_DATA_SOURCE": settings.province_data_source,
+            "PROVINCE_TENANCY_ID": settings.province_tenancy_id,
+            "PROVINCE_CIPHER_MODE": settings.province_cipher_mode,
+            "PROVINCE_CIPHER_ENCODING": settings.province_cipher_encoding,
+            "PROVINCE_ITEMS_PER_CIPHERTEXT": str(settings.province_items_per_ciphertext),
+            "PROVINCE_TIMEOUT_SECONDS": str(settings.province_timeout_seconds),
+        }
     )
+
+
+def province_client(settings: Settings) -> ProvinceClient:
+    return ProvinceClient(province_config(settings), ZoneInfo(settings.timezone))
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
@@ -143,7 +155,7 @@ def embedded_reconciler(
         async def run(day: str) -> None:
             try:
                 await reconcile_and_record(date.fromisoformat(day), client, zone, settings.var_dir)
-            except ProvinceUnavailable as exc:
+            except ProvinceCallFailed as exc:
                 log.warning("reconciliation of %s: province unavailable: %s", day, exc)
 
         def send(day: str) -> None:

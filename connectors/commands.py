@@ -6,7 +6,7 @@ import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from connectors.model import ProvinceUnavailable
+from connectors.model import ProvinceCallFailed
 from connectors.province.client import ProvinceClient
 from connectors.reconcile import reconcile_day
 from evaluation_service.kernel.settings import Settings
@@ -22,7 +22,7 @@ async def reconcile_command(
     )
     try:
         difference = await reconcile_day(day, client, zone)
-    except ProvinceUnavailable as exc:
+    except ProvinceCallFailed as exc:
         print(f"reconcile {day}: province unavailable: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -10,6 +10,7 @@ repeat as "already received", so at-least-once delivery is counted there exactly
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections import defaultdict
@@ -19,22 +20,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.model import (
+    CaseKind,
     ItemResult,
     Outcome,
-    ProvinceUnavailable,
+    ProvinceCallFailed,
     RatingToSend,
     RecordToSend,
     TicketResultToSend,
+    TimeUnit,
 )
 from connectors.province.client import ProvinceClient
 from evaluation_service.kernel.clock import as_utc
 from evaluation_service.kernel.database import Database
-from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord, Staff
 from evaluation_service.kernel.vocabulary import OutboxKind, OutboxState
 
 log = logging.getLogger("haochaping.forwarding")
 
 TICKET_SOURCE_MISSING = "整改结果尚未就绪（工单未办结或整改结果未接入），保持待发送"
+TICKET_RESULTS_OFF = "未配置整改结果反馈接口（PROVINCE_TICKET_RESULTS_URL），保持待发送"
 
 # The closing results of rectification tickets by ticket id: only closed tickets are present.
 TicketResults = Callable[[list[int]], Awaitable[dict[int, TicketResultToSend]]]
@@ -60,6 +64,19 @@ class DeliveryReport:
     failed: dict[int, str] = field(default_factory=dict)
     retry: dict[int, str] = field(default_factory=dict)
     waiting: dict[int, str] = field(default_factory=dict)
+    # A follow-up the province answered "rating already there": shown, never counted delivered.
+    followup_refused: dict[int, str] = field(default_factory=dict)
+    # A self-built item (taskCode with 00000000): kept and counted, never sent.
+    not_forwardable: dict[int, str] = field(default_factory=dict)
+
+    def settled(self) -> set[int]:
+        return (
+            set(self.delivered)
+            | set(self.failed)
+            | set(self.waiting)
+            | set(self.followup_refused)
+            | set(self.not_forwardable)
+        )
 
 
 @dataclass(frozen=True)
@@ -141,17 +158,36 @@ class Forwarder:
         record_rows = [r for r in rows if r.kind == OutboxKind.service_record]
         ticket_rows = [r for r in rows if r.kind == OutboxKind.ticket_result]
         records = await _load_records([r.ref_id for r in record_rows])
+        # While this delivery runs its rows' lease is renewed, so a slow province never lets a
+        # second worker take them; a worker that dies stops renewing, and the rows come back to
+        # the relay within one (short) lease.
+        renewing = asyncio.create_task(self._renew_lease([row.id for row in rows]))
         try:
             await self._push_records(record_rows, records, report)
             await self._push_ratings(ratings_rows, ratings, report)
             await self._push_ticket_results(ticket_rows, report)
-        except ProvinceUnavailable as exc:
-            settled = set(report.delivered) | set(report.failed) | set(report.waiting)
+        except ProvinceCallFailed as exc:
+            # Nothing of the failed call was delivered (a wrong key included: the reason, e.g.
+            # 密钥或应用标识错误, stays on the row for the console until the settings are fixed).
+            settled = report.settled()
             for row in rows:
                 if row.id not in settled:
                     report.retry[row.id] = str(exc)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
         await self._settle(rows, report)
         return report
+
+    async def _renew_lease(self, ids: list[int]) -> None:
+        every = self.policy.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            until = self.clock() + timedelta(seconds=self.policy.lease_seconds)
+            async with self.db.write():
+                await Outbox.update({Outbox.next_attempt_at: until}).where(
+                    Outbox.id.is_in(ids) & (Outbox.state == OutboxState.pending)
+                )
 
     async def _rows(self, where: Any) -> list[_Row]:
         found = (
@@ -215,6 +251,11 @@ class Forwarder:
     async def _push_ticket_results(self, rows: list[_Row], report: DeliveryReport) -> None:
         if not rows:
             return
+        if not self.client.sends_ticket_results:
+            # No endpoint configured for 差评整改在线反馈: keep them, to be sent once it is.
+            for row in rows:
+                report.waiting[row.id] = TICKET_RESULTS_OFF
+            return
         results = await self.ticket_results([r.ref_id for r in rows]) if self.ticket_results else {}
         present = [r for r in rows if r.ref_id in results]
         for row in rows:
@@ -269,14 +310,26 @@ class Forwarder:
                         Outbox.last_error: message[:2000],
                     }
                 ).where(Outbox.id.is_in(ids) & pending)
-            if report.waiting:
+            for state, outcomes in (
+                (OutboxState.followup_refused, report.followup_refused),
+                (OutboxState.not_forwardable, report.not_forwardable),
+            ):
+                for message, ids in _by_message(outcomes).items():
+                    await Outbox.update(
+                        {
+                            Outbox.state: state,
+                            Outbox.attempts: Outbox.attempts + 1,
+                            Outbox.last_error: message,
+                        }
+                    ).where(Outbox.id.is_in(ids) & pending)
+            for message, ids in _by_message(report.waiting).items():
                 await Outbox.update(
                     {
                         Outbox.next_attempt_at: now
                         + timedelta(seconds=self.policy.retry_max_seconds),
-                        Outbox.last_error: TICKET_SOURCE_MISSING,
+                        Outbox.last_error: message,
                     }
-                ).where(Outbox.id.is_in(list(report.waiting)) & pending)
+                ).where(Outbox.id.is_in(ids) & pending)
         if report.failed or report.retry:
             log.warning(
                 "forwarding: %d delivered, %d failed, %d to retry",
@@ -286,11 +339,22 @@ class Forwarder:
             )
 
 
+def _by_message(outcomes: dict[int, str]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = defaultdict(list)
+    for row_id, message in outcomes.items():
+        grouped[message[:2000]].append(row_id)
+    return grouped
+
+
 def _note(report: DeliveryReport, row_id: int, result: ItemResult) -> None:
     if result.delivered:
         report.delivered.append(row_id)
-    elif result.outcome == Outcome.no_record:
-        report.retry[row_id] = result.message
+    elif result.outcome in (Outcome.no_record, Outcome.unsent):
+        report.retry[row_id] = result.message or "未发送，稍后重试"
+    elif result.outcome == Outcome.followup_refused:
+        report.followup_refused[row_id] = result.message
+    elif result.outcome == Outcome.not_forwardable:
+        report.not_forwardable[row_id] = result.message
     else:
         report.failed[row_id] = result.message
 
@@ -299,9 +363,12 @@ def _note(report: DeliveryReport, row_id: int, result: ItemResult) -> None:
 
 
 async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
+    """The records with what the province needs of their transaction and item: what the business
+    system sent for the transaction wins over the catalog's default for the item."""
     if not record_ids:
         return {}
     t = ServiceRecord.service_transaction
+    item: Any = t.item  # a joined table: Piccolo types the join as Column
     rows = await ServiceRecord.select(
         ServiceRecord.id,
         ServiceRecord.service_number,
@@ -310,6 +377,7 @@ async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
         ServiceRecord.window_no,
         ServiceRecord.staff_no,
         t.project_no.as_alias("project_no"),
+        t.project_name.as_alias("project_name"),
         t.area_code.as_alias("area_code"),
         t.applicant_type.as_alias("applicant_type"),
         t.applicant_name.as_alias("applicant_name"),
@@ -318,35 +386,76 @@ async def _load_records(record_ids: list[int]) -> dict[int, RecordToSend]:
         t.applicant_phone.as_alias("phone"),
         t.accepted_at.as_alias("accepted_at"),
         t.finished_at.as_alias("finished_at"),
-        t.item.code.as_alias("item_code"),  # type: ignore[union-attr]
-        t.item.name.as_alias("item_name"),  # type: ignore[union-attr]
+        t.online.as_alias("online"),
+        t.item_kind.as_alias("t_item_kind"),
+        t.case_kind.as_alias("t_case_kind"),
+        t.promised_days.as_alias("t_promised_days"),
+        t.agent_name.as_alias("agent_name"),
+        t.agent_cert_type.as_alias("agent_cert_type"),
+        t.agent_cert_no.as_alias("agent_cert_no"),
+        item.code.as_alias("item_code"),
+        item.name.as_alias("item_name"),
+        item.item_kind.as_alias("item_kind"),
+        item.case_kind.as_alias("case_kind"),
+        item.promised_days.as_alias("promised_days"),
+        item.promised_unit.as_alias("promised_unit"),
+        item.legal_days.as_alias("legal_days"),
+        item.legal_unit.as_alias("legal_unit"),
         t.department.code.as_alias("department_code"),  # type: ignore[union-attr]
         t.department.name.as_alias("department_name"),  # type: ignore[union-attr]
     ).where(ServiceRecord.id.is_in(record_ids))
-    return {
-        r["id"]: RecordToSend(
-            record_id=r["id"],
-            project_no=r["project_no"],
-            service_number=r["service_number"],
-            name=r["name"],
-            occurred_at=as_utc(r["occurred_at"]),
-            item_code=r["item_code"],
-            item_name=r["item_name"],
-            department_code=r["department_code"],
-            department_name=r["department_name"],
-            area_code=r["area_code"],
-            applicant_type=r["applicant_type"],
-            applicant_name=r["applicant_name"],
-            applicant_cert_type=r["cert_type"],
-            applicant_cert_no=r["cert_no"],
-            applicant_phone=r["phone"],
-            accepted_at=as_utc(r["accepted_at"]) if r["accepted_at"] else None,
-            finished_at=as_utc(r["finished_at"]) if r["finished_at"] else None,
-            window_no=r["window_no"],
-            staff_no=r["staff_no"],
-        )
-        for r in rows
-    }
+    staff_numbers = sorted({r["staff_no"] for r in rows if r["staff_no"]})
+    handlers = (
+        {
+            s["staff_no"]: s["name"]
+            for s in await Staff.select(Staff.staff_no, Staff.name).where(
+                Staff.staff_no.is_in(staff_numbers)
+            )
+        }
+        if staff_numbers
+        else {}
+    )
+    return {r["id"]: _record(r, handlers.get(r["staff_no"], "")) for r in rows}
+
+
+def _record(r: dict[str, Any], handler_name: str) -> RecordToSend:
+    case_kind = r["t_case_kind"] or r["case_kind"] or CaseKind.promised
+    promised_days = r["t_promised_days"]
+    if promised_days is None:
+        promised_days = r["promised_days"] or 0
+    return RecordToSend(
+        record_id=r["id"],
+        project_no=r["project_no"],
+        service_number=r["service_number"],
+        name=r["name"],
+        occurred_at=as_utc(r["occurred_at"]),
+        item_code=r["item_code"],
+        item_name=r["item_name"],
+        department_code=r["department_code"],
+        department_name=r["department_name"],
+        area_code=r["area_code"],
+        applicant_type=r["applicant_type"],
+        applicant_name=r["applicant_name"],
+        applicant_cert_type=r["cert_type"],
+        applicant_cert_no=r["cert_no"],
+        applicant_phone=r["phone"],
+        accepted_at=as_utc(r["accepted_at"]) if r["accepted_at"] else None,
+        finished_at=as_utc(r["finished_at"]) if r["finished_at"] else None,
+        window_no=r["window_no"],
+        staff_no=r["staff_no"],
+        project_name=r["project_name"] or "",
+        item_kind=r["t_item_kind"] or r["item_kind"] or "",
+        case_kind=CaseKind(case_kind),
+        promised_days=int(promised_days),
+        promised_unit=TimeUnit(r["promised_unit"] or TimeUnit.working_day),
+        legal_days=int(r["legal_days"] or 0),
+        legal_unit=TimeUnit(r["legal_unit"] or TimeUnit.working_day),
+        online=bool(r["online"]),
+        handler_name=handler_name,
+        agent_name=r["agent_name"] or "",
+        agent_cert_type=r["agent_cert_type"] or "",
+        agent_cert_no=r["agent_cert_no"] or "",
+    )
 
 
 async def _load_ratings(evaluation_ids: list[int]) -> dict[int, RatingToSend]:
@@ -361,27 +470,33 @@ async def _load_ratings(evaluation_ids: list[int]) -> dict[int, RatingToSend]:
         Evaluation.tags,
         Evaluation.comment,
         Evaluation.is_default,
+        Evaluation.real_name,
         Evaluation.client_time,
         Evaluation.received_at,
-        Evaluation.service_record.service_number.as_alias("service_number"),
-        Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),  # type: ignore[union-attr]
     ).where(Evaluation.id.is_in(evaluation_ids))
-    return {r["id"]: _rating(r) for r in rows}
+    records = await _load_records(sorted({r["service_record"] for r in rows}))
+    return {
+        r["id"]: _rating(r, records[r["service_record"]])
+        for r in rows
+        if r["service_record"] in records
+    }
 
 
-def _rating(r: dict[str, Any]) -> RatingToSend:
+def _rating(r: dict[str, Any], record: RecordToSend) -> RatingToSend:
     return RatingToSend(
         evaluation_id=r["id"],
-        record_id=r["service_record"],
-        project_no=r["project_no"],
-        service_number=r["service_number"],
+        record=record,
         assess_number=r["assess_number"],
         channel=r["channel"],
         level=r["level"],
-        tags=r["tags"],
+        # The indicator codes stored with a rating are the province's national codes (the
+        # dictionary comes from its norm interface), so they go out as they are.
+        tags=tuple(code for code in (r["tags"] or "").split(",") if code),
         comment=r["comment"],
         is_default=bool(r["is_default"]),
         rated_at=rated_at(r["client_time"], r["received_at"]),
+        # Only a real-name rating names its evaluator: the applicant identified at the contact.
+        evaluator_name=record.applicant_name if r["real_name"] else "",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ class DayDifference:
     ratings_missing_at_province: list[tuple[str, int, int]]
     records_unknown_here: list[tuple[str, int]]
     ratings_unknown_here: list[tuple[str, int, int]]
+    # Follow-ups of the day the province refused as 评价数据不可重复, and whether it holds the key:
+    # never counted delivered, listed so a supervisor can check them (DESIGN §3 rule 5).
+    followups_refused: list[tuple[str, int, int, bool]] = field(default_factory=list)
 
     @property
     def matches(self) -> bool:
@@ -63,27 +66,33 @@ class DayDifference:
             f"  rating held by province, not delivered by us: {k}"
             for k in self.ratings_unknown_here
         ]
+        out += [
+            f"  follow-up refused by province (评价数据不可重复): {k[:3]}"
+            f" — {'held there' if k[3] else 'NOT held there'}"
+            for k in self.followups_refused
+        ]
         return out
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "day": self.day.isoformat(), "matches": self.matches}
 
 
-async def _delivered_refs(kind: OutboxKind, ref_ids: list[int]) -> set[int]:
+async def _refs_in_state(
+    kind: OutboxKind, ref_ids: list[int], state: OutboxState = OutboxState.delivered
+) -> set[int]:
     if not ref_ids:
         return set()
     rows = await Outbox.select(Outbox.ref_id).where(
-        (Outbox.kind == kind)
-        & (Outbox.state == OutboxState.delivered)
-        & Outbox.ref_id.is_in(ref_ids)
+        (Outbox.kind == kind) & (Outbox.state == state) & Outbox.ref_id.is_in(ref_ids)
     )
     return {r["ref_id"] for r in rows}
 
 
 async def delivered_on(
     day: date, zone: ZoneInfo
-) -> tuple[set[tuple[str, int]], set[tuple[str, int, int]]]:
-    """Our delivered keys of one local day, spelled as the province spells them."""
+) -> tuple[set[tuple[str, int]], set[tuple[str, int, int]], set[tuple[str, int, int]]]:
+    """Our delivered keys of one local day, spelled as the province spells them, and the keys of
+    that day's follow-ups the province refused."""
     start = datetime.combine(day, time.min, zone)
     end = start + timedelta(days=1)
     # Ratings buffered offline carry the device time; look a little wider, then filter exactly.
@@ -94,7 +103,7 @@ async def delivered_on(
         ServiceRecord.occurred_at,
         ServiceRecord.service_transaction.project_no.as_alias("project_no"),
     ).where((ServiceRecord.occurred_at >= start) & (ServiceRecord.occurred_at < end))
-    delivered = await _delivered_refs(OutboxKind.service_record, [r["id"] for r in records])
+    delivered = await _refs_in_state(OutboxKind.service_record, [r["id"] for r in records])
     record_keys = {
         (province_key(r["project_no"]), r["service_number"])
         for r in records
@@ -109,17 +118,21 @@ async def delivered_on(
         Evaluation.service_record.service_transaction.project_no.as_alias("project_no"),  # type: ignore[union-attr]
     ).where((Evaluation.received_at >= window[0]) & (Evaluation.received_at < window[1]))
     on_day = [r for r in ratings if start <= rated_at(r["client_time"], r["received_at"]) < end]
-    delivered = await _delivered_refs(OutboxKind.evaluation, [r["id"] for r in on_day])
-    rating_keys = {
-        (province_key(r["project_no"]), r["service_number"], r["assess_number"])
-        for r in on_day
-        if r["id"] in delivered
-    }
-    return record_keys, rating_keys
+    delivered = await _refs_in_state(OutboxKind.evaluation, [r["id"] for r in on_day])
+    refused = await _refs_in_state(
+        OutboxKind.evaluation, [r["id"] for r in on_day], OutboxState.followup_refused
+    )
+
+    def key(r: dict[str, Any]) -> tuple[str, int, int]:
+        return (province_key(r["project_no"]), r["service_number"], r["assess_number"])
+
+    rating_keys = {key(r) for r in on_day if r["id"] in delivered}
+    refused_keys = {key(r) for r in on_day if r["id"] in refused}
+    return record_keys, rating_keys, refused_keys
 
 
 async def reconcile_day(day: date, client: ProvinceClient, zone: ZoneInfo) -> DayDifference:
-    records, ratings = await delivered_on(day, zone)
+    records, ratings, refused = await delivered_on(day, zone)
     held = await client.holdings(day)
     return DayDifference(
         day=day,
@@ -131,6 +144,7 @@ async def reconcile_day(day: date, client: ProvinceClient, zone: ZoneInfo) -> Da
         ratings_missing_at_province=sorted(ratings - held.ratings),
         records_unknown_here=sorted(held.records - records),
         ratings_unknown_here=sorted(held.ratings - ratings),
+        followups_refused=sorted((*k, k in held.ratings) for k in refused),
     )
 
 

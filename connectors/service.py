@@ -20,14 +20,27 @@ class ForwardingStats:
     delivered: int
     failed: int
     oldest_pending_age_seconds: float | None
+    # Follow-ups the province answered 评价数据不可重复: not delivered, shown to supervisors.
+    followup_refused: int = 0
+    # Self-built items (code with 00000000): kept and counted, never pushed.
+    not_forwardable: int = 0
+    # Why pending rows are waiting, when the province said why (e.g. 密钥或应用标识错误).
+    pending_reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "pending": self.pending,
             "delivered": self.delivered,
             "failed": self.failed,
+            "followup_refused": self.followup_refused,
+            "not_forwardable": self.not_forwardable,
             "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
+            "pending_reason": self.pending_reason,
         }
+
+
+# Rows a supervisor sees on the console and may send again.
+NEEDS_ATTENTION = (OutboxState.failed, OutboxState.followup_refused)
 
 
 class Forwarding:
@@ -55,15 +68,25 @@ class Forwarding:
         age = None
         if oldest is not None:
             age = round(max(0.0, (now - as_utc(oldest["created_at"])).total_seconds()), 3)
+        waiting = (
+            await Outbox.select(Outbox.last_error)
+            .where((Outbox.state == OutboxState.pending) & (Outbox.last_error != ""))
+            .order_by(Outbox.id, ascending=False)
+            .first()
+        )
         return ForwardingStats(
             pending=counts["pending"],
             delivered=counts["delivered"],
             failed=counts["failed"],
             oldest_pending_age_seconds=age,
+            followup_refused=counts["followup_refused"],
+            not_forwardable=counts["not_forwardable"],
+            pending_reason=waiting["last_error"] if waiting else "",
         )
 
     async def failed_count(self) -> int:
-        return int(await Outbox.count().where(Outbox.state == OutboxState.failed))
+        """What needs a supervisor's eye: refused or expired rows and refused follow-ups."""
+        return int(await Outbox.count().where(Outbox.state.is_in(list(NEEDS_ATTENTION))))
 
     async def failed(self, limit: int, offset: int) -> list[dict[str, Any]]:
         rows = (
@@ -75,8 +98,9 @@ class Forwarding:
                 Outbox.last_error,
                 Outbox.created_at,
                 Outbox.next_attempt_at,
+                Outbox.state,
             )
-            .where(Outbox.state == OutboxState.failed)
+            .where(Outbox.state.is_in(list(NEEDS_ATTENTION)))
             .order_by(Outbox.id)
             .limit(limit)
             .offset(offset)
@@ -87,6 +111,7 @@ class Forwarding:
                 "kind": r["kind"],
                 "ref_id": r["ref_id"],
                 "attempts": r["attempts"],
+                "state": r["state"],
                 "last_error": r["last_error"],
                 "queued_at": as_utc(r["created_at"]).isoformat(),
                 "failed_at": as_utc(r["next_attempt_at"]).isoformat(),
@@ -108,7 +133,7 @@ class Forwarding:
                         Outbox.last_error: "",
                     }
                 )
-                .where((Outbox.id == outbox_id) & (Outbox.state == OutboxState.failed))
+                .where((Outbox.id == outbox_id) & Outbox.state.is_in(list(NEEDS_ATTENTION)))
                 .returning(Outbox.id)
             )
             if changed:

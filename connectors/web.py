@@ -50,6 +50,7 @@ async def _forwarding_page(
     error: DomainError | None = None,
 ) -> Template:
     rows = await forwarding.failed(200, 0)
+    stats = await forwarding.stats(datetime.now(UTC))
     for row in rows:
         row["kind_text"] = OUTBOX_KIND_TEXT.get(row["kind"], row["kind"])
         row["queued"] = datetime.fromisoformat(row["queued_at"])
@@ -61,6 +62,7 @@ async def _forwarding_page(
         status_code=error.status if error else 200,
         tab="forwarding",
         rows=rows,
+        stats=stats,
         retried=retried,
         error=error.zh if error else "",
     )

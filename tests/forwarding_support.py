@@ -22,6 +22,7 @@ from evaluation_service.kernel.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 APP_WORD = "test-app-word"
 APP_MARK = "test-app-mark"
+DATA_SOURCE = "318"  # three digits, as the province assigns them
 TENANCY = "370000000000"  # C-Tenancy-Id as Shandong's integration code sends it
 
 
@@ -52,13 +53,18 @@ class Simulator:
     process: subprocess.Popen[bytes]
 
     def env(self) -> dict[str, str]:
+        """The county side's settings for this simulator: its endpoints and its public key only."""
         return {
-            "PROVINCE_URL": self.url,
-            "PROVINCE_SM2_PRIVATE_KEY": self.private_key,
-            "PROVINCE_SM2_PUBLIC_KEY": self.public_key,
+            "PROVINCE_RECORDS_URL": f"{self.url}/hcp/addEvaluateService",
+            "PROVINCE_RATINGS_URL": f"{self.url}/hcp/addEvaluate",
+            "PROVINCE_NORM_URL": f"{self.url}/hcp/norm",
+            "PROVINCE_TICKET_RESULTS_URL": f"{self.url}/hcp/rectifyFeedback",
+            "PROVINCE_HOLDINGS_URL": f"{self.url}/hcp/dailyHoldings",
+            "PROVINCE_PUBLIC_KEY": self.public_key,
             "PROVINCE_APP_WORD": APP_WORD,
             "PROVINCE_APP_MARK": APP_MARK,
             "PROVINCE_TENANCY_ID": TENANCY,
+            "PROVINCE_DATA_SOURCE": DATA_SOURCE,
         }
 
     async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -107,12 +113,8 @@ def start_simulator(var_dir: Path) -> Simulator:
 def forwarding_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
     """Short back-off, lease and relay interval, so resilience tests take seconds, not minutes."""
     values: dict[str, Any] = {
-        "province_url": sim.url,
-        "province_private_key": sim.private_key,
-        "province_public_key": sim.public_key,
-        "province_app_word": APP_WORD,
-        "province_app_mark": APP_MARK,
-        "province_tenancy_id": TENANCY,
+        **{name.lower(): value for name, value in sim.env().items()},
+        "forwarding_enabled": True,
         "province_timeout_seconds": 5.0,
         "forward_batch_size": 50,
         "forward_concurrency": 2,

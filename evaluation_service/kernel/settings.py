@@ -99,37 +99,42 @@ def _float(raw: str, name: str, minimum: float) -> float:
     return value
 
 
-def _sm2_keys(private: str | None, public: str | None, var_dir: Path) -> tuple[str, str]:
-    """Our SM2 key pair for signing to the province: explicit in production; for the embedded
-    default generated once under var/ and shared with the bundled simulator."""
-    if private and public:
-        return private, public
-    private_path, public_path = var_dir / "sm2_private_key", var_dir / "sm2_public_key"
-    if private_path.exists() and public_path.exists():
-        return private_path.read_text().strip(), public_path.read_text().strip()
-    # The composition root generates a demo pair for the embedded default (root.bootstrap).
-    return "", ""
+# The province connector's settings: names fixed so operators and other tools can rely on them.
+# Their meaning and checks are the connector's (connectors/province/config.py); empty means unset.
+PROVINCE_TEXT_SETTINGS = (
+    "PROVINCE_RECORDS_URL",
+    "PROVINCE_RATINGS_URL",
+    "PROVINCE_NORM_URL",
+    "PROVINCE_TICKET_RESULTS_URL",
+    "PROVINCE_HOLDINGS_URL",
+    "PROVINCE_PUBLIC_KEY",
+    "PROVINCE_APP_MARK",
+    "PROVINCE_APP_WORD",
+    "PROVINCE_DATA_SOURCE",
+)
 
 
-def _forwarding_settings(env: Mapping[str, str], private: str, public: str) -> dict[str, Any]:
+def _forwarding_settings(env: Mapping[str, str]) -> dict[str, Any]:
     def number(name: str, default: str, minimum: float) -> float:
         return _float(env.get(name.upper(), default), name.upper(), minimum)
 
     return {
-        "province_url": env.get("PROVINCE_URL", "http://127.0.0.1:8010").rstrip("/"),
-        "province_tenancy_id": env.get("PROVINCE_TENANCY_ID", "370124"),
-        "province_app_mark": env.get("PROVINCE_APP_MARK", "haochaping-pingyin"),
-        "province_app_word": env.get("PROVINCE_APP_WORD", "dev-app-word"),
-        "province_private_key": private,
-        "province_public_key": public,
+        **{name.lower(): env.get(name, "").strip() for name in PROVINCE_TEXT_SETTINGS},
+        "province_tenancy_id": env.get("PROVINCE_TENANCY_ID", "370000000000").strip(),
+        "province_cipher_mode": env.get("PROVINCE_CIPHER_MODE", "c1c3c2").strip().lower(),
+        "province_cipher_encoding": env.get("PROVINCE_CIPHER_ENCODING", "hex").strip().lower(),
+        "province_items_per_ciphertext": _int(
+            env.get("PROVINCE_ITEMS_PER_CIPHERTEXT", "1"), "PROVINCE_ITEMS_PER_CIPHERTEXT", 1
+        ),
         "province_timeout_seconds": number("province_timeout_seconds", "10", 0.1),
+        "indicator_sync_hours": number("indicator_sync_hours", "24", 0.01),
         "forwarding_enabled": _bool(env.get("FORWARDING_ENABLED", "true"), "FORWARDING_ENABLED"),
         "forward_batch_size": _int(env.get("FORWARD_BATCH_SIZE", "200"), "FORWARD_BATCH_SIZE", 1),
         "forward_concurrency": _int(env.get("FORWARD_CONCURRENCY", "4"), "FORWARD_CONCURRENCY", 1),
         "forward_retry_base_seconds": number("forward_retry_base_seconds", "1", 0.01),
         "forward_retry_max_seconds": number("forward_retry_max_seconds", "300", 0.01),
         "forward_fail_after_seconds": number("forward_fail_after_seconds", "86400", 0),
-        "forward_lease_seconds": number("forward_lease_seconds", "60", 0.1),
+        "forward_lease_seconds": number("forward_lease_seconds", "15", 0.1),
         "relay_interval_seconds": number("relay_interval_seconds", "0.2", 0.01),
     }
 
@@ -181,21 +186,33 @@ class Settings:
     login_lockout_minutes: int = 15
     session_hours: int = 12
     session_cookie_secure: bool = False
-    # Forwarding to the province (issue 3): connector, signing keys, delivery policy.
-    province_url: str = "http://127.0.0.1:8010"
-    province_tenancy_id: str = "370124"
-    province_app_mark: str = "haochaping-pingyin"
-    province_app_word: str = field(default="dev-app-word", repr=False)
-    province_private_key: str = field(default="", repr=False)
+    # Forwarding to the province: where it is and what it issued us (see PROVINCE_TEXT_SETTINGS;
+    # docs/province-protocol.md), and the delivery policy. Empty URLs are unset; the two optional
+    # endpoints (ticket results, daily holdings) are off while unset.
+    province_records_url: str = ""
+    province_ratings_url: str = ""
+    province_norm_url: str = ""
+    province_ticket_results_url: str = ""
+    province_holdings_url: str = ""
     province_public_key: str = ""
+    province_app_mark: str = ""
+    province_app_word: str = field(default="", repr=False)
+    province_data_source: str = ""
+    province_tenancy_id: str = "370000000000"
+    province_cipher_mode: str = "c1c3c2"
+    province_cipher_encoding: str = "hex"
+    province_items_per_ciphertext: int = 1
     province_timeout_seconds: float = 10.0
-    forwarding_enabled: bool = True
+    indicator_sync_hours: float = 24.0
+    # From the environment it defaults to true; the dataclass default is false so an app built in a
+    # test forwards nothing unless the test points it at a simulator.
+    forwarding_enabled: bool = False
     forward_batch_size: int = 200
     forward_concurrency: int = 4
     forward_retry_base_seconds: float = 1.0
     forward_retry_max_seconds: float = 300.0
     forward_fail_after_seconds: float = 86_400.0
-    forward_lease_seconds: float = 60.0
+    forward_lease_seconds: float = 15.0
     relay_interval_seconds: float = 0.2
     # Monthly reports (issue 5): whether staff appear by staff number in the deputies' report.
     report_show_staff_numbers: bool = True
@@ -216,9 +233,6 @@ class Settings:
         calendar_file = env.get("CALENDAR_FILE")
         if calendar_file is None and (var_dir / "calendar.csv").exists():
             calendar_file = str(var_dir / "calendar.csv")
-        sm2_private, sm2_public = _sm2_keys(
-            env.get("PROVINCE_SM2_PRIVATE_KEY"), env.get("PROVINCE_SM2_PUBLIC_KEY"), var_dir
-        )
         settings = cls(
             database_url=env.get("DATABASE_URL", DEFAULT_SQLITE_URL),
             db_pool_size=_int(env.get("DB_POOL_SIZE", "10"), "DB_POOL_SIZE", 1),
@@ -244,7 +258,7 @@ class Settings:
             ),
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED", "true"), "SCHEDULER_ENABLED"),
             **_rectification_settings(env),
-            **_forwarding_settings(env, sm2_private, sm2_public),
+            **_forwarding_settings(env),
         )
         settings.validate()
         return settings

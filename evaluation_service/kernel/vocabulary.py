@@ -60,6 +60,11 @@ class OutboxState(StrEnum):
     pending = "pending"
     delivered = "delivered"
     failed = "failed"
+    # A follow-up rating the province answered 评价数据不可重复: it may never have been stored
+    # there, so it is its own outcome for supervisors, never counted as delivered.
+    followup_refused = "followup_refused"
+    # A self-built item (its code contains 00000000): kept and counted, never pushed.
+    not_forwardable = "not_forwardable"
 
 
 BAD_MAX_LEVEL = int(Level.dissatisfied)

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from piccolo.table import Table
 
-from connectors.actors import delivery_policy, province_client
+from connectors.actors import delivery_policy, province_client, province_config
 from connectors.delivery import Forwarder
-from connectors.model import TicketResultToSend
+from connectors.model import ProvinceConfigError, RectifyResult, TicketResultToSend
 from connectors.service import Forwarding
 from evaluation_service.evaluations.service import Intake
 from evaluation_service.evaluations.tokens import RatingTokens
@@ -75,13 +75,28 @@ async def ticket_results(ticket_ids: list[int]) -> dict[int, TicketResultToSend]
             project_no=r.project_no,
             service_number=r.service_number,
             assess_number=r.assess_number,
-            result=r.result,
+            result=RectifyResult(r.result),
             measures=r.measures,
             feedback=r.feedback,
             closed_at=r.closed_at,
         )
         for ticket_id, r in (await closed_results(ticket_ids)).items()
     }
+
+
+def forwarding_problem(settings: Settings) -> str | None:
+    """Why forwarding cannot start with these settings (checked before serving), or None."""
+    if not settings.forwarding_enabled:
+        return None
+    try:
+        province_config(settings)
+    except ProvinceConfigError as exc:
+        return (
+            f"省平台对接参数有误，无法转发评价：{exc}\n"
+            "Set the PROVINCE_* settings the province issued (docs/operations.md), or "
+            "FORWARDING_ENABLED=false to run without forwarding (ratings are kept in the outbox)."
+        )
+    return None
 
 
 def forwarder(db: Database, settings: Settings) -> Forwarder:

@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"setting error: {exc}", file=sys.stderr)
         return 2
+    if args.command in ("serve", "worker", "scheduler", "reconcile"):
+        from evaluation_service.root.bootstrap import forwarding_problem
+
+        problem = forwarding_problem(settings)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "migrate":
