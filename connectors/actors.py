@@ -1,23 +1,19 @@
-"""Dramatiq actors of forwarding and reconciliation, the daily reconciliation schedule, and how a
+"""Dramatiq actors of forwarding and reconciliation, and how a
 process builds its connector. Actors are thin: delivery takes outbox ids and calls the Forwarder,
 which skips rows already settled; reconciliation takes a day and only reads. A repeated message is
 harmless either way."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
 
 from connectors.delivery import DeliveryPolicy, Forwarder
-from connectors.model import ProvinceCallFailed
 from connectors.province.client import ProvinceClient
 from connectors.province.config import ProvinceConfig
 from connectors.reconcile import reconcile_and_record
@@ -107,76 +103,3 @@ def declare_reconcile(
         time_limit=10 * 60_000,
     )
     return declare(reconcile_day)
-
-
-def next_reconcile(after: datetime, zone: ZoneInfo) -> datetime:
-    """The first 02:00 (county clock) strictly after `after`."""
-    local = after.astimezone(zone)
-    at = local.replace(hour=RECONCILE_HOUR, minute=0, second=0, microsecond=0)
-    if at <= local:
-        at += timedelta(days=1)  # wall-clock arithmetic on the county's zone
-    return at.astimezone(UTC)
-
-
-def day_due(now: datetime, zone: ZoneInfo) -> date:
-    """The day a run at `now` reconciles: the county's yesterday."""
-    return now.astimezone(zone).date() - timedelta(days=1)
-
-
-async def schedule(
-    send: Callable[[str], Any],
-    zone: ZoneInfo,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> None:
-    """The scheduler: enqueue yesterday now (catch-up after downtime; reading twice is harmless)
-    and then every day at 02:00, until cancelled."""
-    while True:
-        try:
-            await asyncio.to_thread(send, day_due(clock(), zone).isoformat())
-        except Exception:
-            log.exception("could not enqueue the daily reconciliation")
-        wait = (next_reconcile(clock(), zone) - clock()).total_seconds()
-        await sleep(max(wait, 1.0))
-
-
-def embedded_reconciler(
-    settings: Settings, enabled: bool
-) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """A lifespan hook for the embedded default: the daily schedule as a task on the web process's
-    loop, reconciling in-process instead of enqueueing."""
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        zone = ZoneInfo(settings.timezone)
-        client = province_client(settings)
-
-        async def run(day: str) -> None:
-            try:
-                await reconcile_and_record(date.fromisoformat(day), client, zone, settings.var_dir)
-            except ProvinceCallFailed as exc:
-                log.warning("reconciliation of %s: province unavailable: %s", day, exc)
-
-        def send(day: str) -> None:
-            future = asyncio.run_coroutine_threadsafe(run(day), loop)
-            future.add_done_callback(_log_failure)
-
-        task = asyncio.create_task(schedule(send, zone))
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await client.close()
-
-    @asynccontextmanager
-    async def nothing(_: Any) -> AsyncIterator[None]:
-        yield
-
-    return lifespan if enabled else nothing
-
-
-def _log_failure(future: Any) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("reconciliation failed: %r", future.exception())

@@ -7,12 +7,9 @@ from several processes and dramatiq may redeliver it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import dramatiq
 import httpx
@@ -76,45 +73,3 @@ def declare_sweep(
         max_retries=3,
         time_limit=120_000,
     )
-
-
-async def schedule(send: Callable[[], Any], every_seconds: float) -> None:
-    """The scheduler: enqueue one sweep now and every `every_seconds` after, until cancelled."""
-    while True:
-        try:
-            await asyncio.to_thread(send)
-        except Exception:
-            log.exception("could not enqueue the deadline sweep")
-        await asyncio.sleep(every_seconds)
-
-
-def embedded_sweeper(
-    service: Rectification, every_seconds: float, webhook_url: str, enabled: bool
-) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """A lifespan hook for the embedded default: the sweep as a task on the web process's loop."""
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweep_forever(service, every_seconds, webhook_url))
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    @asynccontextmanager
-    async def nothing(_: Any) -> AsyncIterator[None]:
-        yield
-
-    return lifespan if enabled else nothing
-
-
-async def _sweep_forever(service: Rectification, every_seconds: float, webhook_url: str) -> None:
-    while True:
-        try:
-            await sweep_and_escalate(service, datetime.now(UTC), webhook_url)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("deadline sweep failed; retrying at the next tick")
-        await asyncio.sleep(every_seconds)

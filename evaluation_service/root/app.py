@@ -20,7 +20,6 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template import TemplateConfig
 
-from connectors.actors import embedded_reconciler
 from connectors.api import ForwardingController
 from connectors.service import Forwarding
 from connectors.web import FORWARDING_PAGES
@@ -34,13 +33,16 @@ from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPL
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import DomainError
 from evaluation_service.kernel.settings import Settings
-from evaluation_service.root.bootstrap import Services, build_services, forwarder
+from evaluation_service.root.bootstrap import (
+    Services,
+    build_services,
+    embedded_schedule,
+    forwarder,
+)
 from evaluation_service.root.worker import Broker, InProcessWorker
-from rectification.actors import embedded_sweeper
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
 from rectification.web import STAFF_ROUTER, ForwardingFailures
 from rectification.web import TEMPLATE_DIRECTORY as RECTIFICATION_TEMPLATES
-from reports.actors import embedded_scheduler
 from reports.api import CONTROLLERS as REPORT_CONTROLLERS
 
 KERNEL_TEMPLATES = Path(__file__).resolve().parents[1] / "kernel" / "templates"
@@ -219,21 +221,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         lifespan=[
             lifespan,
-            embedded_sweeper(
-                services.rectification,
-                settings.ticket_sweep_minutes * 60,
-                settings.ticket_webhook_url,
-                enabled=embedded and settings.scheduler_enabled,
-            ),
-            embedded_scheduler(
-                services.reports,
-                ZoneInfo(settings.timezone),
-                enabled=embedded and settings.scheduler_enabled,
-            ),
-            embedded_reconciler(
-                settings,
-                enabled=embedded and settings.scheduler_enabled and settings.forwarding_enabled,
-            ),
+            embedded_schedule(services, enabled=embedded and settings.scheduler_enabled),
         ],
         # `services` is for operators and tests that reach past HTTP; handlers get theirs injected.
         state=State({"zone": ZoneInfo(settings.timezone), "services": services}),

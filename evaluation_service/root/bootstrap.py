@@ -8,17 +8,25 @@ staff pages get the notification inbox and the forwarding failure count.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from piccolo.table import Table
 
 from connectors.actors import delivery_policy, province_client, province_config
 from connectors.delivery import Forwarder
-from connectors.model import ProvinceConfigError, RectifyResult, TicketResultToSend
+from connectors.model import (
+    ProvinceConfigError,
+    ProvinceUnavailable,
+    RectifyResult,
+    TicketResultToSend,
+)
+from connectors.province.client import ProvinceClient
+from connectors.reconcile import reconcile_and_record
 from connectors.service import Forwarding
 from evaluation_service.evaluations.service import Intake
 from evaluation_service.evaluations.tokens import RatingTokens
@@ -26,7 +34,10 @@ from evaluation_service.identity.service import Identity, LoginPolicy
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.settings import Settings
 from evaluation_service.kernel.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
+from evaluation_service.root.schedule import Sends, running, schedule_table
+from rectification.actors import sweep_and_escalate
 from rectification.service import Rectification, TicketOpening, closed_results, ticket_clock
+from reports.actors import generate_scheduled
 from reports.service import Reports
 
 
@@ -151,3 +162,60 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         forwarding=Forwarding(db),
         reports=Reports.from_settings(db, settings, calendar),
     )
+
+
+async def sync_indicators(client: ProvinceClient, intake: Intake) -> int:
+    """The province's national indicator dictionary (norm interface) into intake, as one version:
+    what the rating pages offer and what evalDetail carries. Rows changed (0 when unchanged)."""
+    dictionary = await client.fetch_indicators()
+    if not dictionary:
+        raise ProvinceUnavailable("省平台评价指标接口返回空字典，保留当前指标")
+    version = dictionary[0].version
+    rows = [(level, item.code, item.text) for item in dictionary for level in sorted(item.levels)]
+    return await intake.replace_indicators(version, rows, datetime.now(UTC))
+
+
+def embedded_sends(services: Services, client: ProvinceClient | None) -> Sends:
+    """The schedule table's sends as direct calls on this process's services (embedded default)."""
+    settings = services.settings
+    zone = ZoneInfo(settings.timezone)
+
+    async def sweep() -> None:
+        await sweep_and_escalate(
+            services.rectification, datetime.now(UTC), settings.ticket_webhook_url
+        )
+
+    async def report(month: str) -> None:
+        await generate_scheduled(services.reports, month, datetime.now(UTC))
+
+    async def reconcile(day: str) -> None:
+        if client is not None and client.has_holdings:
+            await reconcile_and_record(date.fromisoformat(day), client, zone, settings.var_dir)
+
+    async def indicators() -> None:
+        if client is not None:
+            await sync_indicators(client, services.intake)
+
+    return Sends(sweep=sweep, report=report, reconcile=reconcile, indicators=indicators)
+
+
+def embedded_schedule(
+    services: Services, enabled: bool
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """A lifespan hook: the schedule table on the web process's loop (embedded broker only)."""
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        if not enabled:
+            yield
+            return
+        settings = services.settings
+        client = province_client(settings) if settings.forwarding_enabled else None
+        try:
+            async with running(schedule_table(settings, embedded_sends(services, client))):
+                yield
+        finally:
+            if client is not None:
+                await client.close()
+
+    return lifespan

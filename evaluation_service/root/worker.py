@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 from connectors.delivery import Forwarder
 from connectors.relay import Relay
 from evaluation_service.kernel.settings import Settings
+from evaluation_service.root.schedule import Sends, running, schedule_table
 
 if TYPE_CHECKING:
     from connectors.province.client import ProvinceClient
@@ -158,6 +158,7 @@ class WorkerResources:
                     "forwarder": forwarder(services.db, self.settings),
                     "rectification": services.rectification,
                     "reports": services.reports,
+                    "intake": services.intake,
                 }
         return self._ready
 
@@ -176,6 +177,12 @@ class WorkerResources:
         service: Reports = (await self._build())["reports"]
         return service
 
+    async def sync_indicators(self) -> int:
+        from evaluation_service.root.bootstrap import sync_indicators
+
+        ready = await self._build()
+        return await sync_indicators(ready["forwarder"].client, ready["intake"])
+
 
 @dataclass(frozen=True)
 class Actors:
@@ -186,6 +193,7 @@ class Actors:
     sweep: Any
     generate_report: Any
     reconcile: Any
+    sync_indicators: Any
 
 
 def declare_actors(broker: Any, settings: Settings, resources: WorkerResources) -> Actors:
@@ -202,7 +210,48 @@ def declare_actors(broker: Any, settings: Settings, resources: WorkerResources) 
         reconcile=declare_reconcile(
             broker, resources.province, ZoneInfo(settings.timezone), settings.var_dir
         ),
+        sync_indicators=_declare_indicator_sync(broker, resources),
     )
+
+
+INDICATOR_SYNC_ACTOR = "indicators.sync"
+
+
+def _declare_indicator_sync(broker: Any, resources: WorkerResources) -> Any:
+    """The national indicator dictionary from the province's norm interface into intake: it joins
+    the connector and the evaluation domain, so it is the root's own actor."""
+    import dramatiq
+
+    async def sync_indicators() -> None:
+        changed = await resources.sync_indicators()
+        log.info("indicator sync: %d rows changed", changed)
+
+    declare = dramatiq.actor(
+        broker=broker,
+        actor_name=INDICATOR_SYNC_ACTOR,
+        queue_name="forwarding",
+        max_retries=3,
+        time_limit=5 * 60_000,
+    )
+    return declare(sync_indicators)
+
+
+def scheduler_sends(actors: Actors) -> Sends:
+    """The schedule table's sends as dramatiq messages (the `scheduler` process)."""
+
+    async def sweep() -> None:
+        await asyncio.to_thread(actors.sweep.send)
+
+    async def report(month: str) -> None:
+        await asyncio.to_thread(actors.generate_report.send, month)
+
+    async def reconcile(day: str) -> None:
+        await asyncio.to_thread(actors.reconcile.send, day)
+
+    async def indicators() -> None:
+        await asyncio.to_thread(actors.sync_indicators.send)
+
+    return Sends(sweep=sweep, report=report, reconcile=reconcile, indicators=indicators)
 
 
 def run_worker(settings: Settings) -> int:
@@ -262,24 +311,10 @@ def broker_kind(settings: Settings) -> str:
     return Broker(settings.broker_url).kind
 
 
-def enqueue_due_jobs(actors: Actors, settings: Settings, now: datetime) -> None:
-    """What the scheduler sends when it starts: one sweep, the previous month's report (skipped by
-    the worker when archived) and, when forwarding is on, yesterday's reconciliation."""
-    from connectors.actors import day_due
-    from reports.actors import month_due
-
-    zone = ZoneInfo(settings.timezone)
-    actors.sweep.send()
-    actors.generate_report.send(str(month_due(now, zone)))
-    if settings.forwarding_enabled:
-        actors.reconcile.send(day_due(now, zone).isoformat())
-
-
 def run_scheduler(settings: Settings) -> int:
-    """`python -m evaluation_service scheduler`: ONE process that enqueues the scheduled jobs on
-    the broker — the deadline sweep every TICKET_SWEEP_MINUTES, the monthly report on the 1st at
-    01:00 and the reconciliation of yesterday at 02:00 (county time) — each also once at start.
-    Every job is idempotent, so a restart or a second scheduler costs work, never a duplicate."""
+    """`python -m evaluation_service scheduler`: ONE process that sends the schedule table's jobs
+    (`root/schedule.py`) as messages on the broker, each also once at start. Every job is
+    idempotent, so a restart or a second scheduler costs work, never a duplicate."""
     if broker_kind(settings) == "embedded":
         log.error("BROKER_URL is embedded: the web process runs the schedule (SCHEDULER_ENABLED)")
         return 2
@@ -292,27 +327,14 @@ def run_scheduler(settings: Settings) -> int:
 
 
 async def _schedule_forever(actors: Actors, settings: Settings) -> int:
-    from connectors.actors import schedule as reconcile_schedule
-    from rectification.actors import schedule as sweep_schedule
-    from reports.actors import schedule as report_schedule
-
-    zone = ZoneInfo(settings.timezone)
-    jobs = [
-        sweep_schedule(actors.sweep.send, settings.ticket_sweep_minutes * 60),
-        report_schedule(actors.generate_report.send, zone),
-    ]
-    if settings.forwarding_enabled:
-        jobs.append(reconcile_schedule(actors.reconcile.send, zone))
-    tasks = [asyncio.create_task(job) for job in jobs]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.warning("scheduler on %s: %d schedules", broker_kind(settings), len(tasks))
-    await stop.wait()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    jobs = schedule_table(settings, scheduler_sends(actors))
+    async with running(jobs):
+        log.warning("scheduler on %s: %d schedules", broker_kind(settings), len(jobs))
+        await stop.wait()
     return 0
 
 

@@ -4,34 +4,32 @@ sends when it starts (a deadline sweep, last month's report, yesterday's reconci
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from connectors.actors import day_due, next_reconcile
 from evaluation_service.root.app import create_app
 from evaluation_service.root.bootstrap import registered_tables
+from evaluation_service.root.schedule import reconcile_day_due, report_month_due, schedule_table
 from evaluation_service.root.worker import (
     WorkerResources,
     declare_actors,
     dramatiq_broker,
-    enqueue_due_jobs,
+    scheduler_sends,
 )
 from rectification.model import Alert
 from rectification.tables import Ticket
-from reports.actors import month_due
 from reports.tables import ReportVersion
 from tests.conftest import migrate, seed_catalog, settings_for, skip_or_fail
-from tests.forwarding_support import ROOT, Simulator, start_simulator, until
+from tests.forwarding_support import ROOT, Simulator, forwarding_settings, start_simulator, until
 from tests.integration.test_forwarding_broker import BROKERS, answering
 from tests.rectification_support import backdate, make_staff, new_ticket, service_of
 
@@ -101,11 +99,14 @@ async def test_the_schedulers_messages_sweep_tickets_archive_the_report_and_reco
     await backdate(ticket_id, opened, service_of(fresh).clock.accept_due(opened))
     now = datetime.now(UTC)
     zone = ZoneInfo(settings.timezone)
-    month = str(month_due(now, zone))
+    month = report_month_due(now, zone)
 
     broker = dramatiq_broker(rabbitmq)
+    settings = forwarding_settings(settings, province)
     actors = declare_actors(broker, settings, WorkerResources(settings))
-    await asyncio.to_thread(enqueue_due_jobs, actors, settings, now)
+    # Every job of the schedule table, sent once as the scheduler process sends them at start.
+    for job in schedule_table(settings, scheduler_sends(actors), clock=lambda: now):
+        await job.run()
     worker = start_worker(settings.database_url, province, tmp_path)
     try:
 
@@ -131,16 +132,5 @@ async def test_the_schedulers_messages_sweep_tickets_archive_the_report_and_reco
         broker.close()
 
     last = (await fresh.get("/api/v1/forwarding/reconciliation", headers=staff.supervisor)).json()
-    assert last["day"] == day_due(now, zone).isoformat()
+    assert last["day"] == reconcile_day_due(now, zone).isoformat()
     assert last["matches"] is True
-
-
-def test_reconciliation_runs_at_two_in_the_morning_county_time_for_yesterday() -> None:
-    zone = ZoneInfo("Asia/Shanghai")
-    before = datetime(2026, 11, 27, 1, 59, tzinfo=zone)
-    on_time = datetime(2026, 11, 27, 2, 0, tzinfo=zone)
-
-    assert next_reconcile(before, zone) == on_time
-    assert next_reconcile(on_time, zone) == on_time + timedelta(days=1)
-    assert day_due(on_time, zone) == date(2026, 11, 26)
-    assert day_due(datetime(2026, 11, 26, 17, 0, tzinfo=UTC), zone) == date(2026, 11, 26)

@@ -9,7 +9,6 @@ import pytest
 
 from evaluation_service.kernel.errors import InvalidInput
 from evaluation_service.kernel.settings import StepDays
-from reports.actors import month_due, next_run
 from reports.model import (
     ReportMonth,
     good_levels,
@@ -123,23 +122,3 @@ def test_percent_shows_unknown_as_a_dash() -> None:
 
 def test_month_of_a_day() -> None:
     assert ReportMonth.of(date(2026, 10, 31)).shifted(1) == ReportMonth(2026, 11)
-
-
-@pytest.mark.parametrize(
-    ("after", "expected"),
-    [
-        (datetime(2026, 10, 15, 12, 0, tzinfo=ZONE), datetime(2026, 11, 1, 1, 0, tzinfo=ZONE)),
-        (datetime(2026, 11, 1, 0, 59, tzinfo=ZONE), datetime(2026, 11, 1, 1, 0, tzinfo=ZONE)),
-        (datetime(2026, 11, 1, 1, 0, tzinfo=ZONE), datetime(2026, 12, 1, 1, 0, tzinfo=ZONE)),
-        (datetime(2026, 12, 20, 0, 0, tzinfo=ZONE), datetime(2027, 1, 1, 1, 0, tzinfo=ZONE)),
-    ],
-)
-def test_the_next_scheduled_run_is_the_next_first_of_the_month_at_one(
-    after: datetime, expected: datetime
-) -> None:
-    assert next_run(after.astimezone(UTC), ZONE) == expected
-
-
-def test_a_run_on_the_first_generates_the_month_before_on_the_county_clock() -> None:
-    # 17:00 UTC on 31 October is already 1 November 01:00 in the county.
-    assert str(month_due(datetime(2026, 10, 31, 17, 0, tzinfo=UTC), ZONE)) == "2026-10"
