@@ -47,8 +47,14 @@ run: demo ## Install, migrate, load demo data; serve on http://127.0.0.1:8000 wi
 test: install browser-deps ## Run the whole test suite (SQLite always; PostgreSQL and brokers when answering)
 	$(BIN)/python -m pytest
 
+test-unit: install ## The unit tier alone: pure rules, wire format, simulator checks (seconds, no servers)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: install ## The integration tier: real SQLite and PostgreSQL, brokers and HTTP on loopback
+	$(BIN)/python -m pytest tests/integration
+
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
-.PHONY: browser-deps test-browser
+.PHONY: browser-deps test-browser test-unit test-integration
 
 browser-deps: ## Install Debian's chromium and a CJK font for the browser tests, only when missing
 	@if [ -x /usr/bin/chromium ] && [ -f $(CJK_FONT) ]; then exit 0; fi; \

@@ -47,6 +47,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+# Every API test runs on both backends; `-m "not postgres"` leaves out the PostgreSQL half.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
 def skip_or_fail(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (HAOCHAPING_REQUIRE_ALL=1: this run must not skip it)")
@@ -103,7 +107,7 @@ def fresh_database(backend: str, var_dir: Path, prefix: str) -> Iterator[str]:
         asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+@pytest.fixture(scope="session", params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:

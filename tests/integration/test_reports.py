@@ -40,7 +40,7 @@ from reports.actors import generate_scheduled
 from reports.frames import ReportFrames
 from reports.model import ReportMonth, ReportOptions
 from reports.service import Reports, content_hash
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import BACKENDS, fresh_database, settings_for
 
 ZONE = ZoneInfo("Asia/Shanghai")
 OCTOBER = ReportMonth(2026, 10)
@@ -56,7 +56,7 @@ def at(text: str) -> datetime:
 # --- the database of this module ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def report_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
