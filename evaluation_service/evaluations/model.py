@@ -37,6 +37,7 @@ __all__ = [
     "CHANNEL_TEXT",
     "ITEM_KIND_TEXT",
     "LEVEL_TEXT",
+    "MAX_LIMIT_DAYS",
     "TIME_UNIT_TEXT",
     "TOKEN_CHANNELS",
     "ApplicantType",
@@ -76,6 +77,7 @@ _PROJECT_NO_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,63}$")
 _IDEMPOTENCY_RE = re.compile(r"^[0-9A-Za-z_\-.:]{8,64}$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9\-]{4,19}$")
 _CODE_RE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
+_VERSION_RE = re.compile(r"^[0-9A-Za-z_\-.]{1,32}$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CARD = "111"
 
@@ -147,6 +149,18 @@ def check_code(value: str, field: str, zh_name: str) -> str:
             f"bad_{field}",
             f"{zh_name}“{value}”格式不正确：只能由字母、数字、下划线和短横线组成，最长32位。",
             f"{field} {value!r} must be 1-32 letters, digits, '_' or '-'",
+            field,
+        )
+    return value
+
+
+def check_indicator_version(value: str, field: str = "version") -> str:
+    """An indicator dictionary's version, as the province names it (e.g. `SIM-2020.1`)."""
+    if not _VERSION_RE.match(value):
+        raise InvalidInput(
+            "bad_indicator_version",
+            f"指标版本“{value}”格式不正确：只能由字母、数字、点、下划线和短横线组成，最长32位。",
+            f"indicator version {value!r} must be 1-32 letters, digits, '.', '_' or '-'",
             field,
         )
     return value
