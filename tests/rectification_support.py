@@ -22,7 +22,7 @@ PASSWORD = "correct-horse-battery"
 # Cheap argon2 parameters for test accounts; login verifies with the parameters stored in the hash.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 OTHER_DEPARTMENT_CODE = "11370124MB0000002" + uscc_check_char("11370124MB0000002")
-OTHER_ITEM_CODE = "3701240000000000000000000000002"
+OTHER_ITEM_CODE = OTHER_DEPARTMENT_CODE + "0140003001001"  # 食品经营许可, like ITEM_CODE
 
 Headers = dict[str, str]
 

@@ -11,7 +11,10 @@ WINDOW_KEY = "test-window-device-key-01"
 OTHER_WINDOW_KEY = "test-window-device-key-02"
 KIOSK_KEY = "test-kiosk-device-key-01"
 DEPARTMENT_CODE = "11370124MB00000013"
-ITEM_CODE = "3701240000000000000000000000001"
+# An implementation code as the province's catalogue spells it: the department's USCC, the national
+# item type (01 行政许可), then the item's own numbers. Never eight zeros in a row: the province
+# treats such a code as a self-built item and refuses it (DESIGN.md §8).
+ITEM_CODE = DEPARTMENT_CODE + "0140001001001"
 
 
 def transaction_body(project_no: str, **overrides: Any) -> dict[str, Any]:

@@ -18,11 +18,20 @@ from piccolo.table import Table
 
 from evaluation_service.evaluations.model import (
     LEVEL_TEXT,
+    MAX_LIMIT_DAYS,
+    CaseKind,
     DeviceKind,
+    ItemKind,
+    TimeUnit,
     check_area_code,
+    check_case_kind,
     check_code,
     check_department_code,
+    check_indicator_version,
     check_item_code,
+    check_item_kind,
+    check_limit_days,
+    check_time_unit,
 )
 from evaluation_service.evaluations.tokens import hash_key, new_secret_key
 from evaluation_service.identity.service import create_user
@@ -50,6 +59,32 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "devices": ("device_id", "kind", "window_no", "name", "key"),
     "indicators": ("version", "level", "code", "text"),
     "clients": ("name", "token"),
+}
+
+# Columns a file may add after its required ones, in any order. A column the file leaves out
+# leaves what is stored alone (a new row takes the table's default); an empty cell in a column the
+# file has means the default. So an old items.csv reloads without wiping what a newer one set.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "items": (
+        "item_kind",
+        "case_kind",
+        "promised_days",
+        "promised_unit",
+        "legal_days",
+        "legal_unit",
+    ),
+    "indicators": ("label",),
+}
+
+# What an empty optional cell stands for.
+_DEFAULTS: dict[str, str | int] = {
+    "item_kind": ItemKind.unknown.value,
+    "case_kind": CaseKind.promised.value,
+    "promised_days": 0,
+    "promised_unit": TimeUnit.working_day.value,
+    "legal_days": 0,
+    "legal_unit": TimeUnit.working_day.value,
+    "label": "",
 }
 
 TABLE_TEXT = {
@@ -170,17 +205,24 @@ def _read_rows(name: str, path: Path, problems: list[CatalogProblem]) -> list[_R
         problems.append(CatalogProblem(file, line, "文件不是UTF-8编码，请另存为UTF-8后重试。"))
         return []
     reader = csv.reader(io.StringIO(text, newline=""))
-    expected = COLUMNS[name]
+    required, optional = COLUMNS[name], OPTIONAL_COLUMNS.get(name, ())
+    wanted = f"表头应为“{','.join(required)}”"
+    if optional:
+        wanted += f"，其后可加可选列（任意几列、任意顺序）：{','.join(optional)}"
     header = next(reader, None)
     if header is None:
-        problems.append(CatalogProblem(file, 1, f"缺少表头，应为“{','.join(expected)}”。"))
+        problems.append(CatalogProblem(file, 1, f"缺少{wanted.removeprefix('表头')}。"))
         return []
     header = [cell.strip() for cell in header]
-    if tuple(header) != expected:
-        problems.append(
-            CatalogProblem(file, 1, f"表头应为“{','.join(expected)}”，实际为“{','.join(header)}”。")
-        )
+    extra = header[len(required) :]
+    if (
+        tuple(header[: len(required)]) != required
+        or not set(extra) <= set(optional)
+        or len(set(extra)) != len(extra)
+    ):
+        problems.append(CatalogProblem(file, 1, f"{wanted}；实际为“{','.join(header)}”。"))
         return []
+    expected = tuple(header)
     rows = []
     try:
         for cells in reader:
@@ -204,7 +246,17 @@ def _read_rows(name: str, path: Path, problems: list[CatalogProblem]) -> list[_R
 
 _FIELD_TEXT = {
     "departments": {"code": "部门编码", "name": "部门名称", "area_code": "行政区划代码"},
-    "items": {"code": "事项编码", "name": "事项名称", "department_code": "部门编码"},
+    "items": {
+        "code": "事项编码",
+        "name": "事项名称",
+        "department_code": "部门编码",
+        "item_kind": "事项类型",
+        "case_kind": "办件类型",
+        "promised_days": "承诺时限",
+        "promised_unit": "承诺时限单位",
+        "legal_days": "法定时限",
+        "legal_unit": "法定时限单位",
+    },
     "windows": {
         "window_no": "窗口编号",
         "name": "窗口名称",
@@ -229,6 +281,7 @@ _FIELD_TEXT = {
         "level": "满意度",
         "code": "指标编码",
         "text": "指标内容",
+        "label": "本县表述",
     },
     "clients": {"name": "接入系统名称", "token": "接入令牌"},
 }
@@ -376,8 +429,34 @@ class _Validator:
             self.text("items", row, "name", 200)
             if self.text("items", row, "department_code", 18):
                 self.department(row)
+            self.handling(row)
 
         return self.valid_rows("items", check)
+
+    def handling(self, row: _Row) -> None:
+        """The optional columns of items.csv; an empty cell is the default, so it passes."""
+        v = row.values
+        if v.get("item_kind"):
+            self.passes(row, lambda: check_item_kind(v["item_kind"]))
+        if v.get("case_kind"):
+            self.passes(row, lambda: check_case_kind(v["case_kind"]))
+        for days, unit in (("promised_days", "promised_unit"), ("legal_days", "legal_unit")):
+            if v.get(days):
+                self.days(row, days)
+            if v.get(unit):
+                self.unit(row, unit)
+
+    def days(self, row: _Row, column: str) -> None:
+        value = row.values[column]
+        label = _FIELD_TEXT["items"][column]
+        if not (value.isascii() and value.isdigit()):
+            self.problem(row, f"{label}“{value}”应为0至{MAX_LIMIT_DAYS}之间的整数。")
+            return
+        self.passes(row, lambda: check_limit_days(int(value), column, label))
+
+    def unit(self, row: _Row, column: str) -> None:
+        value = row.values[column]
+        self.passes(row, lambda: check_time_unit(value, column))
 
     def windows(self) -> list[dict[str, str]]:
         seen: dict[object, int] = {}
@@ -439,7 +518,7 @@ class _Validator:
         def check(row: _Row) -> None:
             v = row.values
             version_ok = self.text("indicators", row, "version", 32) and self.passes(
-                row, lambda: check_code(v["version"], "version", "指标版本")
+                row, lambda: check_indicator_version(v["version"])
             )
             level_ok = v["level"] in {str(level) for level in LEVEL_TEXT}
             if not level_ok:
@@ -448,6 +527,8 @@ class _Validator:
                 row, lambda: check_code(v["code"], "code", "指标编码")
             )
             self.text("indicators", row, "text", 100)
+            if "label" in v:
+                self.text("indicators", row, "label", 100, required=False)
             if version_ok and level_ok and code_ok:
                 key = (v["version"], int(v["level"]), v["code"])
                 label = f"指标“{v['version']}/{v['level']}/{v['code']}”"
@@ -484,9 +565,16 @@ class _Validator:
 
 
 async def _upsert(
-    table: type[Table], key_columns: tuple[str, ...], rows: list[dict[str, Any]], count: TableCount
+    table: type[Table],
+    key_columns: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    count: TableCount,
+    on_insert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Insert new keys, update changed ones, leave equal ones alone."""
+    """Insert new keys, update changed ones, leave equal ones alone.
+
+    `on_insert` adds values that only a new row takes (never compared, never updated).
+    """
     if not rows:
         return
     columns = [table._meta.get_column_by_name(name) for name in rows[0]]
@@ -498,7 +586,7 @@ async def _upsert(
     for values in rows:
         current = stored.get(tuple(values[name] for name in key_columns))
         if current is None:
-            new.append(table(**values))
+            new.append(table(**values, **(on_insert(values) if on_insert else {})))
             count.inserted += 1
             continue
         changes: dict[Column | str, Any] = {
@@ -562,7 +650,12 @@ async def _write(valid: dict[str, list[dict[str, str]]], existing: _Existing) ->
     await _upsert(Department, ("code",), valid.get("departments", []), count("departments"))
     department_id = await _ids(Department, "code")
     items = [
-        {"code": v["code"], "name": v["name"], "department": department_id(v["department_code"])}
+        {
+            "code": v["code"],
+            "name": v["name"],
+            "department": department_id(v["department_code"]),
+            **_optional("items", v),
+        }
         for v in valid.get("items", [])
     ]
     await _upsert(ServiceItem, ("code",), items, count("items"))
@@ -602,10 +695,25 @@ async def _write(valid: dict[str, list[dict[str, str]]], existing: _Existing) ->
     )
     await _upsert(Device, ("device_id",), devices, count("devices"))
     indicators = [
-        {"version": v["version"], "level": int(v["level"]), "code": v["code"], "text": v["text"]}
+        {
+            "version": v["version"],
+            "level": int(v["level"]),
+            "code": v["code"],
+            "text": v["text"],
+            **_optional("indicators", v),
+        }
         for v in valid.get("indicators", [])
     ]
-    await _upsert(Indicator, ("version", "level", "code"), indicators, count("indicators"))
+    retired = await _retired_indicator_versions()
+    await _upsert(
+        Indicator,
+        ("version", "level", "code"),
+        indicators,
+        count("indicators"),
+        # A row added to a version the province sync retired stays retired: loading a file must
+        # not bring an old dictionary back onto the rating page.
+        on_insert=lambda values: {"active": values["version"] not in retired},
+    )
     clients = _with_secret(
         valid.get("clients", []),
         "name",
@@ -617,6 +725,26 @@ async def _write(valid: dict[str, list[dict[str, str]]], existing: _Existing) ->
     )
     await _upsert(IntegrationClient, ("name",), clients, count("clients"))
     return report
+
+
+def _optional(name: str, values: dict[str, str]) -> dict[str, str | int]:
+    """The optional columns the file has, typed, with an empty cell standing for the default."""
+    result: dict[str, str | int] = {}
+    for column in OPTIONAL_COLUMNS.get(name, ()):
+        if column not in values:
+            continue
+        default = _DEFAULTS[column]
+        cell = values[column]
+        result[column] = default if not cell else int(cell) if isinstance(default, int) else cell
+    return result
+
+
+async def _retired_indicator_versions() -> frozenset[str]:
+    """Versions whose every row is inactive (see `Intake.replace_indicators`)."""
+    versions: dict[str, bool] = {}
+    for row in await Indicator.select(Indicator.version, Indicator.active):
+        versions[row["version"]] = versions.get(row["version"], False) or bool(row["active"])
+    return frozenset(version for version, active in versions.items() if not active)
 
 
 def _transaction(db: Database | None) -> AbstractAsyncContextManager[Any]:

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from evaluation_service.kernel.errors import InvalidInput
+from evaluation_service.kernel.item_vocabulary import (
+    CASE_KIND_TEXT,
+    ITEM_KIND_TEXT,
+    MAX_LIMIT_DAYS,
+    TIME_UNIT_TEXT,
+    CaseKind,
+    ItemKind,
+    TimeUnit,
+)
 from evaluation_service.kernel.vocabulary import (
     CHANNEL_TEXT,
     LEVEL_TEXT,
@@ -24,15 +33,22 @@ from evaluation_service.kernel.vocabulary import (
 from evaluation_service.kernel.workdays import WorkCalendar
 
 __all__ = [
+    "CASE_KIND_TEXT",
     "CHANNEL_TEXT",
+    "ITEM_KIND_TEXT",
     "LEVEL_TEXT",
+    "MAX_LIMIT_DAYS",
+    "TIME_UNIT_TEXT",
     "TOKEN_CHANNELS",
     "ApplicantType",
+    "CaseKind",
     "Channel",
     "DeviceKind",
+    "ItemKind",
     "Level",
     "OutboxKind",
     "OutboxState",
+    "TimeUnit",
     "is_bad",
     "is_good",
 ]
@@ -61,6 +77,7 @@ _PROJECT_NO_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,63}$")
 _IDEMPOTENCY_RE = re.compile(r"^[0-9A-Za-z_\-.:]{8,64}$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9\-]{4,19}$")
 _CODE_RE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
+_VERSION_RE = re.compile(r"^[0-9A-Za-z_\-.]{1,32}$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CARD = "111"
 
@@ -137,6 +154,117 @@ def check_code(value: str, field: str, zh_name: str) -> str:
     return value
 
 
+def check_indicator_version(value: str, field: str = "version") -> str:
+    """An indicator dictionary's version, as the province names it (e.g. `SIM-2020.1`)."""
+    if not _VERSION_RE.match(value):
+        raise InvalidInput(
+            "bad_indicator_version",
+            f"指标版本“{value}”格式不正确：只能由字母、数字、点、下划线和短横线组成，最长32位。",
+            f"indicator version {value!r} must be 1-32 letters, digits, '.', '_' or '-'",
+            field,
+        )
+    return value
+
+
+# --- handling facts of items and transactions ---------------------------------------------------
+
+_ITEM_KINDS_ZH = "、".join(f"{code} {text}" for code, text in ITEM_KIND_TEXT.items())
+_CASE_KINDS_ZH = "、".join(f"{kind}（{text}）" for kind, text in CASE_KIND_TEXT.items())
+_TIME_UNITS_ZH = "、".join(f"{unit}（{text}）" for unit, text in TIME_UNIT_TEXT.items())
+
+
+def check_item_kind(value: str, field: str = "item_kind") -> ItemKind:
+    """A national item-type code; empty is `unknown` (the province is then told "other")."""
+    try:
+        return ItemKind(value)
+    except ValueError:
+        raise InvalidInput(
+            "bad_item_kind",
+            f"事项类型“{value}”不正确，应为国家事项类型代码之一：{_ITEM_KINDS_ZH}。",
+            f"item_kind {value!r} must be one of 01, 05, 07, 08, 09, 10, 20",
+            field,
+        ) from None
+
+
+def check_case_kind(value: str, field: str = "case_kind") -> CaseKind:
+    try:
+        return CaseKind(value)
+    except ValueError:
+        raise InvalidInput(
+            "bad_case_kind",
+            f"办件类型“{value}”不正确，应为 {_CASE_KINDS_ZH}。",
+            f"case_kind {value!r} must be 'immediate' or 'promised'",
+            field,
+        ) from None
+
+
+def check_time_unit(value: str, field: str) -> TimeUnit:
+    try:
+        return TimeUnit(value)
+    except ValueError:
+        raise InvalidInput(
+            "bad_time_unit",
+            f"时限单位“{value}”不正确，可选：{_TIME_UNITS_ZH}。",
+            f"{field} {value!r} must be day, working_day, month or year",
+            field,
+        ) from None
+
+
+def check_limit_days(value: int, field: str, zh_name: str) -> int:
+    if not 0 <= value <= MAX_LIMIT_DAYS:
+        raise InvalidInput(
+            f"bad_{field}",
+            f"{zh_name}应为0至{MAX_LIMIT_DAYS}之间的整数，当前为{value}。",
+            f"{field} must be 0-{MAX_LIMIT_DAYS}, got {value}",
+            field,
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Handling:
+    """How one transaction was handled, as the business system states it.
+
+    None in `item_kind`, `case_kind` or `promised_days`: as the service item says.
+    """
+
+    project_name: str = ""
+    online: bool = False
+    item_kind: ItemKind | None = None
+    case_kind: CaseKind | None = None
+    promised_days: int | None = None
+
+
+def check_handling(
+    *,
+    project_name: str,
+    online: bool,
+    item_kind: str | None,
+    case_kind: str | None,
+    promised_days: int | None,
+) -> Handling:
+    project_name = project_name.strip()
+    if len(project_name) > 200:
+        raise InvalidInput(
+            "bad_project_name",
+            f"办件名称过长：最多200字，当前{len(project_name)}字。",
+            "project_name must be at most 200 characters",
+            "project_name",
+        )
+    return Handling(
+        project_name=project_name,
+        online=online,
+        # An empty item_kind says as little as an absent one: the item's kind applies.
+        item_kind=check_item_kind(item_kind) if item_kind else None,
+        case_kind=check_case_kind(case_kind) if case_kind is not None else None,
+        promised_days=(
+            check_limit_days(promised_days, "promised_days", "承诺办结时限（天数）")
+            if promised_days is not None
+            else None
+        ),
+    )
+
+
 # --- applicants ---------------------------------------------------------------------------------
 
 
@@ -192,6 +320,48 @@ def check_applicant(applicant: Applicant) -> Applicant:
             "applicant.phone",
         )
     return applicant
+
+
+@dataclass(frozen=True)
+class Agent:
+    """The person who handled the case for the applicant (代办人); all empty when there was none."""
+
+    name: str = ""
+    cert_type: str = ""
+    cert_no: str = ""
+
+
+def check_agent(agent: Agent) -> Agent:
+    where = "applicant.agent"
+    if len(agent.name) > 100:
+        raise InvalidInput(
+            "bad_agent_name",
+            "代办人姓名过长（最多100字）。",
+            f"{where}.name too long",
+            f"{where}.name",
+        )
+    if (agent.cert_type or agent.cert_no) and not agent.name:
+        raise InvalidInput(
+            "agent_without_name",
+            "填写了代办人证件，但缺少代办人姓名（applicant.agent.name）。",
+            f"{where}.name is required when a certificate of the agent is given",
+            f"{where}.name",
+        )
+    if len(agent.cert_no) > 32 or len(agent.cert_type) > 8:
+        raise InvalidInput(
+            "bad_agent_cert_no",
+            "代办人证件类型或证件号码过长（类型最多8位，号码最多32位）。",
+            "agent certificate type or number too long",
+            f"{where}.cert_no",
+        )
+    if agent.cert_type == RESIDENT_ID_CARD and not is_valid_resident_id(agent.cert_no):
+        raise InvalidInput(
+            "bad_agent_cert_no",
+            "代办人身份证号码不正确，请核对18位号码及校验位。",
+            f"{where}.cert_no is not a valid resident ID number",
+            f"{where}.cert_no",
+        )
+    return agent
 
 
 # --- ratings ------------------------------------------------------------------------------------

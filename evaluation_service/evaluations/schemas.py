@@ -10,12 +10,39 @@ import msgspec
 Short = Annotated[str, msgspec.Meta(max_length=200)]
 
 
+class AgentIn(msgspec.Struct):
+    """代办人：代申请人办理业务的人。The agent who handled the case for the applicant."""
+
+    name: Annotated[Short, msgspec.Meta(description="代办人姓名（最多100字）。Agent's name.")] = ""
+    cert_type: Annotated[
+        Short,
+        msgspec.Meta(
+            description="代办人证件类型代码，如 111 居民身份证（最多8位）。"
+            "Agent's certificate type code (111: resident ID card)."
+        ),
+    ] = ""
+    cert_no: Annotated[
+        Short,
+        msgspec.Meta(
+            description="代办人证件号码（最多32位）；居民身份证须校验通过。"
+            "Agent's certificate number; a resident ID must pass its check digit."
+        ),
+    ] = ""
+
+
 class ApplicantIn(msgspec.Struct, forbid_unknown_fields=False):
     type: int
     name: Short = ""
     cert_type: Short = ""
     cert_no: Short = ""
     phone: Short = ""
+    agent: Annotated[
+        AgentIn | None,
+        msgspec.Meta(
+            description="代办人（可选）：由他人代为办理时填写。"
+            "The agent (代办人), when someone else handled the case; omit otherwise."
+        ),
+    ] = None
 
 
 class ServiceRecordIn(msgspec.Struct):
@@ -35,6 +62,46 @@ class TransactionIn(msgspec.Struct):
     records: list[ServiceRecordIn]
     accepted_at: datetime | None = None
     finished_at: datetime | None = None
+    project_name: Annotated[
+        Short,
+        msgspec.Meta(
+            description="办件名称（可选），如“张三的个体工商户设立登记”；省略时为空。"
+            "Name of the case as the business system shows it; empty when omitted."
+        ),
+    ] = ""
+    online: Annotated[
+        bool,
+        msgspec.Meta(
+            description="是否网上申请（可选，默认否）：true 网上申请，false 窗口申请。"
+            "Whether the application came in online (true) or at a counter (false); "
+            "omitted: false."
+        ),
+    ] = False
+    item_kind: Annotated[
+        Short | None,
+        msgspec.Meta(
+            description="事项类型（可选）：01 行政许可、05 行政给付、07 行政确认、"
+            "08 行政奖励、09 行政裁决、10 其他行政权力、20 公共服务；省略时取事项目录中的类型。"
+            "National item-type code; omitted: the catalogue's type of the item."
+        ),
+    ] = None
+    case_kind: Annotated[
+        Short | None,
+        msgspec.Meta(
+            description="办件类型（可选）：immediate 即办件、promised 承诺件；"
+            "省略时取事项目录中的类型。"
+            "immediate (handled on the spot) or promised (within promised days); "
+            "omitted: the catalogue's kind of the item."
+        ),
+    ] = None
+    promised_days: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="承诺办结时限（可选，0至3650，单位同事项目录）；省略时取事项目录中的时限。"
+            "Promised time limit of this case (0-3650, in the item's unit); omitted: the "
+            "catalogue's limit of the item."
+        ),
+    ] = None
 
 
 class ServiceRecordOut(msgspec.Struct):

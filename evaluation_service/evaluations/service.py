@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from evaluation_service.evaluations import model
 from evaluation_service.evaluations.model import (
+    Agent,
     Applicant,
     Channel,
     DeviceKind,
+    Handling,
     OutboxKind,
     RatingInput,
 )
@@ -242,7 +245,9 @@ class Intake:
             return None
         return value if value.tzinfo else value.replace(tzinfo=self.zone)
 
-    def _check_transaction(self, data: TransactionIn, now: datetime) -> Applicant:
+    def _check_transaction(
+        self, data: TransactionIn, now: datetime
+    ) -> tuple[Applicant, Agent, Handling]:
         model.check_project_no(data.project_no)
         model.check_item_code(data.item_code)
         model.check_department_code(data.department_code)
@@ -255,6 +260,25 @@ class Intake:
                 cert_no=data.applicant.cert_no.strip().upper(),
                 phone=data.applicant.phone.strip(),
             )
+        )
+        given_agent = data.applicant.agent
+        agent = (
+            model.check_agent(
+                Agent(
+                    name=given_agent.name.strip(),
+                    cert_type=given_agent.cert_type.strip(),
+                    cert_no=given_agent.cert_no.strip().upper(),
+                )
+            )
+            if given_agent is not None
+            else Agent()
+        )
+        handling = model.check_handling(
+            project_name=data.project_name,
+            online=data.online,
+            item_kind=data.item_kind,
+            case_kind=data.case_kind,
+            promised_days=data.promised_days,
         )
         if not data.records:
             raise InvalidInput(
@@ -301,12 +325,12 @@ class Intake:
                 model.check_code(record.window_no, "window_no", "窗口编号")
             if record.staff_no:
                 model.check_code(record.staff_no, "staff_no", "工作人员编号")
-        return applicant
+        return applicant, agent, handling
 
     async def register_transaction(
         self, client_id: int, data: TransactionIn, now: datetime
     ) -> TransactionOut:
-        applicant = self._check_transaction(data, now)
+        applicant, agent, handling = self._check_transaction(data, now)
         department = (
             await Department.select(Department.id)
             .where(Department.code == data.department_code)
@@ -343,6 +367,16 @@ class Intake:
             "applicant_identified": applicant.identified,
             "accepted_at": self._aware(data.accepted_at),
             "finished_at": self._aware(data.finished_at),
+            # Every call states the whole transaction: an override left out goes back to NULL,
+            # that is, to what the service item says.
+            "project_name": handling.project_name,
+            "online": handling.online,
+            "item_kind": _value(handling.item_kind),
+            "case_kind": _value(handling.case_kind),
+            "promised_days": handling.promised_days,
+            "agent_name": agent.name,
+            "agent_cert_type": agent.cert_type,
+            "agent_cert_no": agent.cert_no,
         }
         async with self.db.write():
             existing = (
@@ -739,6 +773,10 @@ async def _record(target: _Target) -> dict[str, Any] | None:
 
 async def _enqueue(kind: OutboxKind, ref_id: int, now: datetime) -> None:
     await Outbox.insert(Outbox(kind=kind.value, ref_id=ref_id, created_at=now, next_attempt_at=now))
+
+
+def _value(member: StrEnum | None) -> str | None:
+    return None if member is None else member.value
 
 
 def _differs(stored: Any, new: Any) -> bool:

@@ -16,6 +16,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from evaluation_service.kernel.item_vocabulary import CaseKind, ItemKind, TimeUnit
 from evaluation_service.kernel.vocabulary import Channel, DeviceKind, OutboxKind, OutboxState
 
 # Composite unique indexes live in the migrations as plain CREATE UNIQUE INDEX, because SQLite
@@ -37,6 +38,14 @@ class ServiceItem(Table, tablename="service_item"):
     code = Varchar(length=33, unique=True)
     name = Varchar(length=200)
     department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
+    # What the catalogue publishes about handling the item; a transaction may override the first
+    # three (ServiceTransaction.item_kind, case_kind, promised_days).
+    item_kind = Varchar(length=2, default=ItemKind.unknown, choices=ItemKind)
+    case_kind = Varchar(length=10, default=CaseKind.promised, choices=CaseKind)
+    promised_days = Integer(default=0)  # 承诺时限, in promised_unit
+    promised_unit = Varchar(length=12, default=TimeUnit.working_day, choices=TimeUnit)
+    legal_days = Integer(default=0)  # 法定时限, in legal_unit
+    legal_unit = Varchar(length=12, default=TimeUnit.working_day, choices=TimeUnit)
 
 
 class Window(Table):
@@ -89,6 +98,16 @@ class ServiceTransaction(Table, tablename="service_transaction"):
     applicant_identified = Boolean(default=False)
     accepted_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)
+    project_name = Varchar(length=200, default="")
+    online = Boolean(default=False)  # the application came in online (else at a counter)
+    # NULL: as the service item says (ServiceItem.item_kind, case_kind, promised_days).
+    item_kind = Varchar(length=2, null=True, default=None, choices=ItemKind)
+    case_kind = Varchar(length=10, null=True, default=None, choices=CaseKind)
+    promised_days = Integer(null=True, default=None)
+    # The agent (代办人) who handled the case for the applicant; empty when the applicant came.
+    agent_name = Varchar(length=100, default="")
+    agent_cert_type = Varchar(length=8, default="")
+    agent_cert_no = Varchar(length=32, default="")
     client = ForeignKey(IntegrationClient, null=True, on_delete=OnDelete.restrict)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
@@ -113,8 +132,9 @@ class Indicator(Table):
     id: Serial
     version = Varchar(length=32)
     level = SmallInt()
-    code = Varchar(length=32)
-    text = Varchar(length=100)
+    code = Varchar(length=32)  # the national code, what evalDetail carries
+    text = Varchar(length=100)  # the national wording
+    label = Varchar(length=100, default="")  # the county's own wording; empty: the national one
     active = Boolean(default=True)
 
 
@@ -140,7 +160,7 @@ class Outbox(Table):
     id: Serial
     kind = Varchar(length=24, choices=OutboxKind)
     ref_id = Integer()
-    state = Varchar(length=10, choices=OutboxState, default=OutboxState.pending)
+    state = Varchar(length=20, choices=OutboxState, default=OutboxState.pending)
     attempts = Integer(default=0)
     next_attempt_at = Timestamptz(default=TimestamptzNow())
     last_error = Text(default="")

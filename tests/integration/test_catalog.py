@@ -308,3 +308,217 @@ async def test_the_demo_creates_staff_accounts_once(db: Database, tmp_path: Path
     assert first == [name for name, *_ in DEMO_USERS]
     assert again == []
     assert await StaffUser.count() == len(DEMO_USERS)
+
+
+# --- optional columns: what items publish about handling, the county's indicator wording --------
+
+ITEM_HEADER = (
+    "code,name,department_code,item_kind,case_kind,promised_days,promised_unit,legal_days,"
+    "legal_unit\n"
+)
+DEPARTMENTS = f"code,name,area_code\n{DEPT_A},平阴县行政审批服务局,370124000000\n"
+
+
+async def _item(code: str = ITEM_31) -> dict[str, object]:
+    row = (
+        await ServiceItem.select(
+            ServiceItem.item_kind,
+            ServiceItem.case_kind,
+            ServiceItem.promised_days,
+            ServiceItem.promised_unit,
+            ServiceItem.legal_days,
+            ServiceItem.legal_unit,
+        )
+        .where(ServiceItem.code == code)
+        .first()
+    )
+    assert row is not None
+    return row
+
+
+async def test_items_handling_columns_are_loaded_typed(db: Database, tmp_path: Path) -> None:
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    _write(
+        tmp_path,
+        "items.csv",
+        ITEM_HEADER + f"{ITEM_31},食品经营许可（新办）,{DEPT_A},01,promised,5,working_day,20,day\n",
+    )
+
+    await load_catalog([tmp_path], db)
+
+    assert await _item() == {
+        "item_kind": "01",
+        "case_kind": "promised",
+        "promised_days": 5,
+        "promised_unit": "working_day",
+        "legal_days": 20,
+        "legal_unit": "day",
+    }
+
+
+async def test_empty_handling_cells_mean_the_defaults(db: Database, tmp_path: Path) -> None:
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    _write(tmp_path, "items.csv", ITEM_HEADER + f"{ITEM_31},个体工商户设立登记,{DEPT_A},,,,,,\n")
+
+    await load_catalog([tmp_path], db)
+
+    assert await _item() == {
+        "item_kind": "",
+        "case_kind": "promised",
+        "promised_days": 0,
+        "promised_unit": "working_day",
+        "legal_days": 0,
+        "legal_unit": "working_day",
+    }
+
+
+async def test_an_items_file_without_handling_columns_leaves_them_as_stored(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path / "new", "departments.csv", DEPARTMENTS)
+    _write(
+        tmp_path / "new",
+        "items.csv",
+        ITEM_HEADER + f"{ITEM_31},个体工商户设立登记,{DEPT_A},01,immediate,0,working_day,3,\n",
+    )
+    old = _write(
+        tmp_path / "old",
+        "items.csv",
+        f"code,name,department_code\n{ITEM_31},个体工商户设立登记,{DEPT_A}\n",
+    )
+    await load_catalog([tmp_path / "new"], db)
+    before = await _item()
+
+    report = await load_catalog([old], db)
+
+    assert (report.counts["items"].updated, report.counts["items"].unchanged) == (0, 1)
+    assert await _item() == before
+    assert (before["item_kind"], before["case_kind"], before["legal_days"]) == (
+        "01",
+        "immediate",
+        3,
+    )
+
+
+async def test_some_handling_columns_in_any_order_are_accepted(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    _write(
+        tmp_path,
+        "items.csv",
+        f"code,name,department_code,case_kind,item_kind\n{ITEM_31},个体工商户设立登记,{DEPT_A},"
+        "immediate,01\n",
+    )
+
+    await load_catalog([tmp_path], db)
+
+    item = await _item()
+    assert (item["item_kind"], item["case_kind"], item["promised_days"]) == ("01", "immediate", 0)
+
+
+async def test_bad_handling_cells_are_reported_by_file_and_line(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    items = _write(
+        tmp_path,
+        "items.csv",
+        ITEM_HEADER
+        + f"{DEPT_A}0140001001001,甲,{DEPT_A},99,promised,5,working_day,20,working_day\n"
+        + f"{DEPT_A}0140001002001,乙,{DEPT_A},01,当场办结,5,working_day,20,working_day\n"
+        + f"{DEPT_A}0140001003001,丙,{DEPT_A},01,promised,五,working_day,20,working_day\n"
+        + f"{DEPT_A}0140001004001,丁,{DEPT_A},01,promised,5,week,4000,working_day\n"
+        + f"{DEPT_A}0140001005001,戊,{DEPT_A},01,promised,-1,working_day,20,hour\n",
+    )
+
+    with pytest.raises(CatalogError) as caught:
+        await load_catalog([tmp_path], db)
+
+    messages: dict[int, list[str]] = {}
+    for problem in caught.value.problems:
+        assert problem.file == str(items)
+        messages.setdefault(problem.line, []).append(problem.message)
+    assert sorted(messages) == [2, 3, 4, 5, 6]
+    assert "事项类型“99”" in messages[2][0]
+    assert "办件类型“当场办结”" in messages[3][0]
+    assert "承诺时限“五”" in messages[4][0]
+    assert ["时限单位“week”" in m for m in messages[5]] == [True, False]
+    assert "法定时限应为0至3650" in messages[5][1]
+    assert ["承诺时限“-1”" in messages[6][0], "时限单位“hour”" in messages[6][1]] == [True, True]
+    assert await ServiceItem.count() == 0
+
+
+async def test_an_unknown_extra_column_refuses_the_file(db: Database, tmp_path: Path) -> None:
+    items = _write(
+        tmp_path, "items.csv", f"code,name,department_code,colour\n{ITEM_31},甲,{DEPT_A},红\n"
+    )
+
+    with pytest.raises(CatalogError) as caught:
+        await load_catalog([items], db)
+
+    [problem] = caught.value.problems
+    assert problem.line == 1
+    assert "可选列" in problem.message
+    assert "item_kind" in problem.message
+
+
+async def test_demo_items_carry_the_type_their_code_encodes_and_sane_limits(db: Database) -> None:
+    await load_catalog([DEMO], db)
+
+    items = await ServiceItem.select()
+
+    # An implementation code is the department's USCC, then the two-digit national item type.
+    assert [(i["code"][18:20], i["item_kind"]) for i in items] == [
+        (i["item_kind"], i["item_kind"]) for i in items
+    ]
+    assert {i["item_kind"] for i in items} <= {"01", "05", "07", "08", "09", "10", "20"}
+    assert [i["name"] for i in items if i["case_kind"] == "immediate" and i["promised_days"]] == []
+    assert [
+        i["name"] for i in items if i["case_kind"] == "promised" and not i["promised_days"]
+    ] == []
+    assert {i["item_kind"] for i in items if i["name"].startswith("个体工商户")} == {"01"}
+
+
+async def test_indicator_labels_and_dotted_versions_are_loaded(
+    db: Database, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "indicators.csv",
+        "version,level,code,text,label\n"
+        "SIM-2020.1,5,510,服务态度好,\n"
+        "SIM-2020.1,2,104,超承诺时限办结,超承诺时限\n",
+    )
+
+    await load_catalog([path], db)
+
+    stored = await Indicator.select(Indicator.version, Indicator.code, Indicator.label)
+    assert stored == [
+        {"version": "SIM-2020.1", "code": "510", "label": ""},
+        {"version": "SIM-2020.1", "code": "104", "label": "超承诺时限"},
+    ]
+
+
+async def test_a_row_added_to_a_retired_indicator_version_stays_retired(
+    db: Database, tmp_path: Path
+) -> None:
+    header = "version,level,code,text\n"
+    first = _write(tmp_path / "a", "indicators.csv", header + "OLD-1,2,101,服务态度差\n")
+    await load_catalog([first], db)
+    await Indicator.update({Indicator.active: False}).where(Indicator.version == "OLD-1")
+    second = _write(
+        tmp_path / "b",
+        "indicators.csv",
+        header
+        + "OLD-1,2,101,服务态度差\nOLD-1,2,102,未一次性告知导致多次跑腿\nNEW-2,2,101,服务态度差\n",
+    )
+
+    await load_catalog([second], db)
+
+    active = await Indicator.select(Indicator.version, Indicator.code, Indicator.active)
+    assert sorted((r["version"], r["code"], r["active"]) for r in active) == [
+        ("NEW-2", "101", True),
+        ("OLD-1", "101", False),
+        ("OLD-1", "102", False),
+    ]

@@ -28,7 +28,7 @@ from tests.support import DEPARTMENT_CODE, auth, transaction_body
 Client = httpx.AsyncClient
 # A department of these tests' own: other modules treat the shared catalog's other codes as unknown.
 DESK_B_CODE = "11370124MA9999997" + uscc_check_char("11370124MA9999997")
-DESK_B_ITEM = "3701240000000000000000000000003"
+DESK_B_ITEM = DESK_B_CODE + "2040002001001"  # 医保关系转移 (20 公共服务), see ITEM_CODE
 
 
 async def ensure_department_b() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
+from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord, ServiceTransaction
 from tests.support import (
     CLIENT_TOKEN,
     KIOSK_KEY,
@@ -206,6 +206,176 @@ async def test_bad_applicant_and_records_are_refused_with_chinese_messages(
         answers[code] = (response.status_code, response.json()["error"])
 
     assert answers == {code: (422, code) for code in cases}
+
+
+# --- what the province's service record needs of a transaction (DESIGN.md §8) -------------------
+
+HANDLING = {
+    "project_name": "张三的个体工商户设立登记",
+    "online": True,
+    "item_kind": "01",
+    "case_kind": "immediate",
+    "promised_days": 3,
+}
+AGENT = {"name": "李四", "cert_type": "111", "cert_no": "11010519491231002x"}
+
+
+def with_agent(agent: dict[str, Any]) -> dict[str, Any]:
+    return {**transaction_body("unused")["applicant"], "agent": agent}
+
+
+async def stored_transaction(project_no: str) -> dict[str, Any]:
+    row = (
+        await ServiceTransaction.select(
+            ServiceTransaction.project_name,
+            ServiceTransaction.online,
+            ServiceTransaction.item_kind,
+            ServiceTransaction.case_kind,
+            ServiceTransaction.promised_days,
+            ServiceTransaction.agent_name,
+            ServiceTransaction.agent_cert_type,
+            ServiceTransaction.agent_cert_no,
+            ServiceTransaction.updated_at,
+        )
+        .where(ServiceTransaction.project_no == project_no)
+        .first()
+    )
+    assert row is not None
+    return row  # type: ignore[no-any-return]
+
+
+async def test_handling_facts_and_the_agent_are_stored_with_the_transaction(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no, **HANDLING, applicant=with_agent(AGENT))
+
+    stored = await stored_transaction(project_no)
+
+    assert {name: stored[name] for name in HANDLING} == HANDLING
+    assert (stored["agent_name"], stored["agent_cert_type"], stored["agent_cert_no"]) == (
+        "李四",
+        "111",
+        "11010519491231002X",
+    )
+
+
+async def test_handling_facts_left_out_defer_to_the_service_item(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no)
+
+    stored = await stored_transaction(project_no)
+
+    assert stored["project_name"] == ""
+    assert stored["online"] is False
+    # NULL: the item's kind, case kind and promised days apply.
+    assert (stored["item_kind"], stored["case_kind"], stored["promised_days"]) == (None, None, None)
+    assert (stored["agent_name"], stored["agent_cert_type"], stored["agent_cert_no"]) == (
+        "",
+        "",
+        "",
+    )
+
+
+async def test_an_empty_item_kind_defers_to_the_service_item_like_an_absent_one(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no, item_kind="")
+
+    assert (await stored_transaction(project_no))["item_kind"] is None
+
+
+async def test_registering_the_same_transaction_with_handling_facts_twice_changes_nothing(
+    api: Client, project_no: str
+) -> None:
+    body = transaction_body(project_no, **HANDLING, applicant=with_agent(AGENT))
+    first = await post_transaction(api, body)
+    record_id = int(first["records"][0]["rating_token"].split(".")[0])
+    before = await stored_transaction(project_no)
+
+    await post_transaction(api, body)
+
+    assert await stored_transaction(project_no) == before
+    assert await outbox_rows("service_record", record_id) == 1
+
+
+async def test_a_changed_handling_fact_updates_the_transaction(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no, **HANDLING, applicant=with_agent(AGENT))
+
+    await register(api, project_no, **{**HANDLING, "item_kind": "20", "promised_days": 0})
+    changed = await stored_transaction(project_no)
+    await register(api, project_no)
+    left_out = await stored_transaction(project_no)
+
+    assert (changed["item_kind"], changed["promised_days"], changed["agent_name"]) == ("20", 0, "")
+    assert (left_out["item_kind"], left_out["case_kind"], left_out["online"]) == (None, None, False)
+
+
+async def test_invalid_handling_facts_are_refused_with_chinese_messages(
+    api: Client, project_no: str
+) -> None:
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
+        "unknown item kind": ("bad_item_kind", {"item_kind": "99"}),
+        "item kind without its zero": ("bad_item_kind", {"item_kind": "1"}),
+        "unknown case kind": ("bad_case_kind", {"case_kind": "即办件"}),
+        "negative promised days": ("bad_promised_days", {"promised_days": -1}),
+        "promised days beyond ten years": ("bad_promised_days", {"promised_days": 3651}),
+        "agent ID number with a wrong check digit": (
+            "bad_agent_cert_no",
+            {"applicant": with_agent({**AGENT, "cert_no": "110105194912310021"})},
+        ),
+        "agent certificate without a name": (
+            "agent_without_name",
+            {"applicant": with_agent({"cert_type": "111", "cert_no": AGENT["cert_no"]})},
+        ),
+        "agent name too long": ("bad_agent_name", {"applicant": with_agent({"name": "李" * 101})}),
+        "online not a boolean": ("invalid_input", {"online": "yes"}),
+        "project name too long": ("invalid_input", {"project_name": "办" * 201}),
+    }
+    answers = {}
+    chinese = {}
+    for case, (_, override) in cases.items():
+        response = await api.post(
+            "/api/v1/transactions", json=transaction_body(project_no, **override), headers=auth()
+        )
+        answers[case] = (response.status_code, response.json()["error"])
+        chinese[case] = any("\u4e00" <= char <= "\u9fff" for char in response.json()["message"])
+
+    assert answers == {case: (422, error) for case, (error, _) in cases.items()}
+    assert all(chinese.values()), chinese
+    assert not await ServiceTransaction.exists().where(ServiceTransaction.project_no == project_no)
+
+
+async def test_an_invalid_item_kind_is_named_in_the_message_with_the_codes_to_choose_from(
+    api: Client, project_no: str
+) -> None:
+    response = await api.post(
+        "/api/v1/transactions", json=transaction_body(project_no, item_kind="99"), headers=auth()
+    )
+
+    body = response.json()
+    assert (body["field"], "99" in body["message"], "20 公共服务" in body["message"]) == (
+        "item_kind",
+        True,
+        True,
+    )
+
+
+async def test_the_openapi_schema_describes_the_handling_facts_in_chinese_and_english(
+    api: Client,
+) -> None:
+    schema = (await api.get("/schema/openapi.json")).json()["components"]["schemas"]
+
+    described = {
+        name: schema["TransactionIn"]["properties"][name].get("description", "")
+        for name in ("project_name", "online", "item_kind", "case_kind", "promised_days")
+    }
+    agent = schema["ApplicantIn"]["properties"]["agent"].get("description", "")
+    assert all("可选" in text and "omitted" in text for text in described.values()), described
+    assert "代办人" in agent
+    assert "agent" in agent
 
 
 # --- ratings -----------------------------------------------------------------------------------
