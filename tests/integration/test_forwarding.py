@@ -256,7 +256,7 @@ async def test_a_payload_the_province_rejects_is_failed_with_its_message_and_oth
     await until(lambda: row_state(bad_row, "failed"), what="bad row failed")
 
     row = (await states([bad_row]))[bad_row]
-    assert "差评须填写评价指标" in row["last_error"]
+    assert "差评必须勾选详情或填写文字评价" in row["last_error"]  # the province's own text
     listed = await api.get(
         "/api/v1/forwarding/failed", params={"limit": 1000}, headers=operators["supervisor"]
     )
@@ -340,7 +340,15 @@ async def test_stats_and_health_report_forwarding(
     stats = (await api.get("/api/v1/forwarding/stats", headers=operators["supervisor"])).json()
     health = (await api.get("/health")).json()
 
-    assert set(stats) == {"pending", "delivered", "failed", "oldest_pending_age_seconds"}
+    assert set(stats) == {
+        "pending",
+        "delivered",
+        "failed",
+        "followup_refused",
+        "not_forwardable",
+        "oldest_pending_age_seconds",
+        "pending_reason",
+    }
     assert set(health["forwarding"]) == set(stats)
 
 
