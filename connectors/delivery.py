@@ -240,7 +240,29 @@ class Forwarder:
         # "No such service record": the province lost or never got it; send it again, then
         # the rating.
         records = await _load_records(sorted({ratings[r.ref_id].record_id for r in again}))
-        await self.client.push_records(list(records.values()))
+        pushed = dict(
+            zip(
+                records,
+                await self.client.push_records(list(records.values())),
+                strict=True,
+            )
+        )
+        # A record the province refuses outright takes its ratings with it: retrying them cannot
+        # help until the record is corrected, so they fail with the province's reason.
+        refused = {
+            record_id: result
+            for record_id, result in pushed.items()
+            if result.outcome in (Outcome.rejected, Outcome.not_forwardable)
+        }
+        for row in [r for r in again if ratings[r.ref_id].record_id in refused]:
+            result = refused[ratings[row.ref_id].record_id]
+            if result.outcome == Outcome.not_forwardable:
+                report.not_forwardable[row.id] = result.message
+            else:
+                report.failed[row.id] = f"服务记录被省平台拒收：{result.message}"
+        again = [r for r in again if ratings[r.ref_id].record_id not in refused]
+        if not again:
+            return
         retried = await self.client.push_ratings([ratings[r.ref_id] for r in again])
         for row, result in zip(again, retried, strict=True):
             if result.outcome == Outcome.no_record:

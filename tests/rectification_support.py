@@ -66,14 +66,31 @@ async def login(api: httpx.AsyncClient, username: str, password: str = PASSWORD)
     response = await api.post(
         "/api/v1/auth/login", json={"username": username, "password": password}
     )
+    if response.status_code == 200:
+        # As a browser would: the CSRF cookie any page sets, sent back as the X-CSRF-Token header
+        # on every write made with the session cookie.
+        response.cookies.set("hcp_csrf", await csrf_token(api))
     # The shared client must not carry one test's session into another: sessions travel explicitly.
     api.cookies.clear()
     return response
 
 
+async def csrf_token(api: httpx.AsyncClient) -> str:
+    """A CSRF token the app signed (its cookie, set on any page a browser opens)."""
+    api.cookies.clear()
+    page = await api.get("/login")
+    token = page.cookies["hcp_csrf"]
+    api.cookies.clear()
+    return token
+
+
 def session_headers(response: httpx.Response) -> Headers:
     assert response.status_code == 200, response.text
-    return {"Cookie": f"hcp_session={response.cookies['hcp_session']}"}
+    csrf = response.cookies["hcp_csrf"]
+    return {
+        "Cookie": f"hcp_session={response.cookies['hcp_session']}; hcp_csrf={csrf}",
+        "X-CSRF-Token": csrf,
+    }
 
 
 async def make_staff(api: httpx.AsyncClient) -> Staff:

@@ -27,7 +27,7 @@ from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
 from evaluation_service.identity.schemas import LoginIn, UserOut
 from evaluation_service.identity.service import Identity
 from evaluation_service.kernel.clock import utcnow
-from evaluation_service.kernel.errors import DomainError, Forbidden, Unauthenticated
+from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 
 SESSION_COOKIE = "hcp_session"
 
@@ -135,10 +135,19 @@ class AuthController(Controller):
     @post("/login", status_code=200, summary="Staff login; sets the session cookie")
     async def login(
         self,
+        request: Request[Any, Any, Any],
         identity: NamedDependency[Identity],
         cookie_secure: NamedDependency[bool],
         data: JSONBody[LoginIn],
     ) -> Response[UserOut]:
+        # Exempt from the CSRF token (there is no session yet), so only what a cross-site form
+        # cannot send is taken: a JSON body declared as such.
+        if request.content_type[0] != "application/json":
+            raise InvalidInput(
+                "json_only",
+                "请以 JSON 格式提交（Content-Type: application/json）。",
+                "send the login as application/json",
+            )
         session = await identity.login(data.username, data.password, utcnow())
         return Response(
             session.user,

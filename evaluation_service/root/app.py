@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
@@ -28,10 +29,10 @@ from evaluation_service.evaluations.api import IntakeController
 from evaluation_service.evaluations.web import PAGE_ROUTES
 from evaluation_service.evaluations.web import TEMPLATE_DIRECTORY as EVALUATION_TEMPLATES
 from evaluation_service.identity.api import AuthController, session_authentication
-from evaluation_service.identity.web import FRAME_ROUTER, Inbox
+from evaluation_service.identity.web import FRAME_ROUTER, Inbox, staff_error_page
 from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPLATES
 from evaluation_service.kernel.database import Database
-from evaluation_service.kernel.errors import DomainError
+from evaluation_service.kernel.errors import DomainError, Forbidden
 from evaluation_service.kernel.settings import Settings
 from evaluation_service.root.bootstrap import (
     Services,
@@ -100,8 +101,12 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     return Response(exc.to_dict(), status_code=exc.status, media_type=MediaType.JSON)
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     code, zh = _STATUS_TEXT.get(exc.status_code, ("error", "请求无法处理。"))
+    if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
+        code, zh = "csrf_failed", "页面已过期或来自其他网站，操作未执行。请刷新页面后重试。"
+        if "text/html" in request.headers.get("accept", ""):
+            return staff_error_page(request, Forbidden(code, zh, str(exc.detail)))
     return Response(
         {"error": code, "message": zh, "message_en": exc.detail},
         status_code=exc.status_code,
@@ -169,6 +174,33 @@ def _dependencies(services: Services, broker: Broker) -> dict[str, Provide]:
     }
 
 
+# Requests that carry no staff cookie need no CSRF token: business systems (Bearer token), devices
+# (X-Device-Key), the citizen's rating link (the token is in the URL), health, and the JSON login,
+# which a cross-site form cannot send (Content-Type application/json only). Every form and every
+# other cookie-authenticated write carries the token (form field, or the X-CSRF-Token header read
+# from the hcp_csrf cookie).
+CSRF_EXEMPT = [
+    "^/health$",
+    "^/api/v1/transactions",
+    "^/api/v1/evaluations",
+    "^/api/v1/devices",
+    "^/api/v1/records",
+    "^/api/v1/auth/login$",
+    "^/r/",
+]
+
+
+def csrf_config(settings: Settings) -> CSRFConfig:
+    return CSRFConfig(
+        secret=settings.token_secret,
+        cookie_name="hcp_csrf",
+        header_name="x-csrf-token",
+        cookie_secure=settings.session_cookie_secure,
+        cookie_samesite="strict",
+        exclude=CSRF_EXEMPT,
+    )
+
+
 def create_app(settings: Settings) -> Litestar:
     services = build_services(settings)
     db = services.db
@@ -208,6 +240,7 @@ def create_app(settings: Settings) -> Litestar:
             FORWARDING_PAGES,
         ],
         dependencies=_dependencies(services, broker),
+        csrf_config=csrf_config(settings),
         middleware=[session_authentication(services.identity)],
         template_config=TemplateConfig(
             directory=[

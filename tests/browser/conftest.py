@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, skip_or_fail
+from tests.forwarding_support import start_simulator
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -62,6 +63,7 @@ class Served:
 
     base_url: str
     database: Path
+    province_url: str  # the bundled province simulator the service forwards to
 
     def register(self, project_no: str) -> dict[str, Any]:
         """The demo business system registers a transaction finished just now at window A01."""
@@ -71,7 +73,13 @@ class Served:
             "item_code": DEMO_ITEM_CODE,
             "department_code": DEMO_DEPARTMENT_CODE,
             "area_code": "370124000000",
-            "applicant": {"type": 1, "name": "王丽", "phone": "13800001234"},
+            "applicant": {
+                "type": 1,
+                "name": "王丽",
+                "cert_type": "111",
+                "cert_no": "11010519491231002X",
+                "phone": "13800001234",
+            },
             "finished_at": now,
             "records": [
                 {
@@ -141,8 +149,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     database = var_dir / "browser.sqlite"
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
+    # As `make run` does: the service forwards every rating to the bundled province simulator.
+    sim = start_simulator(var_dir)
     env = {
         **os.environ,
+        **sim.env(),
         "DATABASE_URL": f"sqlite:///{database}",
         "HAOCHAPING_VAR_DIR": str(var_dir),
         "TOKEN_SECRET": TOKEN_SECRET,
@@ -171,7 +182,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 pass
             assert time.monotonic() < deadline, f"server did not answer: {log_path.read_text()}"
             time.sleep(0.1)
-        yield Served(base_url, database)
+        yield Served(base_url, database, sim.url)
     finally:
         server.terminate()
         try:
@@ -179,6 +190,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        sim.process.terminate()
+        sim.process.wait(10)
 
 
 # Package scope: while Playwright's sync API is open, the main thread counts as running an event

@@ -80,3 +80,22 @@ def test_rating_page_and_its_notices_read_well_on_phone_and_desktop(
     screenshot(page, f"citizen-expired-{size}")
 
     assert seen == {"rate": True, "broken": True, "expired": True}
+
+
+def test_a_rating_from_the_phone_arrives_at_the_province_as_make_run_shows_it(
+    served: Served, browser: Any, project_no: str
+) -> None:
+    """The newcomer's check: rate on the phone page, then see the rating on the simulator's page
+    (what the province received, decrypted by the simulator with the province's key)."""
+    record = served.register(project_no)
+    page = new_page(browser, PHONE, phone=True)
+    page.goto(record["rating_url"])
+    page.get_by_text("非常满意", exact=True).click()
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+
+    province = new_page(browser, LAPTOP)
+    province.goto(f"{served.province_url}/sim/")
+    # The page refreshes itself every 2 s; the rating is there once forwarded.
+    expect(province.get_by_text(f"37{project_no}").first).to_be_visible(timeout=20_000)
+    screenshot(province, "province-simulator-received")

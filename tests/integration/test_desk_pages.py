@@ -20,6 +20,7 @@ from tests.rectification_support import (
     Headers,
     Staff,
     act,
+    csrf_token,
     login,
     session_headers,
 )
@@ -89,8 +90,11 @@ async def new_ticket(api: Client, department: str = "A") -> int:
 
 
 async def form_login(api: Client, username: str, password: str) -> httpx.Response:
+    token = await csrf_token(api)
     response = await api.post(
-        "/login", data={"username": username, "password": password, "next": ""}
+        "/login",
+        data={"username": username, "password": password, "next": "", "_csrf_token": token},
+        headers={"Cookie": f"hcp_csrf={token}"},
     )
     api.cookies.clear()  # sessions travel explicitly, as in the API tests
     return response
@@ -219,9 +223,16 @@ async def test_wrong_password_is_refused_in_chinese_and_locks_after_five_tries(
 
 
 async def test_login_refuses_to_redirect_to_another_site(api: Client, staff: Staff) -> None:
+    token = await csrf_token(api)
     response = await api.post(
         "/login",
-        data={"username": staff.names["supervisor"], "password": PASSWORD, "next": "//evil.test"},
+        data={
+            "username": staff.names["supervisor"],
+            "password": PASSWORD,
+            "next": "//evil.test",
+            "_csrf_token": token,
+        },
+        headers={"Cookie": f"hcp_csrf={token}"},
     )
     api.cookies.clear()
 
@@ -231,8 +242,13 @@ async def test_login_refuses_to_redirect_to_another_site(api: Client, staff: Sta
 async def test_logout_ends_the_session(api: Client, staff: Staff) -> None:
     login = await form_login(api, staff.names["supervisor"], PASSWORD)
     cookie = {"Cookie": f"hcp_session={login.cookies['hcp_session']}"}
+    token = await csrf_token(api)
 
-    await api.post("/logout", headers=cookie)
+    await api.post(
+        "/logout",
+        data={"_csrf_token": token},
+        headers={"Cookie": f"{cookie['Cookie']}; hcp_csrf={token}"},
+    )
     api.cookies.clear()
     after = await page(api, "/console", cookie)
 
@@ -446,3 +462,18 @@ async def test_landing_page_links_to_every_entrance(api: Client) -> None:
     assert response.status_code == 200
     for link in ("/desk", "/console", "/reports", "/schema"):
         assert f'href="{link}"' in response.text
+
+
+async def test_a_staff_form_posted_without_its_csrf_token_changes_nothing(
+    api: Client, staff: Staff
+) -> None:
+    """What a page on another origin could send with the person's cookie: no CSRF token."""
+    ticket_id = await new_ticket(api)
+    cookie_only = {"Cookie": staff.liaison_a["Cookie"].split(";")[0]}
+
+    response = await api.post(
+        f"/desk/tickets/{ticket_id}/actions/accept", data={"note": "x"}, headers=cookie_only
+    )
+
+    assert response.status_code == 403
+    assert await state_of(api, staff, ticket_id) == "opened"
