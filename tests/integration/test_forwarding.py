@@ -23,7 +23,14 @@ from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord
 from evaluation_service.root.bootstrap import forwarder as forwarder_for
 from evaluation_service.root.worker import InProcessWorker
 from tests.forwarding_support import Simulator, forwarding_settings, start_simulator, until
-from tests.rectification_support import CHEAP_HASHER, PASSWORD, Headers, login, session_headers
+from tests.rectification_support import (
+    CHEAP_HASHER,
+    PASSWORD,
+    Headers,
+    csrf_token,
+    login,
+    session_headers,
+)
 from tests.support import DEPARTMENT_CODE, auth, transaction_body
 
 Client = httpx.AsyncClient
@@ -362,7 +369,11 @@ FORWARDING_ENDPOINTS = [
 
 @pytest.mark.parametrize(("method", "path"), FORWARDING_ENDPOINTS)
 async def test_forwarding_endpoints_need_a_login(api: Client, method: str, path: str) -> None:
-    response = await api.request(method, path)
+    # A browser without a session still carries the CSRF cookie any page sets (and its header).
+    token = await csrf_token(api)
+    response = await api.request(
+        method, path, headers={"Cookie": f"hcp_csrf={token}", "X-CSRF-Token": token}
+    )
 
     assert response.status_code == 401
     assert "登录" in response.json()["message"]
