@@ -13,7 +13,7 @@ from evaluation_service.kernel.errors import Gone, InvalidInput, Unauthenticated
 from evaluation_service.kernel.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-OFFERED = {5: frozenset({"G501"}), 2: frozenset({"B201"}), 1: frozenset({"B101"})}
+OFFERED = {5: frozenset({"510"}), 2: frozenset({"101"}), 1: frozenset({"103"})}
 
 
 def rating(**overrides: object) -> model.RatingInput:
@@ -44,7 +44,7 @@ def test_a_good_rating_needs_no_reason() -> None:
 
 def test_a_bad_rating_needs_a_tag_or_a_comment() -> None:
     assert refusal(level=2) == "bad_review_needs_reason"
-    assert rating(level=2, tags=["B201"]).tags == ("B201",)
+    assert rating(level=2, tags=["101"]).tags == ("101",)
     assert rating(level=1, comment="太慢").comment == "太慢"
 
 
@@ -53,11 +53,11 @@ def test_a_whitespace_comment_is_no_reason() -> None:
 
 
 def test_tags_must_belong_to_the_level() -> None:
-    assert refusal(level=5, tags=["B201"]) == "tag_not_for_level"
+    assert refusal(level=5, tags=["101"]) == "tag_not_for_level"
 
 
 def test_repeated_tags_are_kept_once() -> None:
-    assert rating(level=2, tags=["B201", "B201"]).tags == ("B201",)
+    assert rating(level=2, tags=["101", "101"]).tags == ("101",)
 
 
 @pytest.mark.parametrize(
