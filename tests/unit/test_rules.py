@@ -172,3 +172,66 @@ def test_an_expired_token_says_the_window_closed() -> None:
 
     with pytest.raises(Gone):
         tokens.verify(token, datetime.now(UTC))
+
+
+# --- handling facts and the indicator dictionary -------------------------------------------------
+
+
+def handling(**overrides: object) -> model.Handling:
+    fields: dict[str, object] = {
+        "project_name": "",
+        "online": False,
+        "item_kind": None,
+        "case_kind": None,
+        "promised_days": None,
+    }
+    fields.update(overrides)
+    return model.check_handling(**fields)  # type: ignore[arg-type]
+
+
+def test_handling_left_out_defers_to_the_item() -> None:
+    assert handling() == model.Handling()
+    assert handling(item_kind="").item_kind is None
+
+
+def test_handling_facts_are_typed() -> None:
+    given = handling(project_name=" 李四的结婚登记 ", item_kind="07", case_kind="immediate")
+    assert (given.project_name, given.item_kind, given.case_kind) == (
+        "李四的结婚登记",
+        model.ItemKind.confirmation,
+        model.CaseKind.immediate,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("item_kind", "02", "bad_item_kind"),
+        ("case_kind", "", "bad_case_kind"),
+        ("promised_days", 3651, "bad_promised_days"),
+        ("promised_days", -1, "bad_promised_days"),
+    ],
+)
+def test_handling_outside_the_national_codes_is_refused(
+    field: str, value: object, error: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        handling(**{field: value})
+    assert (raised.value.code, raised.value.field) == (error, field)
+
+
+def test_an_agent_with_a_certificate_needs_a_name() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        model.check_agent(model.Agent(cert_type="111", cert_no="11010519491231002X"))
+    assert raised.value.code == "agent_without_name"
+
+
+def test_an_indicator_row_repeated_with_the_same_text_counts_once() -> None:
+    rows = [(2, "101", "服务态度差"), (2, "101", " 服务态度差 "), (1, "101", "服务态度差")]
+    assert model.check_indicator_rows(rows) == {(2, "101"): "服务态度差", (1, "101"): "服务态度差"}
+
+
+def test_an_empty_indicator_dictionary_is_refused() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        model.check_indicator_rows([])
+    assert raised.value.code == "empty_indicator_dictionary"
