@@ -216,8 +216,13 @@ async def _ticket_page(
     values: dict[str, str] | None = None,
 ) -> Template:
     detail = await rectification.get_ticket(ticket_id, viewer.actor, datetime.now(UTC))
+    # The words the citizen was offered (the county's label when set); where versions differ, the
+    # current dictionary's wording wins: active rows come last.
     tag_text = {
-        row["code"]: row["text"] for row in await Indicator.select(Indicator.code, Indicator.text)
+        row["code"]: row["label"] or row["text"]
+        for row in await Indicator.select(Indicator.code, Indicator.text, Indicator.label)
+        .order_by(Indicator.active)
+        .order_by(Indicator.id)
     }
     forms = action_forms(State(detail.state), viewer.actor)
     zone = rectification.clock.zone

@@ -42,6 +42,7 @@ from tests.support import (
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_ALL = os.environ.get("HAOCHAPING_REQUIRE_ALL") == "1"
+INDICATOR_VERSION = "SIM-2020.1"  # connectors/province_sim/indicators.py NORM_VERSION
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -155,16 +156,19 @@ async def seed_catalog() -> None:
         IntegrationClient(name="test-system", token_hash=hash_key(CLIENT_TOKEN)),
         IntegrationClient(name="other-system", token_hash=hash_key(OTHER_CLIENT_TOKEN)),
     )
-    tags = {
-        5: [("G501", "服务态度好"), ("G502", "一次办成")],
-        4: [("G401", "办理顺畅")],
-        3: [("M301", "等待时间稍长")],
-        2: [("B201", "服务态度差"), ("B202", "未一次性告知导致多次跑腿")],
-        1: [("B101", "收取指南以外材料"), ("B102", "超承诺时限")],
-    }
+    # A few of the national indicators the province simulator serves (its norm dictionary): the
+    # good codes are offered for levels 4 and 5, the bad ones for levels 1 and 2.
+    good = [("510", "服务态度好"), ("517", "一次办成")]
+    bad = [
+        ("101", "服务态度差"),
+        ("102", "未一次性告知导致多次跑腿"),
+        ("103", "收取办事指南以外材料"),
+        ("104", "超承诺时限办结"),
+    ]
+    tags = {5: good, 4: good, 3: [("303", "等候时间稍长")], 2: bad, 1: bad}
     await Indicator.insert(
         *[
-            Indicator(version="SD-2020", level=level, code=code, text=text)
+            Indicator(version=INDICATOR_VERSION, level=level, code=code, text=text)
             for level, items in tags.items()
             for code, text in items
         ]

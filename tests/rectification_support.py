@@ -130,7 +130,7 @@ async def rate_badly(
         json={
             "channel": "mobile",
             "level": level,
-            "tags": ["B101"] if level == 1 else ["B201"],
+            "tags": ["103"] if level == 1 else ["101"],
             "comment": "材料要求没有一次说清",
             "idempotency_key": uuid.uuid4().hex,
             "rating_token": token,

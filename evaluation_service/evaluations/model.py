@@ -166,6 +166,48 @@ def check_indicator_version(value: str, field: str = "version") -> str:
     return value
 
 
+def check_indicator_rows(rows: Iterable[tuple[int, str, str]]) -> dict[tuple[int, str], str]:
+    """A national indicator dictionary as (level, code, text) rows → text by (level, code).
+
+    Refuses an empty dictionary, so a broken answer from the province never empties the rating
+    page; a row repeated with the same text counts once, with another text it is refused.
+    """
+    result: dict[tuple[int, str], str] = {}
+    for level, code, text in rows:
+        where = f"{level}/{code}"
+        if level not in LEVEL_TEXT:
+            raise InvalidInput(
+                "bad_indicator_level",
+                f"评价指标 {where} 的满意度应为1至5。",
+                f"indicator {where}: level must be 1-5",
+                "level",
+            )
+        check_code(code, "code", "指标编码")
+        text = text.strip()
+        if not text or len(text) > 100:
+            raise InvalidInput(
+                "bad_indicator_text",
+                f"评价指标 {where} 的内容为空或超过100字。",
+                f"indicator {where}: text must be 1-100 characters",
+                "text",
+            )
+        if result.setdefault((level, code), text) != text:
+            raise InvalidInput(
+                "conflicting_indicator",
+                f"评价指标 {where} 出现两次且内容不同，未替换现有指标。",
+                f"indicator {where} appears twice with different texts",
+                "code",
+            )
+    if not result:
+        raise InvalidInput(
+            "empty_indicator_dictionary",
+            "评价指标字典为空，未替换现有指标，评价页面继续使用当前指标。",
+            "the indicator dictionary is empty; the current one is kept",
+            "rows",
+        )
+    return result
+
+
 # --- handling facts of items and transactions ---------------------------------------------------
 
 _ITEM_KINDS_ZH = "、".join(f"{code} {text}" for code, text in ITEM_KIND_TEXT.items())

@@ -148,10 +148,19 @@ class EvaluationOut(msgspec.Struct):
 
 
 class IndicatorOut(msgspec.Struct):
-    code: str
-    text: str
+    code: Annotated[str, msgspec.Meta(description="国家评价指标编码。National indicator code.")]
+    text: Annotated[
+        str,
+        msgspec.Meta(
+            description="向评价人展示的文字：本县表述，未设置时为国家指标内容。"
+            "What to show: the county's wording when set, else the national text."
+        ),
+    ]
     level: int
     version: str
+    national_text: Annotated[
+        str, msgspec.Meta(description="国家指标内容。The indicator's national text.")
+    ] = ""
 
 
 class ErrorOut(msgspec.Struct):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -99,6 +100,9 @@ class _Ttl:
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[key] = (time.monotonic(), value)
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
 
 
 class Deadline(Protocol):
@@ -201,30 +205,115 @@ class Intake:
     # --- indicators ----------------------------------------------------------------------------
 
     async def indicators(self) -> IndicatorSet:
+        """The current dictionary: what the rating pages offer and ratings are checked against.
+
+        Current is the active version; `replace_indicators` leaves exactly one. Should a catalog
+        load have added another active version beside it, the one written last wins. Each
+        indicator shows the county's `label` when one is set, else the national text; the code,
+        what the province receives, is the national one either way.
+        """
         cached = self._cache.get("indicators")
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         rows = (
             await Indicator.select(
-                Indicator.version, Indicator.level, Indicator.code, Indicator.text
+                Indicator.version,
+                Indicator.level,
+                Indicator.code,
+                Indicator.text,
+                Indicator.label,
             )
             .where(Indicator.active.eq(True))
-            .order_by(Indicator.version, ascending=False)
-            .order_by(Indicator.level)
             .order_by(Indicator.id)
         )
-        version = rows[0]["version"] if rows else ""
+        version = _current_version(rows)
         by_level: dict[int, list[IndicatorOut]] = {level: [] for level in model.LEVEL_TEXT}
         for row in rows:
             if row["version"] == version:
                 by_level[row["level"]].append(
                     IndicatorOut(
-                        code=row["code"], text=row["text"], level=row["level"], version=version
+                        code=row["code"],
+                        text=row["label"] or row["text"],
+                        level=row["level"],
+                        version=version,
+                        national_text=row["text"],
                     )
                 )
         result = IndicatorSet.of(version, {k: tuple(v) for k, v in by_level.items()})
         self._cache.put("indicators", result)
         return result
+
+    async def replace_indicators(
+        self, version: str, rows: Sequence[tuple[int, str, str]], now: datetime
+    ) -> int:
+        """Make the province's dictionary `version` the current one; answers how many indicator
+        rows it inserted, changed or retired (0 when the same version is replayed).
+
+        `rows` are (level, national code, national text), one per code and level offered. A new
+        row keeps the county's `label` of the current version's row with the same code and
+        level; a version seen before keeps its own labels. Every other version is retired
+        (`active` false), in the same transaction, and kept: past ratings name their version.
+        An empty or malformed dictionary is refused before anything is written, so a broken
+        answer never empties the rating page. `now` is when the dictionary was fetched; no
+        column records it.
+        """
+        model.check_indicator_version(version)
+        wanted = model.check_indicator_rows(rows)
+        async with self.db.write():
+            if not self.db.is_sqlite:
+                # Two syncs at once would both insert the new version; readers are not blocked.
+                await Indicator.raw("LOCK TABLE indicator IN SHARE ROW EXCLUSIVE MODE")
+            stored = await Indicator.select(
+                Indicator.id,
+                Indicator.version,
+                Indicator.level,
+                Indicator.code,
+                Indicator.text,
+                Indicator.label,
+                Indicator.active,
+            ).order_by(Indicator.id)
+            current = _current_version([row for row in stored if row["active"]])
+            labels = {
+                (row["level"], row["code"]): row["label"]
+                for row in stored
+                if row["active"] and row["version"] == current
+            }
+            own = {(row["level"], row["code"]): row for row in stored if row["version"] == version}
+            changes = 0
+            new = []
+            for (level, code), text in wanted.items():
+                row = own.get((level, code))
+                if row is None:
+                    new.append(
+                        Indicator(
+                            version=version,
+                            level=level,
+                            code=code,
+                            text=text,
+                            label=labels.get((level, code), ""),
+                            active=True,
+                        )
+                    )
+                elif row["text"] != text or not row["active"]:
+                    await Indicator.update({Indicator.text: text, Indicator.active: True}).where(
+                        Indicator.id == row["id"]
+                    )
+                    changes += 1
+            if new:
+                await Indicator.insert(*new)
+                changes += len(new)
+            retired = [
+                row["id"]
+                for row in stored
+                if row["active"]
+                and (row["version"] != version or (row["level"], row["code"]) not in wanted)
+            ]
+            if retired:
+                await Indicator.update({Indicator.active: False}).where(Indicator.id.is_in(retired))
+                changes += len(retired)
+        # Other processes see the new dictionary when their cache entry expires (CACHE_SECONDS).
+        self._cache.forget("indicators")
+        return changes
 
     async def list_indicators(self, level: int | None) -> list[IndicatorOut]:
         if level is not None and level not in model.LEVEL_TEXT:
@@ -773,6 +862,11 @@ async def _record(target: _Target) -> dict[str, Any] | None:
 
 async def _enqueue(kind: OutboxKind, ref_id: int, now: datetime) -> None:
     await Outbox.insert(Outbox(kind=kind.value, ref_id=ref_id, created_at=now, next_attempt_at=now))
+
+
+def _current_version(active_rows: Sequence[dict[str, Any]]) -> str:
+    """The version of the active row written last; rows in id order."""
+    return str(active_rows[-1]["version"]) if active_rows else ""
 
 
 def _value(member: StrEnum | None) -> str | None:

@@ -52,8 +52,8 @@ def test_citizen_rates_a_transaction_from_a_phone_end_to_end(
     page.get_by_role("button", name="提交评价").click()
     expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
 
-    assert first == [(1, 2, "B202", "mobile", 0)]
-    assert served.ratings(project_no) == [(1, 2, "B202", "mobile", 0), (2, 4, "", "mobile", 0)]
+    assert first == [(1, 2, "102", "mobile", 0)]
+    assert served.ratings(project_no) == [(1, 2, "102", "mobile", 0), (2, 4, "", "mobile", 0)]
     assert fits_width(page)
 
 

@@ -56,7 +56,7 @@ def bad_rating(served: Served, project_no: str) -> int:
         json={
             "channel": "mobile",
             "level": 1,
-            "tags": ["B103"],
+            "tags": ["103"],
             "comment": "窗口要求提供办事指南以外的房屋证明，跑了两趟",
             "idempotency_key": uuid.uuid4().hex,
             "rating_token": record["rating_token"],

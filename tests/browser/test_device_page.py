@@ -72,7 +72,7 @@ def test_rating_made_offline_at_the_window_is_stored_once_when_the_network_retur
     expect(page.locator("#screen-idle")).to_be_visible()
 
     assert stored_while_offline == []
-    assert stored_after_reconnect == [(1, 2, "B201", "window", 1)]
+    assert stored_after_reconnect == [(1, 2, "101", "window", 1)]
     assert served.ratings(project_no) == stored_after_reconnect
 
 

@@ -75,10 +75,10 @@ def small_month() -> RawReport:
                 "real_name": 1,
             },
         ],
-        bad_tags=[{"tags": "B201", "ratings": 3}, {"tags": "B101,B201", "ratings": 2}],
+        bad_tags=[{"tags": "101", "ratings": 3}, {"tags": "103,101", "ratings": 2}],
         indicators=[
-            {"code": "B201", "text": "服务态度差"},
-            {"code": "B101", "text": "收取指南以外材料"},
+            {"code": "101", "text": "服务态度差"},
+            {"code": "103", "text": "收取办事指南以外材料"},
         ],
         records=[
             {

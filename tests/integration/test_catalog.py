@@ -287,7 +287,7 @@ async def test_load_command_prints_each_problem_as_file_line_message(
     path = _write(
         tmp_path,
         "indicators.csv",
-        "version,level,code,text\nSD-2020,5,G501,服务态度好\nSD-2020,6,G601,太好了\n",
+        "version,level,code,text\nSIM-2020.1,5,510,服务态度好\nSIM-2020.1,6,610,太好了\n",
     )
 
     exit_code = await catalog.load_command(db, [str(path)])
@@ -522,3 +522,26 @@ async def test_a_row_added_to_a_retired_indicator_version_stays_retired(
         ("OLD-1", "101", False),
         ("OLD-1", "102", False),
     ]
+
+
+async def test_demo_indicators_are_the_dictionary_the_province_simulator_serves(
+    db: Database,
+) -> None:
+    from connectors.province_sim.indicators import norm_list
+
+    await load_catalog([DEMO], db)
+
+    served = {
+        (entry["version"], int(level), entry["code"], entry["name"])
+        for entry in norm_list()
+        for level in entry["satisfaction"].split(",")
+    }
+    rows = await Indicator.select(
+        Indicator.version, Indicator.level, Indicator.code, Indicator.text, Indicator.label
+    )
+    assert {(r["version"], r["level"], r["code"], r["text"]) for r in rows} == served
+    assert len(rows) == len(served)
+    # The county's old wording is kept beside the national text where it fits.
+    labels = {(r["level"], r["code"]): r["label"] for r in rows if r["label"]}
+    assert labels[(2, "104")] == "超承诺时限"
+    assert labels[(5, "503")] == "材料精简"

@@ -78,7 +78,7 @@ async def new_ticket(api: Client, department: str = "A") -> int:
         json={
             "channel": "mobile",
             "level": 1,
-            "tags": ["B101"],
+            "tags": ["103"],
             "comment": "材料要求没有一次说清",
             "idempotency_key": uuid.uuid4().hex,
             "rating_token": registered.json()["records"][0]["rating_token"],
@@ -284,7 +284,12 @@ async def test_ticket_page_shows_rating_contact_history_and_only_the_liaisons_fo
     admin = await page(api, f"/desk/tickets/{ticket_id}", staff.admin)
 
     assert liaison.status_code == 200
-    for text in ("非常不满意", "收取指南以外材料", "材料要求没有一次说清", "个体工商户设立登记"):
+    for text in (
+        "非常不满意",
+        "收取办事指南以外材料",
+        "材料要求没有一次说清",
+        "个体工商户设立登记",
+    ):
         assert text in liaison.text
     assert "13800001234" in liaison.text  # the handling department sees the full contact
     assert "实名差评自动立案" in liaison.text

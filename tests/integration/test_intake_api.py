@@ -386,11 +386,11 @@ async def test_a_rating_by_link_is_stored_real_name_with_its_outbox_row(
 ) -> None:
     token = await token_of(api, project_no)
 
-    response = await rate(api, token, level=4, tags=["G401"], comment="很好")
+    response = await rate(api, token, level=4, tags=["510"], comment="很好")
 
     body = response.json()
     assert response.status_code == 201, response.text
-    assert (body["level"], body["tags"], body["real_name"]) == (4, ["G401"], True)
+    assert (body["level"], body["tags"], body["real_name"]) == (4, ["510"], True)
     assert body["project_no"] == project_no
     assert await outbox_rows("evaluation", body["id"]) == 1
 
@@ -483,10 +483,10 @@ async def test_a_bad_rating_without_tag_or_comment_is_refused(api: Client, proje
 async def test_a_bad_rating_with_a_tag_is_stored(api: Client, project_no: str) -> None:
     token = await token_of(api, project_no)
 
-    response = await rate(api, token, level=1, tags=["B102"])
+    response = await rate(api, token, level=1, tags=["104"])
 
     assert response.status_code == 201
-    assert response.json()["tags"] == ["B102"]
+    assert response.json()["tags"] == ["104"]
 
 
 async def test_a_bad_rating_with_only_a_comment_is_stored(api: Client, project_no: str) -> None:
@@ -500,7 +500,7 @@ async def test_a_bad_rating_with_only_a_comment_is_stored(api: Client, project_n
 async def test_tags_of_another_level_are_refused(api: Client, project_no: str) -> None:
     token = await token_of(api, project_no)
 
-    response = await rate(api, token, level=5, tags=["B201"])
+    response = await rate(api, token, level=5, tags=["101"])
 
     assert response.status_code == 422
     assert response.json()["error"] == "tag_not_for_level"
@@ -613,7 +613,7 @@ async def test_an_expired_link_is_refused(api: Client, project_no: str) -> None:
 async def test_a_window_device_rating_is_stored_real_name(api: Client, project_no: str) -> None:
     await register(api, project_no)
 
-    response = await rate_at_device(api, WINDOW_KEY, project_no, level=5, tags=["G502"])
+    response = await rate_at_device(api, WINDOW_KEY, project_no, level=5, tags=["517"])
 
     assert response.status_code == 201, response.text
     assert response.json()["real_name"] is True
@@ -724,8 +724,8 @@ async def test_indicators_offer_the_tags_of_a_level(api: Client) -> None:
     response = await api.get("/api/v1/indicators", params={"level": 2})
 
     assert response.status_code == 200
-    assert [item["code"] for item in response.json()] == ["B201", "B202"]
-    assert {item["version"] for item in response.json()} == {"SD-2020"}
+    assert [item["code"] for item in response.json()] == ["101", "102", "103", "104"]
+    assert {item["version"] for item in response.json()} == {"SIM-2020.1"}
 
 
 async def test_indicators_of_an_impossible_level_are_refused(api: Client) -> None:
@@ -772,7 +772,7 @@ async def test_a_real_name_bad_rating_opens_exactly_one_ticket(
 ) -> None:
     token = await token_of(api, project_no)
 
-    response = await rate(api, token, level=1, tags=["B101"])
+    response = await rate(api, token, level=1, tags=["103"])
 
     body = response.json()
     assert response.status_code == 201
@@ -785,7 +785,7 @@ async def test_a_device_bad_rating_of_an_identified_applicant_opens_a_ticket(
 ) -> None:
     await register(api, project_no)
 
-    response = await rate_at_device(api, WINDOW_KEY, project_no, level=2, tags=["B201"])
+    response = await rate_at_device(api, WINDOW_KEY, project_no, level=2, tags=["101"])
 
     assert response.status_code == 201
     assert await tickets_of(response.json()["id"]) == 1
@@ -813,8 +813,8 @@ async def test_a_repeated_bad_rating_answers_the_same_ticket(api: Client, projec
     token = await token_of(api, project_no)
     idempotency_key = key()
 
-    first = await rate(api, token, level=2, tags=["B202"], idempotency_key=idempotency_key)
-    again = await rate(api, token, level=2, tags=["B202"], idempotency_key=idempotency_key)
+    first = await rate(api, token, level=2, tags=["102"], idempotency_key=idempotency_key)
+    again = await rate(api, token, level=2, tags=["102"], idempotency_key=idempotency_key)
 
     assert again.json()["ticket_id"] == first.json()["ticket_id"] is not None
     assert await tickets_of(first.json()["id"]) == 1

@@ -157,7 +157,7 @@ async def test_tags_ticked_under_another_level_are_dropped_from_the_rating(
         f"/r/{token}",
         data={
             "level": "2",
-            "tags": ["B201", "B101"],
+            "tags": ["101", "510"],  # 510 is offered for levels 4 and 5 only
             "idempotency_key": f"web-{uuid.uuid4().hex}",
             "channel": "qr",
         },
@@ -165,7 +165,7 @@ async def test_tags_ticked_under_another_level_are_dropped_from_the_rating(
 
     assert response.status_code == 200, response.text
     assert await stored(project_no) == [
-        {"assess_number": 1, "level": 2, "tags": "B201", "channel": "qr"}
+        {"assess_number": 1, "level": 2, "tags": "101", "channel": "qr"}
     ]
 
 

@@ -156,10 +156,10 @@ async def seed_month() -> None:
             )
         )
     await Indicator.insert(
-        Indicator(version="SD-2020", level=2, code="B201", text="服务态度差"),
-        Indicator(version="SD-2020", level=2, code="B202", text="未一次性告知导致多次跑腿"),
-        Indicator(version="SD-2020", level=1, code="B101", text="收取指南以外材料"),
-        Indicator(version="SD-2020", level=1, code="B102", text="超承诺时限"),
+        Indicator(version="SIM-2020.1", level=2, code="101", text="服务态度差"),
+        Indicator(version="SIM-2020.1", level=2, code="102", text="未一次性告知导致多次跑腿"),
+        Indicator(version="SIM-2020.1", level=1, code="103", text="收取办事指南以外材料"),
+        Indicator(version="SIM-2020.1", level=1, code="104", text="超承诺时限办结"),
     )
 
     evaluations: dict[str, int] = {}
@@ -233,8 +233,8 @@ async def seed_month() -> None:
         ("T106", "S002", R("mobile", 4)),
         ("T107", "S001", R("window", 4)),
         ("T108", "S001", R("window", 3)),
-        ("T109", "S002", R("mobile", 2, real=True, tags="B201")),
-        ("T110", "S002", R("window", 1, real=True, tags="B101,B102")),
+        ("T109", "S002", R("mobile", 2, real=True, tags="101")),
+        ("T110", "S002", R("window", 1, real=True, tags="103,104")),
     ]:
         await transaction(key, "D1", "I1", "W01", staff, [(day, [rating])])
     await transaction("T111", "D1", "I1", "W01", "S001", [(day, [])])
@@ -258,7 +258,7 @@ async def seed_month() -> None:
     )
     # An anonymous bad review: counted, tagged, but no ticket.
     await transaction(
-        "T124", "D1", "I2", "W01", "S002", [(day, [R("mobile", 2, tags="B202")]), (day, [])]
+        "T124", "D1", "I2", "W01", "S002", [(day, [R("mobile", 2, tags="102")]), (day, [])]
     )
     # A real-name bad review with a follow-up rating (追加评价): both are ratings of October.
     await transaction(
@@ -271,7 +271,7 @@ async def seed_month() -> None:
             (
                 day,
                 [
-                    R("pc", 1, real=True, tags="B101"),
+                    R("pc", 1, real=True, tags="103"),
                     R("mobile", 4, assess=2, received="2026-10-14 10:00"),
                 ],
             ),
@@ -296,10 +296,10 @@ async def seed_month() -> None:
         ("T204", R("mobile", 4)),
         ("T205", R("kiosk", 4)),
         ("T206", R("pc", 3)),
-        ("T207", R("mobile", 2, real=True, tags="B201")),
-        ("T208", R("window", 2, real=True, tags="B202")),
-        ("T209", R("window", 1, real=True, tags="B102")),
-        ("T210", R("mobile", 1, real=True, tags="B101,B201")),
+        ("T207", R("mobile", 2, real=True, tags="101")),
+        ("T208", R("window", 2, real=True, tags="102")),
+        ("T209", R("window", 1, real=True, tags="104")),
+        ("T210", R("mobile", 1, real=True, tags="103,101")),
     ]:
         await transaction(key, "D2", "I3", "W02", "S003", [(day, [rating])])
     # Occurred on 31 October, rated on 1 November: a November rating of an October record.
@@ -321,7 +321,7 @@ async def seed_month() -> None:
         [
             (
                 "2026-09-30 22:00",
-                [R("mobile", 1, real=True, tags="B102", received="2026-09-30 23:30")],
+                [R("mobile", 1, real=True, tags="104", received="2026-09-30 23:30")],
             )
         ],
     )
@@ -660,12 +660,12 @@ async def test_top_bad_review_tags_split_combined_codes(
     tags = frames.tags
 
     assert tags[["code", "ratings"]].to_dict("records") == [
-        {"code": "B101", "ratings": 3},
-        {"code": "B201", "ratings": 3},
-        {"code": "B102", "ratings": 2},  # not September's B102
-        {"code": "B202", "ratings": 2},
+        {"code": "101", "ratings": 3},
+        {"code": "103", "ratings": 3},
+        {"code": "102", "ratings": 2},
+        {"code": "104", "ratings": 2},  # not September's 104
     ]
-    assert tags["text"].tolist()[0] == "收取指南以外材料"
+    assert tags["text"].tolist()[0] == "服务态度差"
     assert tags["share"].tolist()[0] == pytest.approx(3 / 8)
 
 

@@ -95,7 +95,7 @@ async def test_the_ticket_ctes_open_a_ticket_in_the_rating_statement_on_postgres
         WITH ins AS (
             INSERT INTO evaluation (service_record, assess_number, channel, level, tags, comment,
                 real_name, is_default, idempotency_key, indicator_version, received_at)
-            VALUES ($1, 1, 'mobile', 1, 'B101', '多次跑腿', true, false, $2, 'SD-2020', $3)
+            VALUES ($1, 1, 'mobile', 1, '103', '多次跑腿', true, false, $2, 'SIM-2020.1', $3)
             RETURNING id, service_record, level, real_name, received_at
         ),"""
         + ticket_insert_ctes(4)

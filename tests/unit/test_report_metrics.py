@@ -109,8 +109,8 @@ def test_the_on_time_limit_is_the_sum_of_step_deadlines_with_the_cap_when_extend
 
 
 def test_stored_tags_are_split_on_commas() -> None:
-    assert split_tags("B101,B102") == ["B101", "B102"]
-    assert split_tags(" B101 , ") == ["B101"]
+    assert split_tags("103,104") == ["103", "104"]
+    assert split_tags(" 103 , ") == ["103"]
     assert split_tags("") == []
 
 

@@ -13,7 +13,7 @@ from evaluation_service.kernel.errors import Gone, InvalidInput, Unauthenticated
 from evaluation_service.kernel.workdays import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-OFFERED = {5: frozenset({"G501"}), 2: frozenset({"B201"}), 1: frozenset({"B101"})}
+OFFERED = {5: frozenset({"510"}), 2: frozenset({"101"}), 1: frozenset({"103"})}
 
 
 def rating(**overrides: object) -> model.RatingInput:
@@ -44,7 +44,7 @@ def test_a_good_rating_needs_no_reason() -> None:
 
 def test_a_bad_rating_needs_a_tag_or_a_comment() -> None:
     assert refusal(level=2) == "bad_review_needs_reason"
-    assert rating(level=2, tags=["B201"]).tags == ("B201",)
+    assert rating(level=2, tags=["101"]).tags == ("101",)
     assert rating(level=1, comment="太慢").comment == "太慢"
 
 
@@ -53,11 +53,11 @@ def test_a_whitespace_comment_is_no_reason() -> None:
 
 
 def test_tags_must_belong_to_the_level() -> None:
-    assert refusal(level=5, tags=["B201"]) == "tag_not_for_level"
+    assert refusal(level=5, tags=["101"]) == "tag_not_for_level"
 
 
 def test_repeated_tags_are_kept_once() -> None:
-    assert rating(level=2, tags=["B201", "B201"]).tags == ("B201",)
+    assert rating(level=2, tags=["101", "101"]).tags == ("101",)
 
 
 @pytest.mark.parametrize(
@@ -172,3 +172,66 @@ def test_an_expired_token_says_the_window_closed() -> None:
 
     with pytest.raises(Gone):
         tokens.verify(token, datetime.now(UTC))
+
+
+# --- handling facts and the indicator dictionary -------------------------------------------------
+
+
+def handling(**overrides: object) -> model.Handling:
+    fields: dict[str, object] = {
+        "project_name": "",
+        "online": False,
+        "item_kind": None,
+        "case_kind": None,
+        "promised_days": None,
+    }
+    fields.update(overrides)
+    return model.check_handling(**fields)  # type: ignore[arg-type]
+
+
+def test_handling_left_out_defers_to_the_item() -> None:
+    assert handling() == model.Handling()
+    assert handling(item_kind="").item_kind is None
+
+
+def test_handling_facts_are_typed() -> None:
+    given = handling(project_name=" 李四的结婚登记 ", item_kind="07", case_kind="immediate")
+    assert (given.project_name, given.item_kind, given.case_kind) == (
+        "李四的结婚登记",
+        model.ItemKind.confirmation,
+        model.CaseKind.immediate,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("item_kind", "02", "bad_item_kind"),
+        ("case_kind", "", "bad_case_kind"),
+        ("promised_days", 3651, "bad_promised_days"),
+        ("promised_days", -1, "bad_promised_days"),
+    ],
+)
+def test_handling_outside_the_national_codes_is_refused(
+    field: str, value: object, error: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        handling(**{field: value})
+    assert (raised.value.code, raised.value.field) == (error, field)
+
+
+def test_an_agent_with_a_certificate_needs_a_name() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        model.check_agent(model.Agent(cert_type="111", cert_no="11010519491231002X"))
+    assert raised.value.code == "agent_without_name"
+
+
+def test_an_indicator_row_repeated_with_the_same_text_counts_once() -> None:
+    rows = [(2, "101", "服务态度差"), (2, "101", " 服务态度差 "), (1, "101", "服务态度差")]
+    assert model.check_indicator_rows(rows) == {(2, "101"): "服务态度差", (1, "101"): "服务态度差"}
+
+
+def test_an_empty_indicator_dictionary_is_refused() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        model.check_indicator_rows([])
+    assert raised.value.code == "empty_indicator_dictionary"
