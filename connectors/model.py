@@ -11,21 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-
-class CaseKind(StrEnum):
-    """How a transaction is handled: on the spot (即办件) or within promised days (承诺件)."""
-
-    immediate = "immediate"
-    promised = "promised"
-
-
-class TimeUnit(StrEnum):
-    """The unit of a promised or statutory time limit."""
-
-    day = "day"
-    working_day = "working_day"
-    month = "month"
-    year = "year"
+from evaluation_service.kernel.item_vocabulary import CaseKind, TimeUnit
 
 
 class RectifyResult(StrEnum):

@@ -125,7 +125,7 @@ async def rated_project(api: Client, level: int = 5, records: int = 1) -> tuple[
         "rating_token": token,
     }
     if level <= 2:
-        fields["tags"] = ["B201"]
+        fields["tags"] = ["101"]
     rated = await api.post("/api/v1/evaluations", json=fields)
     assert rated.status_code == 201, rated.text
     return project_no, await outbox_ids(project_no)
