@@ -21,7 +21,7 @@ from litestar.middleware.authentication import (
     AuthenticationResult,
 )
 from litestar.params import JSONBody
-from litestar.types import ASGIApp, Guard
+from litestar.types import Guard
 
 from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
 from evaluation_service.identity.schemas import LoginIn, UserOut
@@ -31,30 +31,31 @@ from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInpu
 
 SESSION_COOKIE = "hcp_session"
 
-# Requests that never carry a staff session: the intake hot path skips the lookup entirely.
-PUBLIC_PATHS = ["^/health$", "^/api/v1/evaluations", "^/api/v1/transactions", "^/static/"]
-
 
 class SessionAuthentication(AbstractAuthenticationMiddleware):
-    """`request.user` is the logged-in Actor, or None; `request.auth` the refusal, if any."""
+    """`request.user` is the logged-in Actor, or None; `request.auth` the refusal, if any.
 
-    def __init__(self, app: ASGIApp, identity: Identity, exclude: list[str] | None = None) -> None:
-        super().__init__(app, exclude=exclude)
-        self.identity = identity
+    Middleware gets no dependency injection; it finds the Identity the composition root built in
+    the app's state under IDENTITY_STATE_KEY.
+    """
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
         token = connection.cookies.get(SESSION_COOKIE)
         if not token:
             return AuthenticationResult(user=None, auth=None)
+        identity: Identity = connection.app.state[IDENTITY_STATE_KEY]
         try:
-            actor = await self.identity.authenticate(token, utcnow())
+            actor = await identity.authenticate(token, utcnow())
         except DomainError as refusal:  # expired or unknown session: anonymous, with the reason
             return AuthenticationResult(user=None, auth=refusal)
         return AuthenticationResult(user=actor, auth=token)
 
 
-def session_authentication(identity: Identity) -> DefineMiddleware:
-    return DefineMiddleware(SessionAuthentication, identity=identity, exclude=PUBLIC_PATHS)
+IDENTITY_STATE_KEY = "identity"
+
+
+def session_authentication() -> DefineMiddleware:
+    return DefineMiddleware(SessionAuthentication)
 
 
 def current_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:

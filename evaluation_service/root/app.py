@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -25,10 +27,14 @@ from connectors.api import ForwardingController
 from connectors.service import Forwarding
 from connectors.web import FORWARDING_PAGES
 from connectors.web import TEMPLATE_DIRECTORY as FORWARDING_TEMPLATES
-from evaluation_service.evaluations.api import IntakeController
+from evaluation_service.evaluations.api import intake_controller
 from evaluation_service.evaluations.web import PAGE_ROUTES
 from evaluation_service.evaluations.web import TEMPLATE_DIRECTORY as EVALUATION_TEMPLATES
-from evaluation_service.identity.api import AuthController, session_authentication
+from evaluation_service.identity.api import (
+    IDENTITY_STATE_KEY,
+    AuthController,
+    session_authentication,
+)
 from evaluation_service.identity.web import FRAME_ROUTER, Inbox, staff_error_page
 from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPLATES
 from evaluation_service.kernel.database import Database
@@ -174,30 +180,39 @@ def _dependencies(services: Services, broker: Broker) -> dict[str, Provide]:
     }
 
 
-# Requests that carry no staff cookie need no CSRF token: business systems (Bearer token), devices
-# (X-Device-Key), the citizen's rating link (the token is in the URL), health, and the JSON login,
-# which a cross-site form cannot send (Content-Type application/json only). Every form and every
-# other cookie-authenticated write carries the token (form field, or the X-CSRF-Token header read
-# from the hcp_csrf cookie).
-CSRF_EXEMPT = [
-    "^/health$",
-    "^/api/v1/transactions",
-    "^/api/v1/evaluations",
-    "^/api/v1/devices",
-    "^/api/v1/records",
-    "^/api/v1/auth/login$",
-    "^/r/",
-]
-
-
 def csrf_config(settings: Settings) -> CSRFConfig:
+    """Every staff form and cookie-authenticated write carries the token (form field, or the
+    X-CSRF-Token header read from the hcp_csrf cookie). The JSON login is exempt: there is no
+    session yet, and it takes only application/json, which a cross-site form cannot send."""
     return CSRFConfig(
         secret=settings.token_secret,
         cookie_name="hcp_csrf",
         header_name="x-csrf-token",
         cookie_secure=settings.session_cookie_secure,
         cookie_samesite="strict",
-        exclude=CSRF_EXEMPT,
+        exclude=["^/api/v1/auth/login$"],
+    )
+
+
+def _staff_side(services: Services) -> Router:
+    """Everything a staff member reaches with the session cookie, behind Litestar's session
+    authentication and CSRF middleware. The citizen pages, devices and the business systems'
+    API (no cookie: URL tokens, device keys, Bearer tokens) stay outside, off the hot path."""
+    return Router(
+        path="/",
+        route_handlers=[
+            AuthController,
+            ForwardingController,
+            *RECTIFICATION_CONTROLLERS,
+            *REPORT_CONTROLLERS,
+            FRAME_ROUTER,
+            STAFF_ROUTER,
+            FORWARDING_PAGES,
+        ],
+        middleware=[
+            DefineMiddleware(CSRFMiddleware, config=csrf_config(services.settings)),
+            session_authentication(),
+        ],
     )
 
 
@@ -229,19 +244,11 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             health,
-            IntakeController,
-            AuthController,
-            ForwardingController,
+            intake_controller(services.intake),
             *PAGE_ROUTES,
-            *RECTIFICATION_CONTROLLERS,
-            *REPORT_CONTROLLERS,
-            FRAME_ROUTER,
-            STAFF_ROUTER,
-            FORWARDING_PAGES,
+            _staff_side(services),
         ],
         dependencies=_dependencies(services, broker),
-        csrf_config=csrf_config(settings),
-        middleware=[session_authentication(services.identity)],
         template_config=TemplateConfig(
             directory=[
                 KERNEL_TEMPLATES,
@@ -257,7 +264,13 @@ def create_app(settings: Settings) -> Litestar:
             embedded_schedule(services, enabled=embedded and settings.scheduler_enabled),
         ],
         # `services` is for operators and tests that reach past HTTP; handlers get theirs injected.
-        state=State({"zone": ZoneInfo(settings.timezone), "services": services}),
+        state=State(
+            {
+                "zone": ZoneInfo(settings.timezone),
+                IDENTITY_STATE_KEY: services.identity,  # for the session middleware
+                "services": services,
+            }
+        ),
         exception_handlers={
             ValidationException: _validation_error,
             DomainError: _domain_error,
