@@ -30,11 +30,10 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation_service.kernel.database import Database  # noqa: E402
 from evaluation_service.kernel.settings import Settings  # noqa: E402
 from evaluation_service.root.bootstrap import (  # noqa: E402
     build_calendar,
-    registered_tables,
+    new_database,
 )
 from reports.model import ReportMonth  # noqa: E402
 from reports.service import Reports  # noqa: E402
@@ -179,8 +178,7 @@ async def seed(url: str, statements: list[str]) -> None:
 
 async def generate(url: str) -> tuple[float, int]:
     settings = Settings(database_url=url, token_secret="bench", db_pool_size=10)
-    db = Database(url, settings.db_pool_size)
-    db.bind(registered_tables())
+    db = new_database(settings)
     await db.start()
     try:
         reports = Reports.from_settings(db, settings, build_calendar(settings))

@@ -27,10 +27,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation_service.kernel.database import Database  # noqa: E402
-from evaluation_service.kernel.settings import StepDays  # noqa: E402
+from evaluation_service.kernel.settings import Settings, StepDays  # noqa: E402
 from evaluation_service.kernel.workdays import WorkCalendar  # noqa: E402
-from evaluation_service.root.bootstrap import registered_tables  # noqa: E402
+from evaluation_service.root.bootstrap import new_database  # noqa: E402
 from rectification.model import OPEN_STATES, TicketClock  # noqa: E402
 from rectification.service import Rectification  # noqa: E402
 
@@ -124,8 +123,7 @@ async def run(tickets: int) -> None:
     started = time.perf_counter()
     await seed(url, tickets)
     print(f"seeded {tickets} open tickets in {time.perf_counter() - started:.1f}s", flush=True)
-    db = Database(url, pool_size=2)
-    db.bind(registered_tables())
+    db = new_database(Settings(database_url=url), pool_size=2)
     await db.start()
     try:
         service = Rectification(db, TicketClock(WorkCalendar(), _zone(), StepDays()))

@@ -134,7 +134,7 @@ def _forwarding_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "forward_retry_base_seconds": number("forward_retry_base_seconds", "1", 0.01),
         "forward_retry_max_seconds": number("forward_retry_max_seconds", "300", 0.01),
         "forward_fail_after_seconds": number("forward_fail_after_seconds", "86400", 0),
-        "forward_lease_seconds": number("forward_lease_seconds", "15", 0.1),
+        "forward_lease_seconds": number("forward_lease_seconds", "10", 0.1),
         "relay_interval_seconds": number("relay_interval_seconds", "0.2", 0.01),
     }
 
@@ -212,7 +212,7 @@ class Settings:
     forward_retry_base_seconds: float = 1.0
     forward_retry_max_seconds: float = 300.0
     forward_fail_after_seconds: float = 86_400.0
-    forward_lease_seconds: float = 15.0
+    forward_lease_seconds: float = 10.0
     relay_interval_seconds: float = 0.2
     # Monthly reports (issue 5): whether staff appear by staff number in the deputies' report.
     report_show_staff_numbers: bool = True

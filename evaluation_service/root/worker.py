@@ -97,9 +97,7 @@ class InProcessWorker:
     def __init__(self, forwarder: Forwarder, settings: Settings) -> None:
         self.forwarder = forwarder
         self.concurrency = settings.forward_concurrency
-        self.queue: asyncio.Queue[list[int]] = asyncio.Queue(
-            maxsize=settings.forward_concurrency * 2
-        )
+        self.queue: asyncio.Queue[list[int]] = asyncio.Queue(maxsize=settings.forward_concurrency)
         self.relay = Relay(
             forwarder,
             self.queue.put,
