@@ -126,6 +126,13 @@ class Forwarder:
                 )
         return ids
 
+    async def release(self, ids: list[int]) -> None:
+        """Give up the lease of claimed rows that were never sent: due again now."""
+        async with self.db.write():
+            await Outbox.update({Outbox.next_attempt_at: self.clock()}).where(
+                Outbox.id.is_in(ids) & (Outbox.state == OutboxState.pending)
+            )
+
     async def in_flight(self) -> int:
         """Pending rows under a lease or a back-off: the relay's brake when the broker is slow."""
         return int(

@@ -133,6 +133,13 @@ class InProcessWorker:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        # Claimed but never started: hand them back now rather than after their lease, so the
+        # next process sends them at once (and nothing already sent is sent again early).
+        queued: list[int] = []
+        while not self.queue.empty():
+            queued += self.queue.get_nowait()
+        if queued:
+            await self.forwarder.release(queued)
         await self.forwarder.client.close()
 
 

@@ -220,6 +220,36 @@ async def test_worker_stopped_mid_delivery_loses_nothing_and_counts_nothing_twic
         assert counted_once(await province.keys(project_no))
 
 
+async def test_a_graceful_stop_hands_back_the_rows_it_claimed_but_never_sent(
+    api: Client, province: Simulator
+) -> None:
+    await province.faults(latency_ms=800)
+    projects = [await rated_project(api) for _ in range(4)]
+    ids = [i for _, project_ids in projects for i in project_ids]
+    # One consumer taking two rows at a time and a queue of one batch: at most 2 rows in flight
+    # and 2 claimed and waiting when the worker stops.
+    harness = Harness(api, province, forward_batch_size=2, forward_concurrency=1)
+    harness.start()
+    assert harness.worker is not None
+    worker = harness.worker
+    await until(lambda: _queue_full(worker), seconds=10, what="a batch waiting in the queue")
+
+    await harness.stop()
+
+    now = datetime.now(UTC)
+    leased = [
+        row_id
+        for row_id, row in (await states(ids)).items()
+        if row["state"] == "pending" and _aware(row["next_attempt_at"]) > now
+    ]
+    assert len(leased) <= 2  # only the batch that was being sent keeps its lease
+    await province.faults()
+
+
+async def _queue_full(worker: InProcessWorker) -> bool:
+    return worker.queue.full()
+
+
 async def harness_claimed(ids: list[int]) -> bool:
     now = datetime.now(UTC)
     return any(_aware(r["next_attempt_at"]) > now for r in (await states(ids)).values())
