@@ -181,6 +181,16 @@ class DeviceSession(Table, tablename="device_session"):
     announced_at = Timestamptz(default=TimestamptzNow())
 
 
+class ScheduleRun(Table, tablename="schedule_run"):
+    """A scheduled job sent for one period (unique job + period in the migration): the first
+    scheduler to insert the row sends, every other one skips (root/schedule.py)."""
+
+    id: Serial
+    job = Varchar(length=40)
+    period = Varchar(length=40)
+    claimed_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: list[type[Table]] = [
     Department,
     ServiceItem,
@@ -194,4 +204,5 @@ TABLES: list[type[Table]] = [
     Evaluation,
     Outbox,
     DeviceSession,
+    ScheduleRun,
 ]

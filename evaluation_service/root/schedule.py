@@ -11,7 +11,10 @@ reconciliation recomputes, an indicator version already stored changes nothing).
 | reconcile-yesterday | daily at 02:00             | compare yesterday with the province        |
 | indicator-sync      | every INDICATOR_SYNC_HOURS | national indicators from the norm service  |
 
-Each job also runs once when the schedule starts, so a node that was down catches up.
+Each job also runs once when the schedule starts, so a node that was down catches up. Every job
+names its period (the 10-minute slot, the month, the day); before sending, a scheduler inserts
+(job, period) into `schedule_run`, whose unique index lets exactly one of any number of schedulers
+send it — so two scheduler processes on two nodes do not both archive the month or both sweep.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from evaluation_service.kernel.settings import Settings
+from evaluation_service.kernel.tables import ScheduleRun
 
 log = logging.getLogger("haochaping.schedule")
 
@@ -51,6 +55,15 @@ class Job:
     name: str
     trigger: BaseTrigger
     run: Callable[[], Awaitable[None]]
+    # The period a run at that instant belongs to: one send per period across all schedulers.
+    period: Callable[[datetime], str]
+
+
+def _slot(seconds: float) -> Callable[[datetime], str]:
+    def period(now: datetime) -> str:
+        return f"{int(now.timestamp() // seconds)}x{int(seconds)}s"
+
+    return period
 
 
 def report_month_due(now: datetime, zone: tzinfo) -> str:
@@ -81,24 +94,57 @@ def schedule_table(
             "deadline-sweep",
             IntervalTrigger(minutes=settings.ticket_sweep_minutes, timezone=zone),
             sends.sweep,
+            _slot(settings.ticket_sweep_minutes * 60),
         ),
-        Job("monthly-report", CronTrigger(day=1, hour=REPORT_HOUR, timezone=zone), report),
+        Job(
+            "monthly-report",
+            CronTrigger(day=1, hour=REPORT_HOUR, timezone=zone),
+            report,
+            lambda now: report_month_due(now, zone),
+        ),
     ]
     if settings.forwarding_enabled:
         jobs += [
-            Job("reconcile-yesterday", CronTrigger(hour=RECONCILE_HOUR, timezone=zone), reconcile),
+            Job(
+                "reconcile-yesterday",
+                CronTrigger(hour=RECONCILE_HOUR, timezone=zone),
+                reconcile,
+                lambda now: reconcile_day_due(now, zone).isoformat(),
+            ),
             Job(
                 "indicator-sync",
                 IntervalTrigger(hours=settings.indicator_sync_hours, timezone=zone),
                 sends.indicators,
+                _slot(settings.indicator_sync_hours * 3600),
             ),
         ]
     return jobs
 
 
-def _logged(job: Job) -> Callable[[], Awaitable[None]]:
+Claim = Callable[[str, str], Awaitable[bool]]
+
+
+async def claim_run(job: str, period: str) -> bool:
+    """True for the one scheduler that records (job, period) first; False for every other."""
+    inserted = (
+        await ScheduleRun.insert(ScheduleRun(job=job, period=period))
+        .on_conflict(action="DO NOTHING")
+        .returning(ScheduleRun.id)
+    )
+    return bool(inserted)
+
+
+def _once_per_period(
+    job: Job, claim: Claim, clock: Callable[[], datetime]
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         try:
+            period = job.period(clock())
+            if not await claim(job.name, period):
+                log.info(
+                    "scheduled job %s for %s already sent by another scheduler", job.name, period
+                )
+                return
             await job.run()
         except Exception:  # the next fire time tries again; one failure must not stop the table
             log.exception("scheduled job %s failed", job.name)
@@ -107,14 +153,18 @@ def _logged(job: Job) -> Callable[[], Awaitable[None]]:
 
 
 @asynccontextmanager
-async def running(jobs: list[Job]) -> AsyncIterator[AsyncIOScheduler]:
+async def running(
+    jobs: list[Job],
+    claim: Claim = claim_run,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncIterator[AsyncIOScheduler]:
     """The table on this event loop, each job once now and then on its trigger, until the block
     ends. A job still running when its next time comes is not started twice (max_instances=1)."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     now = datetime.now(UTC)
     for job in jobs:
         scheduler.add_job(
-            _logged(job),
+            _once_per_period(job, claim, clock),
             job.trigger,
             id=job.name,
             name=job.name,
