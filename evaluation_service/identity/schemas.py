@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -20,3 +21,10 @@ class UserOut(msgspec.Struct):
     display_name: str
     role: str
     department_code: str | None
+
+
+class LoginFailureOut(msgspec.Struct):
+    at: datetime
+    username: str  # the name as typed: known or not
+    address: str
+    reason: str  # bad_credentials, account_locked or address_locked

@@ -24,6 +24,7 @@ from litestar.response import Redirect, Template
 from evaluation_service.identity.api import (
     CLEARED_COOKIE,
     SESSION_COOKIE,
+    client_address,
     current_actor,
     session_cookie,
 )
@@ -192,7 +193,7 @@ async def login_submit(
             raise Unauthenticated(
                 "missing_credentials", "请输入用户名和密码。", "username and password required"
             )
-        session = await identity.login(username, password, utcnow())
+        session = await identity.login(username, password, utcnow(), client_address(request))
     except DomainError as error:
         return staff_page(
             request,
