@@ -8,6 +8,7 @@ of the web side is a route guard built by `requires`, so "who may open this" is 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -114,11 +115,12 @@ async def _actor(request: Request[Any, Any, Any]) -> Actor:
 ACTOR = {"actor": Provide(_actor)}
 
 
-def session_cookie(token: str, expires_at: int, secure: bool) -> Cookie:
+def session_cookie(token: str, lifetime: timedelta, secure: bool) -> Cookie:
+    """The session cookie lives exactly as long as the session (Max-Age, in seconds)."""
     return Cookie(
         key=SESSION_COOKIE,
         value=token,
-        expires=expires_at,
+        max_age=int(lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=secure,
@@ -161,9 +163,7 @@ class AuthController(Controller):
         )
         return Response(
             session.user,
-            cookies=[
-                session_cookie(session.token, int(session.expires_at.timestamp()), cookie_secure)
-            ],
+            cookies=[session_cookie(session.token, session.lifetime, cookie_secure)],
         )
 
     @post("/logout", status_code=204, summary="End the session")

@@ -70,6 +70,7 @@ class LoginPolicy:
 class LoggedIn:
     token: str
     expires_at: datetime
+    lifetime: timedelta
     user: UserOut
 
 
@@ -245,6 +246,7 @@ class Identity:
         return LoggedIn(
             token=token,
             expires_at=expires_at,
+            lifetime=self.login_policy.session,
             user=UserOut(
                 id=user["id"],
                 username=user["username"],

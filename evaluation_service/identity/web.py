@@ -207,7 +207,7 @@ async def login_submit(
     return Redirect(
         target or HOME[Role(session.user.role)],
         status_code=303,
-        cookies=[session_cookie(session.token, int(session.expires_at.timestamp()), cookie_secure)],
+        cookies=[session_cookie(session.token, session.lifetime, cookie_secure)],
     )
 
 

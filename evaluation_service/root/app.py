@@ -46,6 +46,7 @@ from evaluation_service.root.bootstrap import (
     embedded_schedule,
     forwarder,
 )
+from evaluation_service.root.headers import security_headers
 from evaluation_service.root.worker import Broker, InProcessWorker
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
 from rectification.web import STAFF_ROUTER, ForwardingFailures
@@ -284,4 +285,5 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
         ),
         request_max_body_size=1_000_000,
+        before_send=[security_headers(settings.session_cookie_secure)],
     )
