@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import msgspec
 
-Short = Annotated[str, msgspec.Meta(max_length=200)]
+from evaluation_service.kernel.inputs import Short
 
 
 class LoginIn(msgspec.Struct):
