@@ -7,8 +7,9 @@ from typing import Annotated
 
 import msgspec
 
-Short = Annotated[str, msgspec.Meta(max_length=200)]
-Long = Annotated[str, msgspec.Meta(max_length=4000)]
+from evaluation_service.kernel.inputs import FREE_TEXT, Short
+
+Long = Annotated[str, msgspec.Meta(max_length=4000, pattern=FREE_TEXT)]
 
 
 class ActionIn(msgspec.Struct):

@@ -16,7 +16,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from evaluation_service.identity.tables import LoginSession, StaffUser
+from evaluation_service.identity.tables import LoginFailure, LoginSession, LoginThrottle, StaffUser
 from evaluation_service.kernel.tables import (
     Department,
     Evaluation,
@@ -117,4 +117,12 @@ class Notification(Table):
     read_at = Timestamptz(null=True, default=None)
 
 
-TABLES: list[type[Table]] = [StaffUser, LoginSession, Ticket, TicketEvent, Notification]
+TABLES: list[type[Table]] = [
+    StaffUser,
+    LoginSession,
+    LoginThrottle,
+    LoginFailure,
+    Ticket,
+    TicketEvent,
+    Notification,
+]

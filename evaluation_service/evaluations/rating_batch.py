@@ -75,14 +75,17 @@ WITH input AS (
       AND (rec.assess_number = 1 OR EXISTS (
             SELECT 1 FROM evaluation e WHERE e.service_record = rec.sr_id AND e.assess_number = 1))
     ON CONFLICT DO NOTHING
-    RETURNING id, service_record, level, real_name, received_at, idempotency_key
+    RETURNING id, service_record, assess_number, channel, level, tags, comment, real_name,
+              received_at, idempotency_key
 ), queued AS (
     INSERT INTO outbox (kind, ref_id, state, attempts, next_attempt_at, last_error, created_at)
     SELECT 'evaluation', ins.id, 'pending', 0, ins.received_at, '', ins.received_at FROM ins
 ), {tickets}
-SELECT ins.id, ins.idempotency_key, ins.real_name, ins.received_at,
-       rec.t_project_no AS project_no, rec.sr_number AS service_number, tn.id AS ticket_id
-FROM ins JOIN rec ON rec.idempotency_key = ins.idempotency_key
+SELECT DISTINCT ON (ins.id) ins.id, ins.idempotency_key, ins.service_record,
+       ins.assess_number, ins.channel, ins.level, ins.tags, ins.comment, ins.real_name,
+       ins.received_at, rec.t_project_no AS project_no, rec.sr_number AS service_number,
+       tn.id AS ticket_id
+FROM ins JOIN rec ON rec.idempotency_key = ins.idempotency_key AND rec.sr_id = ins.service_record
 LEFT JOIN ticket_new tn ON tn.evaluation = ins.id
 """
 
@@ -144,7 +147,8 @@ def _arguments(rows: Sequence[RatingRow]) -> list[list[Any]]:
 async def insert_ratings(
     connection: Any, statements: Statements, rows: Sequence[RatingRow]
 ) -> dict[str, Any]:
-    """Insert what the rules allow; returns the stored rows by idempotency key."""
+    """Insert what the rules allow; returns the stored rows (their content as stored, which is
+    not necessarily what a request with the same key asked for) by idempotency key."""
     sql = statements.by_record_id if rows[0].record_id is not None else statements.by_project_no
     stored = await connection.fetch(sql, *_arguments(rows))
     return {row["idempotency_key"]: row for row in stored}
@@ -164,7 +168,8 @@ class RatingBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def insert(self, row: RatingRow) -> Any:
-        """The stored row, or None when a rule or a unique key kept the rating out."""
+        """The row stored under this key (perhaps another request's), or None when a rule or a
+        unique key kept the rating out."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         by_id = row.record_id is not None
         self._queues[by_id].append((row, future))
@@ -190,10 +195,11 @@ class RatingBatcher:
                     return
                 # One bad row must not fail its neighbours: write them one by one.
                 stored = await self._one_by_one(batch)
-            # A key twice in one batch (a client retrying while its first try is queued): the first
-            # gets the stored row, the others None, and the caller replays or refuses by content.
+            # A key twice in one batch (a client retrying while its first try is queued, or two
+            # clients reusing one key): only one row went in, and every request with that key gets
+            # it; the caller compares what was stored with what it asked for.
             for row, future in batch:
-                _settle(future, result=stored.pop(row.idempotency_key, None))
+                _settle(future, result=stored.get(row.idempotency_key))
 
     async def _one_by_one(self, batch: list[_Waiting]) -> dict[str, Any]:
         stored: dict[str, Any] = {}

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-Short = Annotated[str, msgspec.Meta(max_length=200)]
+from evaluation_service.kernel.inputs import FREE_TEXT, Int32, Short, check_instant
 
 
 class AgentIn(msgspec.Struct):
@@ -31,7 +31,7 @@ class AgentIn(msgspec.Struct):
 
 
 class ApplicantIn(msgspec.Struct, forbid_unknown_fields=False):
-    type: int
+    type: Int32
     name: Short = ""
     cert_type: Short = ""
     cert_no: Short = ""
@@ -46,11 +46,14 @@ class ApplicantIn(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class ServiceRecordIn(msgspec.Struct):
-    service_number: int
+    service_number: Int32
     name: Short
     occurred_at: datetime
     window_no: Short = ""
     staff_no: Short = ""
+
+    def __post_init__(self) -> None:
+        check_instant(self.occurred_at, "occurred_at")
 
 
 class TransactionIn(msgspec.Struct):
@@ -95,13 +98,17 @@ class TransactionIn(msgspec.Struct):
         ),
     ] = None
     promised_days: Annotated[
-        int | None,
+        Int32 | None,
         msgspec.Meta(
             description="承诺办结时限（可选，0至3650，单位同事项目录）；省略时取事项目录中的时限。"
             "Promised time limit of this case (0-3650, in the item's unit); omitted: the "
             "catalogue's limit of the item."
         ),
     ] = None
+
+    def __post_init__(self) -> None:
+        check_instant(self.accepted_at, "accepted_at")
+        check_instant(self.finished_at, "finished_at")
 
 
 class ServiceRecordOut(msgspec.Struct):
@@ -120,17 +127,20 @@ class TransactionOut(msgspec.Struct):
 
 class EvaluationIn(msgspec.Struct):
     channel: Short
-    level: int
+    level: Int32
     idempotency_key: Short
     tags: list[Short] = msgspec.field(default_factory=list)
-    comment: Annotated[str, msgspec.Meta(max_length=20000)] = ""
-    assess_number: int = 1
+    comment: Annotated[str, msgspec.Meta(max_length=20000, pattern=FREE_TEXT)] = ""
+    assess_number: Int32 = 1
     client_time: datetime | None = None
     rating_token: Short | None = None
     project_no: Short | None = None
-    service_number: int | None = None
+    service_number: Int32 | None = None
     # Set by a kiosk that read the applicant's ID card; a window device identifies them by default.
     applicant_verified: bool = False
+
+    def __post_init__(self) -> None:
+        check_instant(self.client_time, "client_time")
 
 
 class EvaluationOut(msgspec.Struct):

@@ -675,6 +675,9 @@ class Intake:
                 )
             if stored is None:
                 raise _already_rated(rating.assess_number)
+        # Two requests with one key can race into one statement or two: the key's first body
+        # wins, and only a request whose body is the stored one hears 201.
+        _refuse_if_reused(stored, _stored_for(stored, target), rating)
         return _evaluation_out(stored, rating)
 
     async def _store_rating_in_transaction(
@@ -724,22 +727,8 @@ class Intake:
         original = await _evaluation_by_key(rating.idempotency_key)
         record = await _record(target)
         if original is not None:
-            same = (
-                record is not None
-                and original["service_record"] == record["id"]
-                and original["assess_number"] == rating.assess_number
-                and original["level"] == rating.level
-                and original["tags"] == ",".join(rating.tags)
-                and original["comment"] == rating.comment
-                and original["channel"] == rating.channel.value
-            )
-            if not same:
-                raise Conflict(
-                    "idempotency_key_reused",
-                    "该幂等键已用于另一条不同的评价，请为新评价生成新的幂等键。",
-                    "idempotency_key was already used for a different rating",
-                    "idempotency_key",
-                )
+            same_record = record is not None and original["service_record"] == record["id"]
+            _refuse_if_reused(original, same_record, rating)
             assert record is not None
             ticket_id = await self.tickets.ticket_of(original["id"])
             return _evaluation_out(
@@ -802,6 +791,55 @@ class _Target:
     service_number: int | None
     identifies_applicant: bool
     device: DeviceIdentity | None
+
+
+# What a request names that the stored rating under its key must match, with the Chinese label.
+_DIFFERENCE_TEXT = {
+    "record": "服务记录",
+    "assess_number": "评价次数",
+    "channel": "评价渠道",
+    "level": "满意度",
+    "tags": "评价指标",
+    "comment": "评价内容",
+}
+
+
+def _stored_for(stored: Any, target: _Target) -> bool:
+    """Whether the row stored under a key is of the service record this request names."""
+    if target.record_id is not None:
+        return bool(stored["service_record"] == target.record_id)
+    return (stored["project_no"], stored["service_number"]) == (
+        target.project_no,
+        target.service_number,
+    )
+
+
+def _refuse_if_reused(stored: Any, same_record: bool, rating: RatingInput) -> None:
+    """409 naming what differs when `rating` is not the one stored under its idempotency key."""
+    asked = {
+        "assess_number": rating.assess_number,
+        "channel": rating.channel.value,
+        "level": rating.level,
+        "tags": ",".join(rating.tags),
+        "comment": rating.comment,
+    }
+    differences = (["record"] if not same_record else []) + [
+        field for field, value in asked.items() if stored[field] != value
+    ]
+    if differences:
+        raise _key_reused(differences)
+
+
+def _key_reused(differences: list[str]) -> Conflict:
+    zh = "、".join(_DIFFERENCE_TEXT[field] for field in differences)
+    return Conflict(
+        "idempotency_key_reused",
+        f"该幂等键已用于另一条不同的评价（不同之处：{zh}），已保存的是先到的那一条；"
+        "请为新评价生成新的幂等键。",
+        "idempotency_key was already used for a different rating (differs in: "
+        f"{', '.join(differences)}); the first one stands",
+        "idempotency_key",
+    )
 
 
 def _already_rated(assess_number: int) -> Conflict:

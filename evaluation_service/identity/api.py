@@ -8,7 +8,8 @@ of the web side is a route guard built by `requires`, so "who may open this" is 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -20,11 +21,11 @@ from litestar.middleware.authentication import (
     AbstractAuthenticationMiddleware,
     AuthenticationResult,
 )
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 from litestar.types import Guard
 
 from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
-from evaluation_service.identity.schemas import LoginIn, UserOut
+from evaluation_service.identity.schemas import LoginFailureOut, LoginIn, UserOut
 from evaluation_service.identity.service import Identity
 from evaluation_service.kernel.clock import utcnow
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
@@ -114,16 +115,24 @@ async def _actor(request: Request[Any, Any, Any]) -> Actor:
 ACTOR = {"actor": Provide(_actor)}
 
 
-def session_cookie(token: str, expires_at: int, secure: bool) -> Cookie:
+def session_cookie(token: str, lifetime: timedelta, secure: bool) -> Cookie:
+    """The session cookie lives exactly as long as the session (Max-Age, in seconds)."""
     return Cookie(
         key=SESSION_COOKIE,
         value=token,
-        expires=expires_at,
+        max_age=int(lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=secure,
         path="/",
     )
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The peer's address, the key of the per-address lockout. Behind a reverse proxy this is the
+    proxy, unless the server is told to trust its forwarded-for header (uvicorn
+    `--forwarded-allow-ips`), which rewrites the ASGI client."""
+    return connection.client.host if connection.client else "unknown"
 
 
 CLEARED_COOKIE = Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")
@@ -149,12 +158,12 @@ class AuthController(Controller):
                 "请以 JSON 格式提交（Content-Type: application/json）。",
                 "send the login as application/json",
             )
-        session = await identity.login(data.username, data.password, utcnow())
+        session = await identity.login(
+            data.username, data.password, utcnow(), client_address(request)
+        )
         return Response(
             session.user,
-            cookies=[
-                session_cookie(session.token, int(session.expires_at.timestamp()), cookie_secure)
-            ],
+            cookies=[session_cookie(session.token, session.lifetime, cookie_secure)],
         )
 
     @post("/logout", status_code=204, summary="End the session")
@@ -163,6 +172,18 @@ class AuthController(Controller):
     ) -> Response[None]:
         await identity.logout(request.cookies.get(SESSION_COOKIE))
         return Response(None, status_code=204, cookies=[CLEARED_COOKIE])
+
+    @get(
+        "/failures",
+        guards=[requires(Role.admin)],
+        summary="The latest refused logins, newest first (admins)",
+    )
+    async def failures(
+        self,
+        identity: NamedDependency[Identity],
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> list[LoginFailureOut]:
+        return await identity.failed_logins(limit)
 
     @get("/me", guards=[logged_in()], dependencies=ACTOR, summary="The logged-in staff member")
     async def me(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
 
 import msgspec
 
-Short = Annotated[str, msgspec.Meta(max_length=200)]
+from evaluation_service.kernel.inputs import Short
 
 
 class LoginIn(msgspec.Struct):
@@ -20,3 +20,10 @@ class UserOut(msgspec.Struct):
     display_name: str
     role: str
     department_code: str | None
+
+
+class LoginFailureOut(msgspec.Struct):
+    at: datetime
+    username: str  # the name as typed: known or not
+    address: str
+    reason: str  # bad_credentials, account_locked or address_locked

@@ -11,15 +11,20 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from evaluation_service.identity.model import Actor, Role
-from evaluation_service.identity.schemas import UserOut
-from evaluation_service.identity.tables import LoginSession, StaffUser
+from evaluation_service.identity.schemas import LoginFailureOut, UserOut
+from evaluation_service.identity.tables import (
+    LoginFailure,
+    LoginSession,
+    LoginThrottle,
+    StaffUser,
+)
 from evaluation_service.kernel.clock import as_utc
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import Conflict, InvalidInput, Unauthenticated
@@ -51,15 +56,21 @@ def _token_hash(token: str) -> str:
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    max_failures: int = 5
-    lockout: timedelta = timedelta(minutes=15)
+    max_failures: int = 5  # per account name, known or not
+    lockout: timedelta = timedelta(minutes=15)  # the first lock; each next one lasts twice as long
     session: timedelta = timedelta(hours=12)
+    address_max_failures: int = 30  # per client address
+    longest_lockout: timedelta = timedelta(hours=24)
+
+    def lock_length(self, lockouts_so_far: int) -> timedelta:
+        return min(self.lockout * 2 ** min(lockouts_so_far, 16), self.longest_lockout)
 
 
 @dataclass(frozen=True)
 class LoggedIn:
     token: str
     expires_at: datetime
+    lifetime: timedelta
     user: UserOut
 
 
@@ -172,7 +183,25 @@ class Identity:
         self.login_policy = policy
         self.zone = zone
 
-    async def login(self, username: str, password: str, now: datetime) -> LoggedIn:
+    async def login(
+        self, username: str, password: str, now: datetime, address: str = "unknown"
+    ) -> LoggedIn:
+        """Check a password under the lockout of the name and of the client address.
+
+        Every attempt is counted *before* the password is checked, in one atomic upsert per key
+        (`_reserve`): of any number of concurrent guesses only the first `max_failures` are
+        checked at all, the rest are refused as locked. A success gives the reservation back.
+        Unknown names are counted, locked and answered exactly like real ones.
+        """
+        username = username.strip()
+        account_key, address_key = f"account:{username}"[:120], f"address:{address}"[:120]
+        policy = self.login_policy
+        refusal = await self._reserve(
+            address_key, policy.address_max_failures, now, "address_locked"
+        ) or await self._reserve(account_key, policy.max_failures, now, "account_locked")
+        if refusal is not None:
+            await self._audit(username, address, refusal.code, now)
+            raise refusal
         user = (
             await StaffUser.select(
                 StaffUser.id,
@@ -181,28 +210,27 @@ class Identity:
                 StaffUser.role,
                 StaffUser.active,
                 StaffUser.password_hash,
-                StaffUser.failed_logins,
-                StaffUser.locked_until,
                 StaffUser.department.code.as_alias("department_code"),
             )
-            .where(StaffUser.username == username.strip())
+            .where(StaffUser.username == username)
             .first()
         )
-        if user is None or not user["active"]:
-            await asyncio.to_thread(_verify, _DUMMY_HASH, password)
-            raise _bad_credentials()
-        locked_until = as_utc(user["locked_until"])
-        if locked_until is not None and locked_until > now:
-            raise _locked(locked_until, self.zone)
-        if not await asyncio.to_thread(_verify, user["password_hash"], password):
-            await self._count_failure(user["id"], user["failed_logins"], now)
-            raise _bad_credentials()
+        known = user is not None and user["active"]
+        password_hash = user["password_hash"] if known else _DUMMY_HASH  # type: ignore[index]
+        if not await asyncio.to_thread(_verify, password_hash, password) or not known:
+            failure = await self._count_failure(account_key, address_key, now)
+            await self._audit(username, address, failure.code, now)
+            raise failure
+        assert user is not None
         token = secrets.token_urlsafe(32)
         expires_at = now + self.login_policy.session
         async with self.db.write():
-            await StaffUser.update(
-                {StaffUser.failed_logins: 0, StaffUser.locked_until: None}
-            ).where(StaffUser.id == user["id"])
+            # The name's count starts again; the address only gets its one reservation back, so
+            # one good account does not launder an address's guesses at others.
+            await LoginThrottle.delete().where(LoginThrottle.key == account_key)
+            await LoginThrottle.update({LoginThrottle.failures: LoginThrottle.failures - 1}).where(
+                (LoginThrottle.key == address_key) & (LoginThrottle.failures > 0)
+            )
             await LoginSession.insert(
                 LoginSession(
                     token_hash=_token_hash(token),
@@ -218,6 +246,7 @@ class Identity:
         return LoggedIn(
             token=token,
             expires_at=expires_at,
+            lifetime=self.login_policy.session,
             user=UserOut(
                 id=user["id"],
                 username=user["username"],
@@ -227,23 +256,74 @@ class Identity:
             ),
         )
 
-    async def _count_failure(self, user_id: int, failures_so_far: int, now: datetime) -> None:
-        locked_until = now + self.login_policy.lockout
+    async def _reserve(
+        self, key: str, limit: int, now: datetime, code: str
+    ) -> Unauthenticated | None:
+        """Count one attempt on `key` and read the count in the same statement; None lets the
+        password be checked, otherwise the refusal (locking the key if nobody has yet)."""
+        second = int(now.timestamp())
         async with self.db.write():
-            # Counted in SQL so that concurrent wrong guesses are all counted.
-            rows = (
-                await StaffUser.update({StaffUser.failed_logins: StaffUser.failed_logins + 1})
-                .where(StaffUser.id == user_id)
-                .returning(StaffUser.failed_logins)
+            rows = await LoginThrottle.raw(_RESERVE_SQL, key, second, second)
+            failures, locked_until = rows[0]["failures"], rows[0]["locked_until"]
+            if failures <= limit and locked_until is None:
+                return None
+            if locked_until is None:
+                locked_until = await self._lock(key, now)
+        return _locked(code, datetime.fromtimestamp(locked_until, UTC), self.zone)
+
+    async def _lock(self, key: str, now: datetime) -> int:
+        """Set the key's lock if it has none (compare-and-set); the lock the row holds after."""
+        row = await LoginThrottle.select(LoginThrottle.lockouts).where(LoginThrottle.key == key)
+        until = int((now + self.login_policy.lock_length(row[0]["lockouts"])).timestamp())
+        await LoginThrottle.update(
+            {LoginThrottle.locked_until: until, LoginThrottle.lockouts: LoginThrottle.lockouts + 1}
+        ).where((LoginThrottle.key == key) & LoginThrottle.locked_until.is_null())
+        row = await LoginThrottle.select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+        locked_until: int = row[0]["locked_until"]
+        return locked_until
+
+    async def _count_failure(
+        self, account_key: str, address_key: str, now: datetime
+    ) -> Unauthenticated:
+        """A wrong password whose attempt was already counted: the last one allowed locks."""
+        policy = self.login_policy
+        async with self.db.write():
+            rows = await LoginThrottle.select(LoginThrottle.key, LoginThrottle.failures).where(
+                LoginThrottle.key.is_in([account_key, address_key])
             )
-            failures = rows[0]["failed_logins"] if rows else failures_so_far + 1
-            locks = failures >= self.login_policy.max_failures
-            if locks:
-                await StaffUser.update(
-                    {StaffUser.failed_logins: 0, StaffUser.locked_until: locked_until}
-                ).where(StaffUser.id == user_id)
-        if locks:
-            raise _locked(locked_until, self.zone)
+            failures = {row["key"]: row["failures"] for row in rows}
+            if failures.get(address_key, 0) >= policy.address_max_failures:
+                until = await self._lock(address_key, now)
+                return _locked("address_locked", datetime.fromtimestamp(until, UTC), self.zone)
+            if failures.get(account_key, 0) >= policy.max_failures:
+                until = await self._lock(account_key, now)
+                return _locked("account_locked", datetime.fromtimestamp(until, UTC), self.zone)
+        return _bad_credentials()
+
+    async def _audit(self, username: str, address: str, reason: str, now: datetime) -> None:
+        async with self.db.write():
+            await LoginFailure.insert(
+                LoginFailure(at=now, username=username[:64], address=address[:64], reason=reason)
+            )
+
+    async def failed_logins(self, limit: int) -> list[LoginFailureOut]:
+        """The latest refused logins, newest first (admins only; the guard is on the route)."""
+        rows = (
+            await LoginFailure.select(
+                LoginFailure.at, LoginFailure.username, LoginFailure.address, LoginFailure.reason
+            )
+            .order_by(LoginFailure.id, ascending=False)
+            .limit(limit)
+        )
+        return [
+            LoginFailureOut(
+                at=row["at"],
+                username=row["username"],
+                address=row["address"],
+                reason=row["reason"],
+            )
+            for row in rows
+        ]
 
     async def logout(self, token: str | None) -> None:
         if token:
@@ -296,10 +376,24 @@ class Identity:
         )
 
 
-def _locked(until: datetime, zone: ZoneInfo) -> Unauthenticated:
+# Atomic count-then-read of one lockout key: created at 1, or one more; an expired lock is lifted
+# and counting starts again. SET expressions read the row as it was, on PostgreSQL and SQLite alike.
+_RESERVE_SQL = """
+INSERT INTO login_throttle (key, failures, lockouts, locked_until) VALUES ({}, 1, 0, NULL)
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN login_throttle.locked_until <= {} THEN 1
+                    ELSE login_throttle.failures + 1 END,
+    locked_until = CASE WHEN login_throttle.locked_until <= {} THEN NULL
+                        ELSE login_throttle.locked_until END
+RETURNING failures, locked_until
+"""
+
+
+def _locked(code: str, until: datetime, zone: ZoneInfo) -> Unauthenticated:
+    who = "该登录地址" if code == "address_locked" else "账号"
     return Unauthenticated(
-        "account_locked",
-        f"密码错误次数过多，账号已锁定至 {_local_clock(until, zone)}，请稍后再试或联系管理员。",
+        code,
+        f"登录失败次数过多，{who}已锁定至 {_local_clock(until, zone)}，请稍后再试或联系管理员。",
         f"too many failed logins; locked until {until.isoformat()}",
         "username",
     )

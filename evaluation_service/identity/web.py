@@ -24,6 +24,7 @@ from litestar.response import Redirect, Template
 from evaluation_service.identity.api import (
     CLEARED_COOKIE,
     SESSION_COOKIE,
+    client_address,
     current_actor,
     session_cookie,
 )
@@ -192,7 +193,7 @@ async def login_submit(
             raise Unauthenticated(
                 "missing_credentials", "请输入用户名和密码。", "username and password required"
             )
-        session = await identity.login(username, password, utcnow())
+        session = await identity.login(username, password, utcnow(), client_address(request))
     except DomainError as error:
         return staff_page(
             request,
@@ -206,7 +207,7 @@ async def login_submit(
     return Redirect(
         target or HOME[Role(session.user.role)],
         status_code=303,
-        cookies=[session_cookie(session.token, int(session.expires_at.timestamp()), cookie_secure)],
+        cookies=[session_cookie(session.token, session.lifetime, cookie_secure)],
     )
 
 

@@ -82,6 +82,9 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     values["login_lockout_minutes"] = _int(
         env.get("LOGIN_LOCKOUT_MINUTES", "15"), "LOGIN_LOCKOUT_MINUTES", 1
     )
+    values["login_address_max_failures"] = _int(
+        env.get("LOGIN_ADDRESS_MAX_FAILURES", "30"), "LOGIN_ADDRESS_MAX_FAILURES", 1
+    )
     values["session_hours"] = _int(env.get("SESSION_HOURS", "12"), "SESSION_HOURS", 1)
     values["session_cookie_secure"] = _bool(
         env.get("SESSION_COOKIE_SECURE", "false"), "SESSION_COOKIE_SECURE"
@@ -184,6 +187,9 @@ class Settings:
     ticket_webhook_url: str = ""
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
+    # One client address (an office behind one NAT is one address) may fail more often than one
+    # account before it is locked too; the lock of both doubles each time it is set again.
+    login_address_max_failures: int = 30
     session_hours: int = 12
     session_cookie_secure: bool = False
     # Forwarding to the province: where it is and what it issued us (see PROVINCE_TEXT_SETTINGS;

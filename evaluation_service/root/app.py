@@ -20,6 +20,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template import TemplateConfig
 
@@ -46,6 +47,7 @@ from evaluation_service.root.bootstrap import (
     embedded_schedule,
     forwarder,
 )
+from evaluation_service.root.headers import security_headers
 from evaluation_service.root.worker import Broker, InProcessWorker
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
 from rectification.web import STAFF_ROUTER, ForwardingFailures
@@ -94,13 +96,25 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     top = key.split(".")[0].split("[")[0]
     # Litestar names the whole request body "data".
     label = FIELD_NAMES.get(top, "请求内容" if key in ("", "data") else key)
-    zh = f"“{label}”（{key}）填写不正确：{detail}" if key else f"请求内容不正确：{detail}"
+    reason = _reason_zh(detail)
+    zh = f"“{label}”（{key}）填写不正确：{reason}" if key else f"请求内容不正确：{reason}"
     if not key and ("decode" in str(exc.detail).lower() or "json" in detail.lower()):
         zh = "请求内容不是有效的 JSON，请检查格式。"
     body = {"error": "invalid_input", "message": zh, "message_en": f"{key}: {detail}".strip(": ")}
     if key:
         body["field"] = key
     return Response(body, status_code=422, media_type=MediaType.JSON)
+
+
+def _reason_zh(detail: str) -> str:
+    """msgspec's reasons that the input boundary (kernel/inputs.py) produces, in Chinese."""
+    if "matching regex" in detail:
+        return "含有不允许的控制字符（如 NUL）或换行，请删除后重试。"
+    if "<=" in detail or ">=" in detail:
+        return f"数值超出允许范围（{detail}）。"
+    if "between 2000 and 2100" in detail:
+        return "时间应在2000年至2100年之间。"
+    return detail
 
 
 def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
@@ -121,13 +135,26 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
-def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A 500 says only what is true everywhere: nothing about what was or was not stored."""
     log.exception("unexpected error", exc_info=exc)
+    if "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(
+        "/api/"
+    ):
+        return Template(
+            "staff/error.html",
+            context={
+                "title": "服务暂时出现问题",
+                "message": "服务暂时出现问题，请稍后重试；如仍不成功，请联系管理员。",
+                "status": 500,
+            },
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     return Response(
         {
             "error": "internal_error",
-            "message": "服务暂时出现问题，您的评价未丢失，请稍后重试。",
-            "message_en": "internal error; nothing was stored, please retry",
+            "message": "服务暂时出现问题，请稍后重试。",
+            "message_en": "internal error; please retry",
         },
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
         media_type=MediaType.JSON,
@@ -284,4 +311,5 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
         ),
         request_max_body_size=1_000_000,
+        before_send=[security_headers(settings.session_cookie_secure)],
     )

@@ -122,6 +122,7 @@ def identity_of(db: Database, settings: Settings) -> Identity:
         db,
         LoginPolicy(
             max_failures=settings.login_max_failures,
+            address_max_failures=settings.login_address_max_failures,
             lockout=timedelta(minutes=settings.login_lockout_minutes),
             session=timedelta(hours=settings.session_hours),
         ),

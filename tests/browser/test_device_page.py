@@ -68,7 +68,10 @@ def test_rating_made_offline_at_the_window_is_stored_once_when_the_network_retur
         }}""",
         queued,
     )
-    page.wait_for_function(f"JSON.parse(localStorage.getItem('{QUEUE}') || '[]').length === 0")
+    # A function, not a string: the page's CSP (no 'unsafe-eval') forbids evaluating a string.
+    page.wait_for_function(
+        f"() => JSON.parse(localStorage.getItem('{QUEUE}') || '[]').length === 0"
+    )
     expect(page.locator("#screen-idle")).to_be_visible()
 
     assert stored_while_offline == []

@@ -818,3 +818,57 @@ async def test_a_repeated_bad_rating_answers_the_same_ticket(api: Client, projec
 
     assert again.json()["ticket_id"] == first.json()["ticket_id"] is not None
     assert await tickets_of(first.json()["id"]) == 1
+
+
+async def test_one_key_sent_concurrently_with_different_levels_stores_and_acknowledges_one(
+    api: Client,
+) -> None:
+    for trial in range(10):
+        token = await token_of(api, f"RACE-{trial}-{uuid.uuid4().hex[:12]}")
+        idempotency_key = key()
+
+        answers = await asyncio.gather(
+            *[rate(api, token, idempotency_key=idempotency_key, level=level) for level in (5, 4, 3)]
+        )
+
+        stored = await Evaluation.select(Evaluation.id, Evaluation.level).where(
+            Evaluation.idempotency_key == idempotency_key
+        )
+        acknowledged = [a.json() for a in answers if a.status_code == 201]
+        refused = [a.json() for a in answers if a.status_code != 201]
+        assert len(stored) == 1
+        assert [(a["id"], a["level"]) for a in acknowledged] == [
+            (stored[0]["id"], stored[0]["level"])
+        ]
+        assert [r["error"] for r in refused] == ["idempotency_key_reused"] * 2
+        assert all("满意度" in r["message"] for r in refused)
+
+
+async def test_one_key_sent_concurrently_with_the_same_body_answers_the_same_rating_twice(
+    api: Client, project_no: str
+) -> None:
+    token = await token_of(api, project_no)
+    idempotency_key = key()
+
+    answers = await asyncio.gather(
+        *[rate(api, token, idempotency_key=idempotency_key, level=4) for _ in range(4)]
+    )
+
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["id"] for a in answers}) == 1
+
+
+async def test_one_key_sent_concurrently_for_two_records_is_refused_for_the_second_naming_it(
+    api: Client,
+) -> None:
+    tokens = [await token_of(api, f"RACE2-{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    idempotency_key = key()
+
+    answers = await asyncio.gather(
+        *[rate(api, token, idempotency_key=idempotency_key) for token in tokens]
+    )
+
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    refused = next(a.json() for a in answers if a.status_code == 409)
+    assert "服务记录" in refused["message"]
+    assert await Evaluation.count().where(Evaluation.idempotency_key == idempotency_key) == 1

@@ -1,0 +1,30 @@
+"""The one input boundary of JSON bodies: text, integer and instant types every schema shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+# No control characters in any text: PostgreSQL refuses NUL outright, and the others are never
+# meant. A one-line field refuses line breaks and tabs too; a free text (comment, note) keeps them.
+# The patterns are also the OpenAPI's (ECMA regexes, no \A or \Z); Python's `$` also matches before
+# a final newline, which `(?!\n)` refuses.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*(?!\n)$"
+FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Short = Annotated[str, msgspec.Meta(max_length=200, pattern=ONE_LINE)]
+
+
+# Integers that are stored go into 32-bit columns.
+Int32 = Annotated[int, msgspec.Meta(ge=-2_147_483_648, le=2_147_483_647)]
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+
+
+def check_instant(value: datetime | None, field: str) -> None:
+    """A sane instant (years 2000-2100, any offset), for a Struct's __post_init__: the edges of
+    Python's datetime overflow when converted to UTC, and nothing this service handles is older."""
+    if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"{field}: a time between {EARLIEST_YEAR} and {LATEST_YEAR} is expected")
