@@ -15,9 +15,13 @@ from litestar.params import FromPath, FromQuery
 
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
-from evaluation_service.kernel.errors import Forbidden
+from evaluation_service.kernel.errors import Forbidden, NotFound
+from reports import render
 from reports.model import ReportMonth
 from reports.service import Reports, VersionInfo
+
+# The scripts of the live pages: versioned names, so a browser keeps them for a year.
+ASSET_CACHE = "public, max-age=31536000, immutable"
 
 # Monthly reports carry no personal data; liaisons and admins have other pages.
 REPORT_READERS = requires(
@@ -111,5 +115,45 @@ class ReportPageController(Controller):
             },
         )
 
+    @get(
+        "/{month:str}/download",
+        media_type=MediaType.HTML,
+        summary="A month's page with its scripts inline: opens offline, to keep or send",
+    )
+    async def download(
+        self,
+        reports: NamedDependency[Reports],
+        month: FromPath[str],
+        version: FromQuery[int | None] = None,
+    ) -> Response[str]:
+        parsed = ReportMonth.parse(month)
+        html, number, digest = await reports.page(parsed, version)
+        return Response(
+            render.self_contained(html),
+            media_type=MediaType.HTML,
+            headers={
+                "Content-Disposition": f'attachment; filename="report-{parsed}-v{number}.html"',
+                "X-Report-Version": str(number),
+                # The archive's checksum: the archived page is served as stored by /reports/{m}.
+                "X-Content-SHA256": digest,
+                "Cache-Control": "private, no-store",
+            },
+        )
 
-CONTROLLERS: list[type[Controller]] = [ReportController, ReportPageController]
+
+@get(
+    "/reports/assets/{name:str}",
+    media_type="text/javascript",
+    include_in_schema=False,
+    summary="plotly.js and the drawing script, by versioned name (no personal data: no guard)",
+)
+async def report_asset(name: FromPath[str]) -> Response[str]:
+    text = render.asset(name)
+    if text is None:
+        raise NotFound("asset_not_found", "找不到该文件。", f"no asset {name}")
+    return Response(
+        text, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": ASSET_CACHE}
+    )
+
+
+CONTROLLERS: list[Any] = [ReportController, ReportPageController, report_asset]

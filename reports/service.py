@@ -92,7 +92,13 @@ class Reports:
         trend = month.trend(TREND_MONTHS)
         trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [month.bounds(self.zone)[1]]
         raw = await queries.fetch(
-            month, month.bounds(self.zone), trend_bounds, as_of, self.db.is_sqlite, progress
+            month,
+            month.bounds(self.zone),
+            trend_bounds,
+            as_of,
+            self.db.is_sqlite,
+            progress,
+            previous=month.shifted(-1).bounds(self.zone),
         )
         # The CPU-bound steps run off the event loop, so a web process keeps answering meanwhile.
         shaped = await asyncio.to_thread(frames.build, raw, self.options, self.calendar)

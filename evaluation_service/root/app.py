@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, Router, get
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -284,4 +285,5 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
         ),
         request_max_body_size=1_000_000,
+        compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
     )

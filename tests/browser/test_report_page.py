@@ -13,6 +13,7 @@ from evaluation_service.kernel.workdays import WorkCalendar
 from reports import frames
 from reports.model import ReportMonth, ReportOptions
 from reports.queries import RawReport
+from reports.render import self_contained
 from reports.service import build_page
 from tests.browser.conftest import LAPTOP, new_page, screenshot
 
@@ -137,8 +138,8 @@ def small_month() -> RawReport:
 def write_page(directory: Path) -> Path:
     shaped = frames.build(small_month(), ReportOptions(), WorkCalendar())
     _, html = build_page(shaped, 1, [])
-    path = directory / "report-2026-10.html"
-    path.write_text(html, encoding="utf-8")
+    path = directory / "report-2026-10.html"  # the download: the archived page, scripts inline
+    path.write_text(self_contained(html), encoding="utf-8")
     return path
 
 
