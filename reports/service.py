@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +69,49 @@ def build_page(
     data["version"] = version
     html = render.page(report_frames, figures.build(report_frames), version, earlier)
     return dump_metrics(data), html
+
+
+@dataclass
+class GenerationJob:
+    """One generation started from the page: how far it got, and how it ended."""
+
+    month: str
+    total: int
+    done: int = 0
+    state: str = "running"  # running | done | failed
+    version: int | None = None
+    error: str = ""
+
+    def step(self, _name: str) -> None:
+        self.done = min(self.total, self.done + 1)
+
+
+class GenerationJobs:
+    """The web process's generations of the last hour or so, newest first (kept in memory)."""
+
+    KEEP = 10
+
+    def __init__(self) -> None:
+        self.jobs: list[GenerationJob] = []
+
+    def start(self, month: str, total: int) -> GenerationJob:
+        job = GenerationJob(month, total)
+        self.jobs = [job, *self.jobs][: self.KEEP]
+        return job
+
+    async def run(self, job: GenerationJob, work: Awaitable[VersionInfo]) -> None:
+        try:
+            info = await work
+        except Exception as error:  # shown on the page; the archive is unchanged
+            job.state, job.error = "failed", str(error) or type(error).__name__
+            return
+        job.state, job.version, job.done = "done", info.version, job.total
+
+    def recent(self) -> list[GenerationJob]:
+        return list(self.jobs)
+
+    def running(self) -> bool:
+        return any(job.state == "running" for job in self.jobs)
 
 
 class Reports:

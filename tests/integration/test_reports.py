@@ -6,7 +6,9 @@ counted by hand from the data in `seed_month`; the comments there say which rows
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
 import re
 import uuid
@@ -17,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 from argon2 import PasswordHasher
 from piccolo.table import Table
@@ -1061,3 +1064,85 @@ async def test_the_download_is_the_archived_page_with_its_scripts_inline(
     assert download.headers["x-content-sha256"] == page.headers["x-content-sha256"]
     assert download.text == self_contained(page.text)
     assert "<script src=" not in download.text
+
+
+async def test_a_deputy_lands_on_the_reports_in_the_staff_frame_with_no_forbidden_link(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "deputy")
+
+    page = await client.get("/reports", headers=headers)
+    links = set(re.findall(r'href="(/[^"#]*)', page.text))
+    answers = {link: (await client.get(link, headers=headers)).status_code for link in links}
+
+    assert page.status_code == 200
+    assert 'action="/logout"' in page.text  # the staff frame: who is logged in, and logout
+    assert "2026-10" in page.text
+    assert 'action="/reports/generate"' not in page.text
+    assert {link: code for link, code in answers.items() if code >= 400} == {}
+
+
+async def test_a_supervisor_generates_a_month_in_the_background_and_sees_it_done(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "supervisor")
+    page = await client.get("/reports", headers=headers)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    csrf = page.cookies.get("hcp_csrf") or client.cookies["hcp_csrf"]
+    cookie = f"{headers['Cookie']}; hcp_csrf={csrf}"
+    before = len((await client.get("/api/v1/reports", headers=headers)).json())
+
+    posted = await client.post(
+        "/reports/generate",
+        headers={"Cookie": cookie},
+        data={"month": "2026-09", "_csrf_token": token.group(1)},
+    )
+    for _ in range(100):
+        listing = await client.get("/reports", headers=headers)
+        if 'data-state="running"' not in listing.text:
+            break
+        await asyncio.sleep(0.05)
+
+    assert posted.status_code == 303
+    assert 'data-state="done"' in listing.text
+    assert len((await client.get("/api/v1/reports", headers=headers)).json()) == before + 1
+    deputy = await logged_in(client, "deputy")
+    refused = await client.post(
+        "/reports/generate",
+        headers={"Cookie": f"{deputy['Cookie']}; hcp_csrf={token.group(1)}"},
+        data={"month": "2026-09", "_csrf_token": token.group(1)},
+    )
+    assert refused.status_code == 403
+
+
+async def test_every_table_downloads_as_excel_sheets_and_csv_with_chinese_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "supervisor")
+
+    excel = await client.get("/reports/2026-10/tables.xlsx", headers=headers)
+    csv = await client.get("/reports/2026-10/tables/department.csv", headers=headers)
+    book = openpyxl.load_workbook(io.BytesIO(excel.content), read_only=True)
+
+    assert excel.status_code == 200
+    assert book.sheetnames == [
+        "部门排名",
+        "事项排名",
+        "渠道",
+        "窗口",
+        "工号",
+        "差评原因",
+        "转送省平台",
+        "近12个月趋势",
+    ]
+    rows = list(book["部门排名"].iter_rows(values_only=True))
+    header = list(rows[0])
+    assert header[:3] == ["排名", "编码", "名称"]
+    assert [r[2] for r in rows[1:3]] == ["县公安局", "县行政审批服务局"]
+    assert rows[1][header.index("差评率（%）")] == pytest.approx(36.36)
+    assert csv.content.startswith("\ufeff".encode())
+    assert csv.content.decode("utf-8-sig").splitlines()[0].startswith("排名,编码,名称")
+    assert (
+        await client.get("/reports/2026-10/tables/nope.csv", headers=headers)
+    ).status_code == 404
