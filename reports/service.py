@@ -103,7 +103,7 @@ class GenerationJobs:
         try:
             info = await work
         except Exception as error:  # shown on the page; the archive is unchanged
-            job.state, job.error = "failed", str(error) or type(error).__name__
+            job.state, job.error = "failed", f"{type(error).__name__} {error}"
             return
         job.state, job.version, job.done = "done", info.version, job.total
 
