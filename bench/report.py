@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import os
 import resource
 import subprocess
@@ -35,6 +36,7 @@ from evaluation_service.root.bootstrap import (  # noqa: E402
     build_calendar,
     new_database,
 )
+from reports import render  # noqa: E402
 from reports.model import ReportMonth  # noqa: E402
 from reports.service import Reports  # noqa: E402
 
@@ -176,7 +178,14 @@ async def seed(url: str, statements: list[str]) -> None:
         await connection.close()
 
 
-async def generate(url: str) -> tuple[float, int]:
+def first_view_kb(html: str) -> float:
+    """What a first view transfers, gzipped as the app sends it: the page and its two scripts."""
+    names = (render.plotly_asset_name(), render.report_asset_name())
+    parts = [html, *(render.asset(name) or "" for name in names)]
+    return sum(len(gzip.compress(part.encode(), compresslevel=6)) for part in parts) / 1024
+
+
+async def generate(url: str) -> tuple[float, int, float]:
     settings = Settings(database_url=url, token_secret="bench", db_pool_size=10)
     db = new_database(settings)
     await db.start()
@@ -186,6 +195,7 @@ async def generate(url: str) -> tuple[float, int]:
         await reports.generate(MONTH, datetime(2026, 11, 1, 1, 0, tzinfo=UTC))
         elapsed = time.perf_counter() - started
         metrics = await reports.metrics(MONTH)
+        html, _, _ = await reports.page(MONTH)
     finally:
         await db.close()
     print(
@@ -193,7 +203,7 @@ async def generate(url: str) -> tuple[float, int]:
         f"{metrics['county']['good_rate']:.3f}, tickets {metrics['county']['tickets']:,}, "
         f"median days {metrics['county']['median_days']}, p90 {metrics['county']['p90_days']}"
     )
-    return elapsed, int(metrics["county"]["ratings"])
+    return elapsed, int(metrics["county"]["ratings"]), first_view_kb(html)
 
 
 def main() -> int:
@@ -217,14 +227,14 @@ def main() -> int:
             seed(url, seed_sql(args.ratings, args.tickets, args.ratings // 10, args.ratings // 100))
         )
         print(f"seeded in {time.perf_counter() - started:.1f}s; generating {MONTH}", flush=True)
-        elapsed, ratings = asyncio.run(generate(url))
+        elapsed, ratings, page_kb = asyncio.run(generate(url))
     finally:
         if args.keep:
             print(f"kept {url}")
         else:
             asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"report_s={elapsed:.2f} peak_mb={peak_mb:.0f} ratings={ratings}")
+    print(f"report_s={elapsed:.2f} peak_mb={peak_mb:.0f} ratings={ratings} page_kb={page_kb:.0f}")
     return 0
 
 

@@ -5,7 +5,6 @@ Supervisors and deputies only; what they read is the archived version, byte for 
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 import msgspec
@@ -13,22 +12,14 @@ from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from evaluation_service.identity.api import requires
-from evaluation_service.identity.model import Role
-from evaluation_service.kernel.errors import Forbidden
+from evaluation_service.kernel.errors import NotFound
+from reports import exports, render
 from reports.model import ReportMonth
 from reports.service import Reports, VersionInfo
+from reports.web import REPORT_PAGES, REPORT_READERS
 
-# Monthly reports carry no personal data; liaisons and admins have other pages.
-REPORT_READERS = requires(
-    Role.supervisor,
-    Role.deputy,
-    refusal=Forbidden(
-        "reports_forbidden",
-        "月度报告仅向监督员和人大代表、政协委员、媒体观察员开放。",
-        "monthly reports are for supervisors and deputies only",
-    ),
-)
+# The scripts of the live pages: versioned names, so a browser keeps them for a year.
+ASSET_CACHE = "public, max-age=31536000, immutable"
 
 
 class VersionOut(msgspec.Struct):
@@ -78,21 +69,6 @@ class ReportPageController(Controller):
     guards = [REPORT_READERS]  # noqa: RUF012 (Litestar reads it as a class attribute)
     include_in_schema = False
 
-    @get("/", media_type=MediaType.HTML, summary="All archived months and versions")
-    async def index(self, reports: NamedDependency[Reports]) -> str:
-        rows = "".join(
-            f'<tr><td><a href="/reports/{escape(v.month)}?version={v.version}">{escape(v.month)}'
-            f"</a></td><td>第{v.version}版</td><td>{escape(v.created_at.isoformat())}</td>"
-            f"<td><code>{escape(v.content_hash)}</code></td></tr>"
-            for v in await reports.list_versions()
-        )
-        return (
-            '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-            "<title>月度报告存档</title></head><body><h1>月度报告存档</h1>"
-            "<table><thead><tr><th>月份</th><th>版本</th><th>生成时间</th>"
-            f"<th>内容摘要（SHA-256）</th></tr></thead><tbody>{rows}</tbody></table></body></html>"
-        )
-
     @get("/{month:str}", media_type=MediaType.HTML, summary="A month's page, exactly as archived")
     async def page(
         self,
@@ -111,5 +87,98 @@ class ReportPageController(Controller):
             },
         )
 
+    @get(
+        "/{month:str}/download",
+        media_type=MediaType.HTML,
+        summary="A month's page with its scripts inline: opens offline, to keep or send",
+    )
+    async def download(
+        self,
+        reports: NamedDependency[Reports],
+        month: FromPath[str],
+        version: FromQuery[int | None] = None,
+    ) -> Response[str]:
+        parsed = ReportMonth.parse(month)
+        html, number, digest = await reports.page(parsed, version)
+        return Response(
+            render.self_contained(html),
+            media_type=MediaType.HTML,
+            headers={
+                "Content-Disposition": f'attachment; filename="report-{parsed}-v{number}.html"',
+                "X-Report-Version": str(number),
+                # The archive's checksum: the archived page is served as stored by /reports/{m}.
+                "X-Content-SHA256": digest,
+                "Cache-Control": "private, no-store",
+            },
+        )
 
-CONTROLLERS: list[type[Controller]] = [ReportController, ReportPageController]
+    @get("/{month:str}/tables.xlsx", summary="Every table of a month, one sheet each (Excel)")
+    async def excel(
+        self,
+        reports: NamedDependency[Reports],
+        month: FromPath[str],
+        version: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        parsed = ReportMonth.parse(month)
+        data = await reports.metrics(parsed, version)
+        return _file(
+            exports.xlsx(exports.tables(data)),
+            XLSX,
+            f"report-{parsed}-v{data['version']}.xlsx",
+            data,
+        )
+
+    @get("/{month:str}/tables/{file:str}", summary="One table of a month: NAME.csv (UTF-8)")
+    async def table_csv(
+        self,
+        reports: NamedDependency[Reports],
+        month: FromPath[str],
+        file: FromPath[str],
+        version: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        parsed = ReportMonth.parse(month)
+        data = await reports.metrics(parsed, version)
+        named = exports.tables(data)
+        name = file.removesuffix(".csv")
+        if not file.endswith(".csv") or name not in named:
+            raise NotFound("table_not_found", "没有这张表。", f"no table {file}", "file")
+        return _file(
+            exports.csv(named[name]),
+            "text/csv; charset=utf-8",
+            f"report-{parsed}-v{data['version']}-{name}.csv",
+            data,
+        )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file(body: bytes, media_type: str, filename: str, data: dict[str, Any]) -> Response[bytes]:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Report-Version": str(data["version"]),
+            "X-Content-SHA256": str(data["content_hash"]),
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@get(
+    "/reports/assets/{name:str}",
+    media_type="text/javascript",
+    include_in_schema=False,
+    summary="plotly.js and the drawing script, by versioned name (no personal data: no guard)",
+)
+async def report_asset(name: FromPath[str]) -> Response[str]:
+    text = render.asset(name)
+    if text is None:
+        raise NotFound("asset_not_found", "找不到该文件。", f"no asset {name}")
+    return Response(
+        text, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": ASSET_CACHE}
+    )
+
+
+CONTROLLERS: list[Any] = [ReportController, ReportPageController, report_asset, REPORT_PAGES]

@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from evaluation_service.kernel.vocabulary import LEVEL_TEXT
-from reports.frames import ReportFrames
-from reports.model import LEVELS, percent
+from reports.frames import ReportFrames, ranking
+from reports.model import LEVELS, percent, points
 
 FONT = "Noto Sans CJK SC, WenQuanYi Micro Hei, Microsoft YaHei, PingFang SC, sans-serif"
 LEVEL_COLOURS = {5: "#1a9850", 4: "#91cf60", 3: "#fee08b", 2: "#fc8d59", 1: "#d73027"}
@@ -117,46 +117,91 @@ def _departments_with(frames: ReportFrames, columns: list[str]) -> pd.DataFrame:
     return active.sort_values(columns[0], ascending=False).head(MAX_BARS)
 
 
+def _pct(series: pd.Series) -> list[float | None]:
+    return [None if pd.isna(v) else round(float(v) * 100, 2) for v in series]
+
+
 def department_bad(frames: ReportFrames) -> Chart:
-    departments = frames.breakdowns["department"]
-    shown = _departments_with(frames, ["bad", "valid", "closed"])
+    """Rates, not counts: ranked departments' bad rate with its interval, and their follow-up."""
+    ranked, _ = ranking(frames.breakdowns["department"])
+    shown = ranked.head(MAX_BARS).iloc[::-1]  # worst at the top of a horizontal chart
+    names = shown["name"].tolist()
     figure = go.Figure()
+    figure.add_bar(
+        name="差评率",
+        y=names,
+        x=_pct(shown["bad_rate"]),
+        orientation="h",
+        marker_color="#d73027",
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": _pct(shown["bad_rate_high"] - shown["bad_rate"]),
+            "arrayminus": _pct(shown["bad_rate"] - shown["bad_rate_low"]),
+            "color": "#555",
+        },
+    )
     for column, name, colour in (
-        ("bad", "差评数", "#d73027"),
-        ("valid", "有效整改工单", "#fc8d59"),
-        ("closed", "已整改办结", "#4575b4"),
+        ("rectification_rate", "整改率", "#4575b4"),
+        ("on_time_rate", "按时办结率", "#91bfdb"),
     ):
         figure.add_bar(
-            name=name, x=shown["name"].tolist(), y=shown[column].tolist(), marker_color=colour
+            name=name, y=names, x=_pct(shown[column]), orientation="h", marker_color=colour
         )
-    _layout(figure, "各部门差评与整改情况", shown.empty, barmode="group", yaxis_title="件数")
+    _layout(
+        figure,
+        "各部门差评率（含95%置信区间）与整改率",
+        shown.empty,
+        barmode="group",
+        xaxis={"title": "%", "range": [0, 105]},
+    )
+    figure.update_layout(margin={"l": 130}, height=max(380, 90 + 60 * len(shown)))
+    table = ranking_table(ranked)
+    return Chart(
+        "chart-department-bad",
+        "各部门差评率与整改情况",
+        figure,
+        table,
+        note=f"仅列出有效评价不少于{frames.options.min_ratings}条的部门；横线为差评率的95%置信区间。",
+    )
+
+
+def ranking_table(ranked: pd.DataFrame, name_column: str = "部门") -> pd.DataFrame:
+    """The ranking as read: worst first, the rate, its interval, the change, the follow-up."""
+    interval = [
+        "—" if pd.isna(lo) else f"{percent(lo)}–{percent(hi)}"
+        for lo, hi in zip(ranked["bad_rate_low"], ranked["bad_rate_high"], strict=True)
+    ]
     table = pd.DataFrame(
         {
-            "部门": departments["name"],
-            "评价数": departments["ratings"],
-            "差评数": departments["bad"],
-            "差评率": departments["bad_rate"].map(percent),
-            "实名差评": departments["real_name_bad"],
-            "有效工单": departments["valid"],
-            "已办结": departments["closed"],
-            "整改率": departments["rectification_rate"].map(percent),
-            "回访率": departments["feedback_rate"].map(percent),
+            "排名": ranked["rank"].map(lambda v: "—" if pd.isna(v) else f"{int(v)}"),
+            name_column: ranked["name"],
+            "差评率": ranked["bad_rate"].map(percent),
+            "95%置信区间": interval,
+            "较上月": ranked["bad_rate_change"].map(points),
+            "有效评价": ranked["valid_ratings"],
+            "差评": ranked["valid_bad"],
+            "整改率": ranked["rectification_rate"].map(percent),
+            "按时办结率": ranked["on_time_rate"].map(percent),
+            "逾期未整改": ranked["overdue"],
         }
     )
-    return Chart("chart-department-bad", "各部门差评与整改情况", figure, table)
+    return table
 
 
 def top_tags(frames: ReportFrames) -> Chart:
     tags = frames.tags.head(MAX_BARS)
     figure = go.Figure()
     figure.add_bar(
-        x=tags["ratings"].tolist()[::-1],
+        x=_pct(tags["share"])[::-1],
         y=tags["text"].tolist()[::-1],
         orientation="h",
         marker_color="#d73027",
-        name="差评次数",
+        name="占差评比例",
+        customdata=tags["ratings"].tolist()[::-1],
+        hovertemplate="%{y}：%{x:.1f}%（%{customdata} 次）<extra></extra>",
     )
-    _layout(figure, "差评原因（评价指标）前十位", tags.empty, xaxis_title="差评次数")
+    _layout(figure, "差评原因（评价指标）前十位", tags.empty, xaxis_title="占差评比例（%）")
     figure.update_layout(margin={"l": 200})
     table = pd.DataFrame(
         {
@@ -182,7 +227,7 @@ def overdue(frames: ReportFrames) -> Chart:
     figure.add_bar(
         name="重办", x=shown["name"].tolist(), y=shown["reopened"].tolist(), marker_color="#fdae61"
     )
-    _layout(figure, "超期与重办工单", shown.empty, barmode="group", yaxis_title="件数")
+    _layout(figure, "超期与重办工单", shown.empty, barmode="group", yaxis=_count_axis(shown))
     table = pd.DataFrame(
         {
             "部门": departments["name"],
@@ -221,6 +266,16 @@ def forwarding(frames: ReportFrames) -> Chart:
         }
     )
     return Chart("chart-forwarding", "转送省平台情况", figure, table)
+
+
+def _count_axis(shown: pd.DataFrame) -> dict[str, object]:
+    """Whole numbers on a count axis: never “0.5 件”."""
+    numbers = shown.select_dtypes("number")
+    largest = float(numbers.to_numpy().max()) if numbers.size else 0.0
+    axis: dict[str, object] = {"title": "件数", "tickformat": ",d"}
+    if largest <= 10:
+        axis["dtick"] = 1
+    return axis
 
 
 def _days(value: float) -> str:

@@ -20,12 +20,25 @@ from reports.model import (
     good_levels,
     median,
     nearest_rank,
+    percent,
+    points,
     split_tags,
+    wilson,
 )
 from reports.queries import LAG_BUCKETS, RawReport, Rows
 
 LEVEL_COLUMNS = [f"level_{level}" for level in LEVELS]
-RATING_COUNTS = [*LEVEL_COLUMNS, "ratings", "good", "bad", "real_name_bad"]
+RATING_COUNTS = [
+    *LEVEL_COLUMNS,
+    "ratings",
+    "good",
+    "bad",
+    "real_name_bad",
+    "invalid_bad",
+    "valid_ratings",
+    "valid_bad",
+    "follow_ups",
+]
 RECORD_COUNTS = ["records", "rated_records", "transactions", "rated_transactions"]
 TICKET_COUNTS = ["tickets", "invalid", "valid", "closed", "feedback_done", "overdue", "reopened"]
 CLOSE_COUNTS = ["closed_on_time"]
@@ -34,6 +47,8 @@ COUNT_COLUMNS = RATING_COUNTS + RECORD_COUNTS + TICKET_COUNTS + CLOSE_COUNTS + I
 RATE_COLUMNS = [
     "good_rate",
     "bad_rate",
+    "bad_rate_low",
+    "bad_rate_high",
     "active_rate",
     "transaction_rate",
     "item_coverage",
@@ -58,6 +73,7 @@ class ReportFrames:
     forwarding: pd.DataFrame
     forwarding_summary: dict[str, Any]
     trend: pd.DataFrame
+    summary: str = ""
     estimated_days: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -76,7 +92,8 @@ def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _ratings_by(frame: pd.DataFrame, keys: list[str], options: ReportOptions) -> pd.DataFrame:
     """Level mix, good, bad and real-name bad per key, from rows grouped by key and level."""
     if frame.empty:
-        return pd.DataFrame(columns=[*keys, *RATING_COUNTS]).set_index(keys)
+        columns = [*LEVEL_COLUMNS, "ratings", "good", "bad", "real_name_bad", "invalid_bad"]
+        return pd.DataFrame(columns=[*keys, *columns]).set_index(keys)
     levels = frame.pivot_table(
         index=keys, columns="level", values="ratings", aggfunc="sum", fill_value=0
     ).reindex(columns=list(LEVELS), fill_value=0)
@@ -89,7 +106,14 @@ def _ratings_by(frame: pd.DataFrame, keys: list[str], options: ReportOptions) ->
     out["bad"] = levels[["level_2", "level_1"]].sum(axis=1)
     bad_rows = frame[frame["level"].map(is_bad)]
     out["real_name_bad"] = bad_rows.groupby(keys)["real_name"].sum().reindex(out.index).fillna(0)
+    out["invalid_bad"] = bad_rows.groupby(keys)["invalid_bad"].sum().reindex(out.index).fillna(0)
     return out
+
+
+def _first_and_follow_ups(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """First ratings (the rates) and follow-ups (assess_number 2, counted on their own)."""
+    follow = frame["assess"] == 2
+    return frame[~follow], frame[follow].rename(columns={"ratings": "follow_ups"})
 
 
 def _sum_by(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
@@ -119,13 +143,21 @@ def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
             frame[column] = 0
         frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
     frame["valid"] = frame["tickets"] - frame["invalid"]
+    frame["valid_ratings"] = frame["ratings"] - frame["invalid_bad"]
+    frame["valid_bad"] = frame["bad"] - frame["invalid_bad"]
 
     def share(numerator: str, denominator: str) -> pd.Series:
         den = frame[denominator].astype("float64")
         return (frame[numerator].astype("float64") / den).where(den > 0)
 
-    frame["good_rate"] = share("good", "ratings")
-    frame["bad_rate"] = share("bad", "ratings")
+    frame["good_rate"] = share("good", "valid_ratings")
+    frame["bad_rate"] = share("valid_bad", "valid_ratings")
+    bounds = [
+        wilson(bad, n) or (float("nan"), float("nan"))
+        for bad, n in zip(frame["valid_bad"], frame["valid_ratings"], strict=True)
+    ]
+    frame["bad_rate_low"] = pd.Series([b[0] for b in bounds], index=frame.index, dtype="float64")
+    frame["bad_rate_high"] = pd.Series([b[1] for b in bounds], index=frame.index, dtype="float64")
     frame["active_rate"] = share("rated_records", "records")
     frame["transaction_rate"] = share("rated_transactions", "transactions")
     frame["item_coverage"] = share("rated_items", "items")
@@ -183,15 +215,23 @@ def _labels_item(rows: Rows) -> pd.DataFrame:
 
 def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> ReportFrames:
     zone = ZoneInfo(options.timezone)
-    ratings = _numeric(
-        _frame(raw.ratings, ["department", "item", "channel", "level", "ratings", "real_name"]),
-        ["department", "item", "level", "ratings", "real_name"],
+    rating_columns = ["level", "assess", "ratings", "real_name", "invalid_bad"]
+    all_ratings = _numeric(
+        _frame(raw.ratings, ["department", "item", "channel", *rating_columns]),
+        ["department", "item", *rating_columns],
     )
-    ratings_ws = _numeric(
-        _frame(
-            raw.ratings_by_window_staff, ["window_no", "staff_no", "level", "ratings", "real_name"]
-        ),
-        ["level", "ratings", "real_name"],
+    ratings, follow_ups = _first_and_follow_ups(all_ratings)
+    ratings_ws, follow_ups_ws = _first_and_follow_ups(
+        _numeric(
+            _frame(raw.ratings_by_window_staff, ["window_no", "staff_no", *rating_columns]),
+            rating_columns,
+        )
+    )
+    previous, _ = _first_and_follow_ups(
+        _numeric(
+            _frame(raw.previous_ratings, ["department", "item", "channel", *rating_columns]),
+            ["department", "item", *rating_columns],
+        )
     )
     records = _numeric(
         _frame(raw.records, ["department", "item", *RECORD_COUNTS]),
@@ -211,7 +251,21 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         ticket_counts,
     )
     closed, estimated = _closed_frame(raw.closed_tickets, calendar, zone, options)
-    for frame in (ratings, records, tickets, closed, ratings_ws, records_ws, tickets_ws):
+    ratings, follow_ups, ratings_ws, follow_ups_ws, previous = (
+        f.copy() for f in (ratings, follow_ups, ratings_ws, follow_ups_ws, previous)
+    )
+    for frame in (
+        ratings,
+        follow_ups,
+        previous,
+        records,
+        tickets,
+        closed,
+        ratings_ws,
+        follow_ups_ws,
+        records_ws,
+        tickets_ws,
+    ):
         frame["county"] = "county"
 
     departments = _labels_department(raw.departments)
@@ -226,12 +280,14 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         keys: list[str],
         index: pd.Index,
         rating_rows: pd.DataFrame,
+        follow_rows: pd.DataFrame,
         record_rows: pd.DataFrame | None,
         ticket_rows: pd.DataFrame,
         extra: list[pd.DataFrame],
     ) -> pd.DataFrame:
         parts = [
             _ratings_by(rating_rows, keys, options),
+            _sum_by(follow_rows, keys, ["follow_ups"]),
             _sum_by(ticket_rows, keys, ticket_counts),
             _closed_by(closed, keys),
             *extra,
@@ -245,6 +301,7 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         ["county"],
         county_index,
         ratings,
+        follow_ups,
         records,
         tickets,
         [
@@ -257,19 +314,30 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
 
     department_index = pd.Index(departments.index, name="department")
     by_department = dimension(
-        ["department"], department_index, ratings, records, tickets, [coverage_by_department]
+        ["department"],
+        department_index,
+        ratings,
+        follow_ups,
+        records,
+        tickets,
+        [coverage_by_department],
     )
-    by_department = departments.join(by_department).reset_index()
+    by_department = _with_change(
+        departments.join(by_department).reset_index(), previous, "department", options
+    )
 
     item_index = pd.Index(items.index, name="item")
-    by_item = dimension(["item"], item_index, ratings, records, tickets, [items[ITEM_COUNTS]])
+    by_item = dimension(
+        ["item"], item_index, ratings, follow_ups, records, tickets, [items[ITEM_COUNTS]]
+    )
     by_item = items[["code", "name"]].join(by_item).reset_index()
     by_item["department_name"] = (
         by_item["item"].map(items["item_department"]).map(departments["name"]).fillna("")
     )
+    by_item = _with_change(by_item, previous, "item", options)
 
     channel_index = pd.Index(list(CHANNEL_TEXT), name="channel")
-    by_channel = dimension(["channel"], channel_index, ratings, None, tickets, [])
+    by_channel = dimension(["channel"], channel_index, ratings, follow_ups, None, tickets, [])
     by_channel = by_channel.reset_index()
     by_channel.insert(1, "name", by_channel["channel"].map(CHANNEL_TEXT))
     for column in ("records", "rated_records", "transactions", "rated_transactions"):
@@ -294,7 +362,7 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         people.append(("staff", "staff_no"))
     for name, column in people:
         frame = dimension(
-            [column], seen(column), ratings_ws, records_ws, tickets_ws, []
+            [column], seen(column), ratings_ws, follow_ups_ws, records_ws, tickets_ws, []
         ).reset_index()
         frame.insert(1, "name", frame[column].replace("", UNREGISTERED))
         frame["transactions"] = 0
@@ -306,6 +374,9 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
     forwarding, forwarding_summary = _forwarding(raw.forwarding, raw.as_of)
     trend = _trend(raw, county, options)
     notes = []
+    follow_total = int(county["follow_ups"].iloc[0])
+    if follow_total:
+        notes.append(f"本月另有追加评价 {follow_total:,} 条，单独统计，不计入各项比率。")
     if estimated:
         notes.append("部分办结用时跨越尚未公布放假安排的年份，按周一至周五估算。")
     return ReportFrames(
@@ -318,9 +389,77 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         forwarding=forwarding,
         forwarding_summary=forwarding_summary,
         trend=trend,
+        summary=summary(county.iloc[0], by_department, options),
         estimated_days=estimated,
         notes=notes,
     )
+
+
+def _with_change(
+    frame: pd.DataFrame, previous: pd.DataFrame, key: str, options: ReportOptions
+) -> pd.DataFrame:
+    """Last month's bad rate beside this month's, and the rank (worst first, enough volume only)."""
+    before = _with_rates(
+        _ratings_by(previous, [key], options).reindex(pd.Index(frame[key], name=key))
+    )
+    frame["previous_bad_rate"] = before["bad_rate"].to_numpy()
+    frame["bad_rate_change"] = frame["bad_rate"] - frame["previous_bad_rate"]
+    frame["ranked"] = frame["valid_ratings"] >= options.min_ratings
+    order = frame[frame["ranked"]].sort_values(
+        ["bad_rate", "bad_rate_low", "valid_ratings", "code"],
+        ascending=[False, False, False, True],
+    )
+    frame["rank"] = pd.Series(range(1, len(order) + 1), index=order.index).reindex(frame.index)
+    return frame
+
+
+def ranking(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ranked rows worst first, rows below the minimum volume by volume) of a breakdown."""
+    ranked = frame[frame["ranked"]].sort_values("rank")
+    apart = frame[~frame["ranked"]].sort_values(["valid_ratings", "code"], ascending=[False, True])
+    return ranked, apart
+
+
+def summary(county: pd.Series, departments: pd.DataFrame, options: ReportOptions) -> str:
+    """The page's first paragraph, in plain Chinese, written from the figures alone."""
+    ranked, apart = ranking(departments)
+    parts: list[str] = []
+    if int(county["valid_ratings"]) == 0:
+        parts.append("本月没有有效评价")
+    else:
+        parts.append(
+            f"本月共收到有效评价 {int(county['valid_ratings']):,} 条，"
+            f"全县差评率 {percent(county['bad_rate'])}"
+        )
+    worst = ranked[ranked["valid_bad"] > 0].head(3)
+    if len(worst):
+        named = "、".join(
+            f"{r['name']}（{percent(r['bad_rate'])}"
+            + (
+                f"，较上月{points(r['bad_rate_change'])}"
+                if not pd.isna(r["bad_rate_change"])
+                else ""
+            )
+            + "）"
+            for _, r in worst.iterrows()
+        )
+        parts.append(f"差评率最高的{'三' if len(worst) == 3 else len(worst)}个部门：{named}")
+    elif len(ranked):
+        parts.append("参与排名的部门本月均无差评")
+    parts.append(
+        f"有效整改工单 {int(county['valid']):,} 件，已办结 {int(county['closed']):,} 件"
+        f"（整改率 {percent(county['rectification_rate'])}），"
+        f"其中按时办结 {int(county['closed_on_time']):,} 件；"
+        f"逾期未整改 {int(county['overdue']):,} 件"
+    )
+    if int(county["invalid_bad"]):
+        parts.append(f"申诉成立的无效差评 {int(county['invalid_bad']):,} 条不计入差评率")
+    small = len(apart)
+    if small:
+        parts.append(
+            f"另有 {small} 个部门有效评价不足 {options.min_ratings} 条，单独列出、不参与排名"
+        )
+    return "；".join(parts) + "。"
 
 
 def _tags(rows: Rows, indicators: Rows, bad_total: int) -> pd.DataFrame:
@@ -416,9 +555,11 @@ def _trend(raw: RawReport, county: pd.DataFrame, options: ReportOptions) -> pd.D
     ]:
         frame[column] = 0
     good = set(good_levels(options.basic_satisfied_counts_as_good))
+    frame["invalid_bad"] = 0
     for row in raw.trend_ratings:
         i, level, n = int(row["month_index"]), int(row["level"]), int(row["ratings"])
         frame.loc[i, "ratings"] += n
+        frame.loc[i, "invalid_bad"] += int(row.get("invalid_bad") or 0)
         frame.loc[i, "good"] += n if level in good else 0
         frame.loc[i, "bad"] += n if is_bad(level) else 0
     for row in raw.trend_records:
@@ -432,6 +573,7 @@ def _trend(raw: RawReport, county: pd.DataFrame, options: ReportOptions) -> pd.D
     # The report's own month is the headline itself, so the trend ends exactly there.
     head = county.iloc[0]
     for column in [
+        "invalid_bad",
         "ratings",
         "good",
         "bad",
@@ -458,8 +600,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 BREAKDOWN_COLUMNS = {
-    "department": ["code", "name"],
-    "item": ["code", "name", "department_name"],
+    "department": ["code", "name", "rank", "previous_bad_rate", "bad_rate_change"],
+    "item": ["code", "name", "department_name", "rank", "previous_bad_rate", "bad_rate_change"],
     "channel": ["channel", "name"],
     "window": ["window_no", "name"],
     "staff": ["staff_no", "name"],
@@ -510,6 +652,7 @@ def metrics(frames: ReportFrames) -> dict[str, Any]:
                 ]
             ]
         ),
+        "summary": frames.summary,
         "notes": frames.notes,
         "definitions": DEFINITIONS,
     }

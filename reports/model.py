@@ -14,6 +14,8 @@ from evaluation_service.kernel.settings import StepDays
 LEVELS = (5, 4, 3, 2, 1)
 TREND_MONTHS = 12
 TOP_TAGS = 10
+MIN_RATINGS = 10  # fewer valid ratings than this in a month: listed apart, not ranked
+WILSON_Z = 1.96  # 95 % confidence
 
 
 # A ticket's place in the month's figures, from its state (rectification.model.State values).
@@ -32,9 +34,15 @@ DIMENSION_TEXT = {
 
 # What every number on the page means; shown on the page and stored with the metrics.
 DEFINITIONS: dict[str, str] = {
-    "ratings": "本月收到的评价数（首次与追加评价），不含默认评价（pf=7）",
-    "good_rate": "好评率 = 好评数 / 评价数；好评为非常满意、满意（以及按设置计入的基本满意）",
-    "bad_rate": "差评率 = 差评数（不满意、非常不满意）/ 评价数",
+    "ratings": "本月收到的首次评价数，不含默认评价（pf=7）；追加评价另行统计，不计入各项比率",
+    "follow_ups": "追加评价：群众对同一服务记录的第二次评价（整改后回访），单独列出",
+    "good_rate": "好评率 = 好评数 / 有效评价数；好评为非常满意、满意（以及按设置计入的基本满意）；"
+    "有效评价数 = 评价数 − 申诉成立的无效差评",
+    "bad_rate": "差评率 = 有效差评数（不满意、非常不满意，不含申诉成立的无效差评）/ 有效评价数",
+    "ranking": (
+        f"排名：按差评率从高到低；有效评价不足{MIN_RATINGS}条的部门或事项单独列出、不参与排名；"
+        "置信区间为 Wilson 95% 区间；“较上月”为与上月差评率之差（百分点）"
+    ),
     "active_rate": "主动评价率 = 本月发生且已被主动评价的服务记录数 / 本月发生的服务记录数",
     "transaction_rate": "办件评价覆盖率 = 本月有服务记录且至少一条被评价的办件"
     " / 本月有服务记录的办件",
@@ -122,6 +130,24 @@ def rate(numerator: float, denominator: float) -> float | None:
     return numerator / denominator
 
 
+def wilson(successes: float, trials: float, z: float = WILSON_Z) -> tuple[float, float] | None:
+    """The Wilson score interval of a share: honest about small counts, never outside [0, 1]."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def points(change: float | None) -> str:
+    """A change of a share in percentage points, signed: “+2.5个百分点”."""
+    if change is None or (isinstance(change, float) and math.isnan(change)):
+        return "—"
+    return f"{change * 100:+.1f}个百分点"
+
+
 def good_levels(basic_satisfied_counts_as_good: bool) -> tuple[int, ...]:
     return (5, 4, 3) if basic_satisfied_counts_as_good else (5, 4)
 
@@ -165,4 +191,5 @@ class ReportOptions:
     basic_satisfied_counts_as_good: bool = True
     show_staff_numbers: bool = True
     timezone: str = "Asia/Shanghai"
+    min_ratings: int = MIN_RATINGS
     limits: StepDays = field(default_factory=StepDays)

@@ -27,21 +27,28 @@ _JOIN_RECORD = (
     "JOIN service_record r ON r.id = e.service_record "
     "JOIN service_transaction t ON t.id = r.service_transaction"
 )
-_RATING_COUNTS = "COUNT(*) AS ratings, SUM(CASE WHEN e.real_name THEN 1 ELSE 0 END) AS real_name"
+_RATING_COUNTS = (
+    "COUNT(*) AS ratings, SUM(CASE WHEN e.real_name THEN 1 ELSE 0 END) AS real_name, "
+    "SUM(CASE WHEN ki.evaluation IS NULL THEN 0 ELSE 1 END) AS invalid_bad"
+)
+# A bad review whose appeal was upheld (无效差评) leaves the rates; ticket.evaluation is unique, so
+# the join adds no rows. Follow-up ratings (assess_number 2) come back apart, as `assess`.
+_JOIN_INVALID = f"LEFT JOIN ticket ki ON ki.evaluation = e.id AND ki.state = '{CLOSED_INVALID}'"
 
 RATINGS_BY_DEPARTMENT_ITEM_CHANNEL = f"""
 SELECT t.department AS department, t.item AS item, e.channel AS channel, e.level AS level,
-       {_RATING_COUNTS}
-FROM evaluation e {_JOIN_RECORD}
+       e.assess_number AS assess, {_RATING_COUNTS}
+FROM evaluation e {_JOIN_RECORD} {_JOIN_INVALID}
 WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
-GROUP BY t.department, t.item, e.channel, e.level
+GROUP BY t.department, t.item, e.channel, e.level, e.assess_number
 """
 
 RATINGS_BY_WINDOW_STAFF = f"""
-SELECT r.window_no AS window_no, r.staff_no AS staff_no, e.level AS level, {_RATING_COUNTS}
-FROM evaluation e JOIN service_record r ON r.id = e.service_record
+SELECT r.window_no AS window_no, r.staff_no AS staff_no, e.level AS level,
+       e.assess_number AS assess, {_RATING_COUNTS}
+FROM evaluation e JOIN service_record r ON r.id = e.service_record {_JOIN_INVALID}
 WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
-GROUP BY r.window_no, r.staff_no, e.level
+GROUP BY r.window_no, r.staff_no, e.level, e.assess_number
 """
 
 # Combinations of tags are few (a handful of codes per level), so they are split in pandas.
@@ -126,9 +133,10 @@ def _month_case(column: str, boundaries: int) -> str:
 
 def _trend_ratings(months: int) -> str:
     return f"""
-SELECT {_month_case("e.received_at", months)} AS month_index, e.level AS level, COUNT(*) AS ratings
-FROM evaluation e
-WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
+SELECT {_month_case("e.received_at", months)} AS month_index, e.level AS level, COUNT(*) AS ratings,
+       SUM(CASE WHEN ki.evaluation IS NULL THEN 0 ELSE 1 END) AS invalid_bad
+FROM evaluation e {_JOIN_INVALID}
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.assess_number = 1
 GROUP BY 1, 2
 """
 
@@ -198,6 +206,7 @@ class RawReport:
     departments: Rows = field(default_factory=list)
     items: Rows = field(default_factory=list)
     ratings: Rows = field(default_factory=list)
+    previous_ratings: Rows = field(default_factory=list)  # the month before, same shape
     ratings_by_window_staff: Rows = field(default_factory=list)
     bad_tags: Rows = field(default_factory=list)
     indicators: Rows = field(default_factory=list)
@@ -225,6 +234,7 @@ async def fetch(
     as_of: datetime,
     is_sqlite: bool,
     progress: Progress | None = None,
+    previous: tuple[datetime, datetime] | None = None,
 ) -> RawReport:
     """Run the month's queries; on PostgreSQL they run side by side on the pool's connections.
 
@@ -248,6 +258,7 @@ async def fetch(
         "indicators": _raw("SELECT DISTINCT code, text FROM indicator"),
         "ratings": _raw(RATINGS_BY_DEPARTMENT_ITEM_CHANNEL, start, end),
         "ratings_by_window_staff": _raw(RATINGS_BY_WINDOW_STAFF, start, end),
+        "previous_ratings": _raw(RATINGS_BY_DEPARTMENT_ITEM_CHANNEL, *(previous or (start, start))),
         "bad_tags": _raw(BAD_TAGS, start, end),
         "records": _raw(RECORDS_BY_DEPARTMENT_ITEM, start, end),
         "records_by_window_staff": _raw(RECORDS_BY_WINDOW_STAFF, start, end),
@@ -274,4 +285,4 @@ async def fetch(
 
 def query_count(trend: bool = True) -> int:
     """How many queries `fetch` runs: the progress bar's length."""
-    return 12 + (3 if trend else 0)
+    return 13 + (3 if trend else 0)

@@ -1,20 +1,27 @@
-"""Pure step four: one self-contained HTML page (plotly.js inlined, opens offline, prints on A4)."""
+"""Pure step four: the month's HTML page, as archived and as a self-contained download.
+
+The archived page names plotly.js and the small drawing script by versioned paths (served once,
+cached for good, by `reports.api`), and carries each figure as a JSON data block, so no copy of
+plotly.js is stored per version and the page runs no inline script. `self_contained` puts both
+scripts inline for the download, which opens offline and prints on A4.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import plotly.io as pio
 from jinja2 import Environment, PackageLoader, select_autoescape
-from plotly.offline import get_plotlyjs
 
-from reports.figures import Chart
-from reports.frames import ReportFrames
+from reports.figures import Chart, ranking_table
+from reports.frames import ReportFrames, ranking
 from reports.model import DIMENSION_TEXT, ReportMonth, percent
 
 TITLE = "政务服务“好差评”月度报告"
@@ -34,27 +41,78 @@ class EarlierVersion:
     content_hash: str
 
 
+# Draws every `<script type="application/json" data-chart>` block into the div after it.
+REPORT_JS = """(function () {
+  document.querySelectorAll('script[data-chart]').forEach(function (block) {
+    var figure = JSON.parse(block.textContent);
+    var target = document.getElementById(block.getAttribute('data-chart'));
+    Plotly.newPlot(target, figure.data, figure.layout,
+                   {displaylogo: false, responsive: true});
+  });
+})();
+"""
+ASSET_PREFIX = "/reports/assets/"
+
+
+# plotly.js's "basic" bundle (scatter, bar, pie: every chart here), the same plotly.js version as
+# the one plotly.py ships (get_plotlyjs_version()); a third of the full bundle's size, which is
+# what keeps a first view under 500 KB. From npm's plotly.js-basic-dist-min (MIT, LICENSE beside).
+PLOTLY_BUNDLE = Path(__file__).parent / "static" / "plotly-basic-4.1.1.min.js"
+
+
 @lru_cache(maxsize=1)
 def plotly_js() -> str:
-    # Inlined so the archived page opens offline and never depends on a CDN that may change.
-    return get_plotlyjs()
+    return PLOTLY_BUNDLE.read_text(encoding="utf-8")
+
+
+def plotly_asset_name() -> str:
+    """Versioned by the file's name: a new plotly.js gets a new path, so caching is forever."""
+    return PLOTLY_BUNDLE.name
+
+
+@lru_cache(maxsize=1)
+def report_asset_name() -> str:
+    return f"report-{hashlib.sha256(REPORT_JS.encode()).hexdigest()[:12]}.js"
+
+
+def asset(name: str) -> str | None:
+    """The text of a static asset by its versioned name, or None."""
+    if name == plotly_asset_name():
+        return plotly_js()
+    if name == report_asset_name():
+        return REPORT_JS
+    return None
+
+
+def _script_tag(name: str) -> str:
+    return f'<script src="{ASSET_PREFIX}{name}"></script>'
+
+
+def self_contained(html: str) -> str:
+    """The archived page with its scripts inline: opens offline, needs nothing from the server."""
+    for name in (plotly_asset_name(), report_asset_name()):
+        text = asset(name) or ""
+        html = html.replace(_script_tag(name), f"<script>{_inline(text)}</script>", 1)
+    return html
+
+
+def _inline(text: str) -> str:
+    return text.replace("</script", "<\\/script")
 
 
 def _table(frame: pd.DataFrame) -> str:
     html: str = frame.to_html(index=False, escape=True, border=0, na_rep="—")
-    return html
+    # A wide table scrolls inside its own box, never the page (a phone is 360–390 px wide).
+    return f'<div class="scroll">{html}</div>'
 
 
 def _figure_div(chart: Chart) -> str:
-    html: str = pio.to_html(
-        chart.figure,
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=chart.key,
-        config={"displaylogo": False, "responsive": True},
-        default_height="380px",
+    data = pio.to_json(chart.figure, validate=False, remove_uids=True) or "{}"
+    data = data.replace("</", "<\\/")
+    return (
+        f'<script type="application/json" data-chart="{chart.key}">{data}</script>'
+        f'<div class="plot" id="{chart.key}"></div>'
     )
-    return f'<div class="plot" data-chart="{chart.key}">{html}</div>'
 
 
 def _days(value: Any) -> str:
@@ -65,7 +123,8 @@ def _cards(frames: ReportFrames) -> list[dict[str, str]]:
     c = frames.county.iloc[0]
     f = frames.forwarding_summary
     return [
-        {"label": "评价数（不含默认评价）", "value": f"{int(c['ratings']):,}"},
+        {"label": "有效评价数（首次评价）", "value": f"{int(c['valid_ratings']):,}"},
+        {"label": "追加评价（另计）", "value": f"{int(c['follow_ups']):,}"},
         {"label": "好评率", "value": percent(c["good_rate"])},
         {"label": "差评率", "value": percent(c["bad_rate"])},
         {"label": "主动评价率", "value": percent(c["active_rate"])},
@@ -74,7 +133,7 @@ def _cards(frames: ReportFrames) -> list[dict[str, str]]:
         {"label": "实名差评", "value": f"{int(c['real_name_bad']):,}"},
         {"label": "回访率", "value": percent(c["feedback_rate"])},
         {"label": "整改率", "value": percent(c["rectification_rate"])},
-        {"label": "按时办结率", "value": percent(c["on_time_rate"])},
+        {"label": "按时办结率（占已办结）", "value": percent(c["on_time_rate"])},
         {"label": "办结用时中位数（工作日）", "value": _days(c["median_days"])},
         {"label": "办结用时P90（工作日）", "value": _days(c["p90_days"])},
         {"label": "超期未办结工单", "value": f"{int(c['overdue']):,}"},
@@ -124,6 +183,37 @@ def _breakdowns(frames: ReportFrames) -> list[dict[str, str]]:
     return out
 
 
+RANKED_ITEMS = 15
+
+
+def _rankings(frames: ReportFrames) -> list[dict[str, str]]:
+    """Departments and items, worst bad rate first; those below the minimum volume apart."""
+    out = []
+    minimum = frames.options.min_ratings
+    for name, label, limit in (("department", "部门", None), ("item", "服务事项", RANKED_ITEMS)):
+        ranked, apart = ranking(frames.breakdowns[name])
+        shown = ranked if limit is None else ranked.head(limit)
+        note = f"有效评价不少于{minimum}条的{label}按差评率从高到低排列。"
+        if limit is not None and len(ranked) > limit:
+            note += f"列出前{limit}位；全部见下载的表格。"
+        names = "、".join(apart["name"].head(30).tolist())
+        more = "等" if len(apart) > 30 else ""
+        out.append(
+            {
+                "key": f"ranking-{name}",
+                "title": f"{label}差评率排名",
+                "table": _table(ranking_table(shown, label)) if len(shown) else "",
+                "note": note,
+                "apart": (
+                    f"有效评价不足{minimum}条、不参与排名的{label}（{len(apart)}个）：{names}{more}。"
+                    if len(apart)
+                    else ""
+                ),
+            }
+        )
+    return out
+
+
 def _forwarding(frames: ReportFrames) -> str:
     f = frames.forwarding_summary
     rows = [
@@ -164,6 +254,8 @@ def page(
         "feedback_rate": "回访率",
         "rectification_rate": "整改率",
         "on_time_rate": "按时办结率",
+        "follow_ups": "追加评价",
+        "ranking": "排名",
         "days_to_close": "办结用时",
         "overdue": "超期工单",
         "reopened": "重办工单",
@@ -178,11 +270,19 @@ def page(
         month_text=month.text,
         version=version,
         as_of_text=as_of.strftime("%Y-%m-%d %H:%M"),
-        plotly_js=plotly_js(),
+        scripts=_script_tag(plotly_asset_name()) + _script_tag(report_asset_name()),
+        summary=frames.summary,
+        rankings=_rankings(frames),
         cards=_cards(frames),
         notes=notes,
         charts=[
-            {"key": c.key, "title": c.title, "div": _figure_div(c), "table": _table(c.table)}
+            {
+                "key": c.key,
+                "title": c.title,
+                "div": _figure_div(c),
+                "table": _table(c.table),
+                "note": c.note,
+            }
             for c in charts
         ],
         breakdowns=_breakdowns(frames),

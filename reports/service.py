@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +71,49 @@ def build_page(
     return dump_metrics(data), html
 
 
+@dataclass
+class GenerationJob:
+    """One generation started from the page: how far it got, and how it ended."""
+
+    month: str
+    total: int
+    done: int = 0
+    state: str = "running"  # running | done | failed
+    version: int | None = None
+    error: str = ""
+
+    def step(self, _name: str) -> None:
+        self.done = min(self.total, self.done + 1)
+
+
+class GenerationJobs:
+    """The web process's generations of the last hour or so, newest first (kept in memory)."""
+
+    KEEP = 10
+
+    def __init__(self) -> None:
+        self.jobs: list[GenerationJob] = []
+
+    def start(self, month: str, total: int) -> GenerationJob:
+        job = GenerationJob(month, total)
+        self.jobs = [job, *self.jobs][: self.KEEP]
+        return job
+
+    async def run(self, job: GenerationJob, work: Awaitable[VersionInfo]) -> None:
+        try:
+            info = await work
+        except Exception as error:  # shown on the page; the archive is unchanged
+            job.state, job.error = "failed", f"{type(error).__name__} {error}"
+            return
+        job.state, job.version, job.done = "done", info.version, job.total
+
+    def recent(self) -> list[GenerationJob]:
+        return list(self.jobs)
+
+    def running(self) -> bool:
+        return any(job.state == "running" for job in self.jobs)
+
+
 class Reports:
     def __init__(self, db: Database, options: ReportOptions, calendar: WorkCalendar) -> None:
         self.db = db
@@ -92,7 +135,13 @@ class Reports:
         trend = month.trend(TREND_MONTHS)
         trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [month.bounds(self.zone)[1]]
         raw = await queries.fetch(
-            month, month.bounds(self.zone), trend_bounds, as_of, self.db.is_sqlite, progress
+            month,
+            month.bounds(self.zone),
+            trend_bounds,
+            as_of,
+            self.db.is_sqlite,
+            progress,
+            previous=month.shifted(-1).bounds(self.zone),
         )
         # The CPU-bound steps run off the event loop, so a web process keeps answering meanwhile.
         shaped = await asyncio.to_thread(frames.build, raw, self.options, self.calendar)

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, Router, get
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -312,4 +313,5 @@ def create_app(settings: Settings) -> Litestar:
         ),
         request_max_body_size=1_000_000,
         before_send=[security_headers(settings.session_cookie_secure)],
+        compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
     )

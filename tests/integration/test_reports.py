@@ -6,7 +6,9 @@ counted by hand from the data in `seed_month`; the comments there say which rows
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
 import re
 import uuid
@@ -17,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 from argon2 import PasswordHasher
 from piccolo.table import Table
@@ -37,8 +40,9 @@ from evaluation_service.root.app import create_app
 from evaluation_service.root.bootstrap import registered_tables
 from rectification.tables import Ticket
 from reports.actors import generate_scheduled
-from reports.frames import ReportFrames
-from reports.model import ReportMonth, ReportOptions
+from reports.frames import ReportFrames, ranking
+from reports.model import ReportMonth, ReportOptions, wilson
+from reports.render import plotly_asset_name, report_asset_name, self_contained
 from reports.service import Reports, content_hash
 from tests.conftest import BACKENDS, fresh_database, settings_for
 
@@ -557,27 +561,70 @@ def none(value: Any) -> bool:
 # --- ratings ------------------------------------------------------------------------------------
 
 
-async def test_county_level_mix_counts_first_and_follow_up_ratings_of_the_month_only(
+async def test_county_counts_first_ratings_and_keeps_follow_ups_apart(
     frames: ReportFrames,
 ) -> None:
     c = county(frames)
 
-    # D1 19 + D2 11 + D3 6; not the two default ratings, September's, November's, 2025's.
-    assert c["ratings"] == 36
-    assert [c[f"level_{n}"] for n in (5, 4, 3, 2, 1)] == [15, 8, 5, 4, 4]
-    assert c["good"] == 28
+    # D1 18 + D2 11 + D3 6; not T125's follow-up, the two default ratings, September's,
+    # November's, 2025's.
+    assert c["ratings"] == 35
+    assert c["follow_ups"] == 1
+    assert [c[f"level_{n}"] for n in (5, 4, 3, 2, 1)] == [15, 7, 5, 4, 4]
+    assert c["good"] == 27
     assert c["bad"] == 8
-    assert c["good_rate"] == pytest.approx(28 / 36)
-    assert c["bad_rate"] == pytest.approx(8 / 36)
     assert c["real_name_bad"] == 7
+
+
+async def test_an_upheld_appeal_leaves_the_bad_rate(frames: ReportFrames) -> None:
+    c = county(frames)
+
+    # T125's bad review (K3, closed_invalid) is neither a rating nor a bad review of the rates.
+    assert (c["invalid_bad"], c["valid_ratings"], c["valid_bad"]) == (1, 34, 7)
+    assert c["good_rate"] == pytest.approx(27 / 34)
+    assert c["bad_rate"] == pytest.approx(7 / 34)
 
 
 async def test_basic_satisfied_is_not_good_when_the_setting_says_so(db: Database) -> None:
     c = county(await october(db, basic_satisfied_counts_as_good=False))
 
-    assert c["good"] == 23
-    assert c["good_rate"] == pytest.approx(23 / 36)
-    assert c["bad_rate"] == pytest.approx(8 / 36)
+    assert c["good"] == 22
+    assert c["good_rate"] == pytest.approx(22 / 34)
+    assert c["bad_rate"] == pytest.approx(7 / 34)
+
+
+async def test_departments_are_ranked_worst_first_with_enough_volume_only(
+    frames: ReportFrames,
+) -> None:
+    departments = frames.breakdowns["department"]
+    ranked, apart = ranking(departments)
+
+    # D2 4 of 11 valid; D1 3 of 17 (18 ratings less the upheld appeal); D3 (6) and D4 (0) < 10.
+    assert ranked["name"].tolist() == ["县公安局", "县行政审批服务局"]
+    assert ranked["rank"].tolist() == [1, 2]
+    assert apart["name"].tolist() == ["县人社局", "县医保局"]
+    d2, d1 = ranked.iloc[0], ranked.iloc[1]
+    assert d2["bad_rate"] == pytest.approx(4 / 11)
+    assert d1["bad_rate"] == pytest.approx(3 / 17)
+    assert (d2["bad_rate_low"], d2["bad_rate_high"]) == pytest.approx(wilson(4, 11))
+    assert d2["bad_rate_low"] < d2["bad_rate"] < d2["bad_rate_high"]
+    # September: D2 had T212's one bad review (100 %); D1 had no rating in September.
+    assert d2["previous_bad_rate"] == 1.0
+    assert d2["bad_rate_change"] == pytest.approx(4 / 11 - 1)
+    assert none(d1["bad_rate_change"])
+    assert (d2["rectification_rate"], d2["on_time_rate"], d2["overdue"]) == (0.25, 1.0, 2)
+
+
+async def test_the_summary_names_the_worst_departments_and_the_overdue_tickets(
+    frames: ReportFrames,
+) -> None:
+    text = frames.summary
+
+    assert text.index("县公安局（36.4%") < text.index("县行政审批服务局（17.6%")
+    assert "较上月-63.6个百分点" in text
+    assert "逾期未整改 2 件" in text
+    assert "无效差评 1 条不计入差评率" in text
+    assert "2 个部门有效评价不足 10 条" in text
 
 
 async def test_active_rating_rate_counts_rated_records_of_the_month_without_default_ratings(
@@ -609,7 +656,8 @@ async def test_item_coverage_is_rated_items_over_the_catalog(
     assert row(departments, "name", "县医保局")["item_coverage"] == 0.0
     items = frames.breakdowns["item"]
     assert row(items, "name", "事项I1")["ratings"] == 11  # ten of October's records + T100
-    assert row(items, "name", "事项I2")["ratings"] == 8
+    assert row(items, "name", "事项I2")["ratings"] == 7  # and T125's follow-up apart
+    assert row(items, "name", "事项I2")["follow_ups"] == 1
     assert row(items, "name", "事项I5")["ratings"] == 0
 
 
@@ -620,7 +668,7 @@ async def test_breakdown_by_channel(
 
     expected = {  # channel: ratings, level 5…1, real-name bad, tickets
         "pc": (5, [2, 0, 2, 0, 1], 1, 1),
-        "mobile": (13, [3, 5, 1, 3, 1], 3, 3),
+        "mobile": (12, [3, 4, 1, 3, 1], 3, 3),  # not T125's follow-up
         "qr": (1, [0, 1, 0, 0, 0], 0, 0),
         "window": (13, [8, 1, 1, 1, 2], 3, 3),
         "kiosk": (4, [2, 1, 1, 0, 0], 0, 0),
@@ -640,11 +688,12 @@ async def test_breakdown_by_window_and_staff_number(
     windows, staff = frames.breakdowns["window"], frames.breakdowns["staff"]
 
     w01 = row(windows, "window_no", "W01")
-    assert (w01["ratings"], w01["records"], w01["rated_records"], w01["tickets"]) == (19, 24, 17, 3)
+    assert (w01["ratings"], w01["records"], w01["rated_records"], w01["tickets"]) == (18, 24, 17, 3)
     s001 = row(staff, "staff_no", "S001")
     assert (s001["ratings"], s001["bad"], s001["records"], s001["rated_records"]) == (8, 0, 8, 7)
     s002 = row(staff, "staff_no", "S002")
-    assert (s002["ratings"], s002["bad"], s002["records"], s002["rated_records"]) == (11, 4, 16, 10)
+    assert (s002["ratings"], s002["bad"], s002["records"], s002["rated_records"]) == (10, 4, 16, 10)
+    assert s002["follow_ups"] == 1
     assert (s002["tickets"], s002["invalid"], s002["closed"]) == (3, 1, 2)
     unregistered = row(windows, "window_no", "")
     assert (unregistered["name"], unregistered["records"], unregistered["ratings"]) == (
@@ -693,7 +742,7 @@ async def test_department_with_an_upheld_appeal_is_fully_rectified(
 ) -> None:
     d1 = row(frames.breakdowns["department"], "code", "11370124MB0000001A")
 
-    assert (d1["ratings"], d1["bad"], d1["real_name_bad"]) == (19, 4, 3)
+    assert (d1["ratings"], d1["bad"], d1["real_name_bad"]) == (18, 4, 3)
     assert (d1["tickets"], d1["invalid"], d1["valid"], d1["closed"]) == (3, 1, 2, 2)
     assert d1["rectification_rate"] == 1.0
     assert d1["feedback_rate"] == 1.0
@@ -765,7 +814,7 @@ async def test_trend_covers_twelve_months_ending_with_the_report_month(
     assert (september["records"], september["rated_records"]) == (2, 2)  # T100 and T212
     assert (september["tickets"], september["rectification_rate"]) == (1, 1.0)
     last = row(trend, "month", "2026-10")
-    assert (last["ratings"], last["good_rate"], last["rectification_rate"]) == (36, 28 / 36, 0.5)
+    assert (last["ratings"], last["good_rate"], last["rectification_rate"]) == (35, 27 / 34, 0.5)
     assert none(row(trend, "month", "2026-03")["good_rate"])
 
 
@@ -854,13 +903,22 @@ async def test_staff_numbers_are_left_out_when_the_setting_forbids_them(db: Data
     assert "W01" in html
 
 
-async def test_the_page_is_self_contained_with_every_chart_and_its_table(
+async def test_the_archive_names_plotly_once_and_the_download_is_self_contained(
     generated: tuple[str, dict[str, Any]],
 ) -> None:
     html, _ = generated
+    download = self_contained(html)
 
-    # Nothing is fetched when the page opens: plotly.js is inline, no script or style links out.
-    assert re.search(r"<(script|link|img)\b[^>]*\b(src|href)=", html) is None
+    # The archived page stores no copy of plotly.js: two versioned scripts, nothing else fetched.
+    assert re.findall(r'<script src="([^"]+)"', html) == [
+        f"/reports/assets/{plotly_asset_name()}",
+        f"/reports/assets/{report_asset_name()}",
+    ]
+    assert len(html) < 300_000
+    assert re.search(r"<(link|img)\b[^>]*\b(src|href)=", html) is None
+    # The download opens offline: nothing is fetched, plotly.js is inline.
+    assert re.search(r"<(script|link|img)\b[^>]*\b(src|href)=", download) is None
+    assert len(download) > len(html) + 1_000_000  # plotly.js, whole
     for key in (
         "chart-level-mix",
         "chart-trend",
@@ -869,9 +927,11 @@ async def test_the_page_is_self_contained_with_every_chart_and_its_table(
         "chart-overdue",
         "chart-forwarding",
     ):
-        assert f'id="{key}"' in html
-    assert "@media print" in html
-    assert "各渠道评价等级构成" in html
+        assert f'id="{key}"' in download
+        assert f'data-chart="{key}"' in download
+    assert "@media print" in download
+    assert "各渠道评价等级构成" in download
+    assert html.index('id="summary"') < html.index('id="ranking"') < html.index('id="headline"')
 
 
 # --- over HTTP: supervisors and deputies only ---------------------------------------------------
@@ -933,7 +993,7 @@ async def test_supervisors_and_deputies_read_the_list_the_metrics_and_the_page(
     assert listed.status_code == 200
     assert any(v["month"] == "2026-10" for v in listed.json())
     assert metrics.status_code == 200
-    assert metrics.json()["county"]["ratings"] == 36
+    assert metrics.json()["county"]["ratings"] == 35
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["x-content-sha256"] == metrics.json()["content_hash"]
@@ -966,3 +1026,123 @@ async def test_an_unknown_month_or_version_is_404_and_a_malformed_month_422(
         await client.get("/api/v1/reports/2026-10?version=99", headers=headers)
     ).status_code == 404
     assert (await client.get("/reports/2026-1x", headers=headers)).status_code == 422
+
+
+async def test_the_page_is_light_compressed_and_plotly_is_cached_for_good(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {**(await logged_in(client, "deputy")), "Accept-Encoding": "gzip"}
+
+    page = await client.get("/reports/2026-10", headers=headers)
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assets = [await client.get(src, headers={"Accept-Encoding": "gzip"}) for src in scripts]
+
+    assert page.headers["content-encoding"] == "gzip"
+    assert [a.status_code for a in assets] == [200, 200]
+    for response in assets:
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert assets[0].headers["content-encoding"] == "gzip"  # plotly.js; the drawing script is tiny
+    # What crosses the wire: the first view fetches the page and both scripts, the next the page.
+    page_bytes = int(page.headers["content-length"])
+    first_view = page_bytes + sum(int(a.headers["content-length"]) for a in assets)
+    assert first_view <= 500_000
+    assert page_bytes <= 150_000
+    assert (await client.get("/reports/assets/plotly-0.0.0.min.js")).status_code == 404
+    assert "/reports/assets/" in "".join(scripts)
+
+
+async def test_the_download_is_the_archived_page_with_its_scripts_inline(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "supervisor")
+
+    page = await client.get("/reports/2026-10", headers=headers)
+    download = await client.get("/reports/2026-10/download", headers=headers)
+
+    assert download.status_code == 200
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["x-content-sha256"] == page.headers["x-content-sha256"]
+    assert download.text == self_contained(page.text)
+    assert "<script src=" not in download.text
+
+
+async def test_a_deputy_lands_on_the_reports_in_the_staff_frame_with_no_forbidden_link(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "deputy")
+
+    page = await client.get("/reports", headers=headers)
+    links = set(re.findall(r'href="(/[^"#]*)', page.text))
+    answers = {link: (await client.get(link, headers=headers)).status_code for link in links}
+
+    assert page.status_code == 200
+    assert 'action="/logout"' in page.text  # the staff frame: who is logged in, and logout
+    assert "2026-10" in page.text
+    assert 'action="/reports/generate"' not in page.text
+    assert {link: code for link, code in answers.items() if code >= 400} == {}
+
+
+async def test_a_supervisor_generates_a_month_in_the_background_and_sees_it_done(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "supervisor")
+    page = await client.get("/reports", headers=headers)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    csrf = page.cookies.get("hcp_csrf") or client.cookies["hcp_csrf"]
+    cookie = f"{headers['Cookie']}; hcp_csrf={csrf}"
+    before = len((await client.get("/api/v1/reports", headers=headers)).json())
+
+    posted = await client.post(
+        "/reports/generate",
+        headers={"Cookie": cookie},
+        data={"month": "2026-09", "_csrf_token": token.group(1)},
+    )
+    for _ in range(100):
+        listing = await client.get("/reports", headers=headers)
+        if 'data-state="running"' not in listing.text:
+            break
+        await asyncio.sleep(0.05)
+
+    assert posted.status_code == 303
+    assert 'data-state="done"' in listing.text
+    assert len((await client.get("/api/v1/reports", headers=headers)).json()) == before + 1
+    deputy = await logged_in(client, "deputy")
+    refused = await client.post(
+        "/reports/generate",
+        headers={"Cookie": f"{deputy['Cookie']}; hcp_csrf={token.group(1)}"},
+        data={"month": "2026-09", "_csrf_token": token.group(1)},
+    )
+    assert refused.status_code == 403
+
+
+async def test_every_table_downloads_as_excel_sheets_and_csv_with_chinese_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await logged_in(client, "supervisor")
+
+    excel = await client.get("/reports/2026-10/tables.xlsx", headers=headers)
+    csv = await client.get("/reports/2026-10/tables/department.csv", headers=headers)
+    book = openpyxl.load_workbook(io.BytesIO(excel.content), read_only=True)
+
+    assert excel.status_code == 200
+    assert book.sheetnames == [
+        "部门排名",
+        "事项排名",
+        "渠道",
+        "窗口",
+        "工号",
+        "差评原因",
+        "转送省平台",
+        "近12个月趋势",
+    ]
+    rows = list(book["部门排名"].iter_rows(values_only=True))
+    header = list(rows[0])
+    assert header[:3] == ["排名", "编码", "名称"]
+    assert [r[2] for r in rows[1:3]] == ["县公安局", "县行政审批服务局"]
+    assert rows[1][header.index("差评率（%）")] == pytest.approx(36.36)
+    assert csv.content.startswith("\ufeff".encode())
+    assert csv.content.decode("utf-8-sig").splitlines()[0].startswith("排名,编码,名称")
+    assert (
+        await client.get("/reports/2026-10/tables/nope.csv", headers=headers)
+    ).status_code == 404

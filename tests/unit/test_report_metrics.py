@@ -16,8 +16,10 @@ from reports.model import (
     month_to_generate,
     nearest_rank,
     percent,
+    points,
     rate,
     split_tags,
+    wilson,
 )
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -122,3 +124,23 @@ def test_percent_shows_unknown_as_a_dash() -> None:
 
 def test_month_of_a_day() -> None:
     assert ReportMonth.of(date(2026, 10, 31)).shifted(1) == ReportMonth(2026, 11)
+
+
+def test_the_wilson_interval_is_honest_about_small_counts() -> None:
+    none_of_ten = wilson(0, 10)
+    half = wilson(5, 10)
+
+    assert none_of_ten is not None and half is not None
+    assert none_of_ten[0] == 0.0
+    assert none_of_ten[1] == pytest.approx(1.96**2 / (10 + 1.96**2))
+    assert half == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson(0, 0) is None
+    wide, narrow = wilson(1, 2), wilson(100, 200)
+    assert wide is not None and narrow is not None
+    assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
+
+
+def test_a_change_of_a_share_reads_in_signed_percentage_points() -> None:
+    assert points(0.025) == "+2.5个百分点"
+    assert points(-0.636) == "-63.6个百分点"
+    assert points(None) == "—"

@@ -1,0 +1,100 @@
+"""Staff pages of reports inside the staff frame: the archive, the month picker, generation.
+
+Generation runs as a background task of the web process (the same `Reports.generate` the schedule
+and the command line use); its progress lives in `GenerationJobs`, polled by the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Redirect, Template
+
+from evaluation_service.identity.api import requires
+from evaluation_service.identity.model import Role
+from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
+from evaluation_service.kernel.errors import DomainError, Forbidden
+from reports.model import ReportMonth, previous_month
+from reports.service import GenerationJobs, Reports
+
+TEMPLATE = (Path(__file__).parent / "templates" / "staff_reports.html").read_text(encoding="utf-8")
+
+# Monthly reports carry no personal data; liaisons and admins have other pages.
+REPORT_READERS = requires(
+    Role.supervisor,
+    Role.deputy,
+    refusal=Forbidden(
+        "reports_forbidden",
+        "月度报告仅向监督员和人大代表、政协委员、媒体观察员开放。",
+        "monthly reports are for supervisors and deputies only",
+    ),
+)
+GENERATORS = requires(
+    Role.supervisor,
+    refusal=Forbidden(
+        "generate_forbidden", "只有监督员可以生成月度报告。", "only supervisors generate reports"
+    ),
+)
+JOBS = GenerationJobs()
+_TASKS: set[asyncio.Task[Any]] = set()  # held so a running generation is not collected
+
+
+def _nav(viewer: Viewer) -> Viewer:
+    """A deputy's frame links only to what a deputy may open: the reports."""
+    if viewer.actor.role == Role.deputy:
+        return replace(viewer, nav=[("/reports", "月度报告")])
+    return viewer
+
+
+@get("/reports", guards=[REPORT_READERS], dependencies=VIEWER)
+async def reports_index(
+    request: Request[Any, Any, Any],
+    reports: NamedDependency[Reports],
+    viewer: NamedDependency[Viewer],
+) -> Template:
+    versions = await reports.list_versions()
+    page = staff_page(
+        request,
+        "staff/_layout.html",
+        _nav(viewer),
+        versions=versions,
+        latest=versions[0].month if versions else None,
+        can_generate=viewer.actor.role == Role.supervisor,
+        default_month=str(previous_month(datetime.now(reports.zone).date())),
+        jobs=JOBS.recent(),
+        running=JOBS.running(),
+    )
+    return Template(template_str=TEMPLATE, context=page.context)
+
+
+@get("/reports/open", guards=[REPORT_READERS])
+async def open_month(month: FromQuery[str]) -> Redirect:
+    return Redirect(f"/reports/{ReportMonth.parse(month)}", status_code=303)
+
+
+@post("/reports/generate", guards=[GENERATORS])
+async def generate(request: Request[Any, Any, Any], reports: NamedDependency[Reports]) -> Redirect:
+    form = await request.form()
+    month = ReportMonth.parse(str(form.get("month") or ""))
+    job = JOBS.start(str(month), reports.step_count())
+    task = asyncio.create_task(
+        JOBS.run(job, reports.generate(month, datetime.now(UTC), progress=job.step))
+    )
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+    return Redirect("/reports#generate", status_code=303)
+
+
+REPORT_PAGES = Router(
+    path="/",
+    route_handlers=[reports_index, open_month, generate],
+    exception_handlers={DomainError: staff_error_page},
+    include_in_schema=False,
+)
