@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
+import os
+import shutil
 import sys
 from datetime import datetime
 
@@ -15,7 +18,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_sqlite and workers > 1:
         print("SQLite has one writer: serving with 1 worker process.", file=sys.stderr)
         workers = 1
+    # Before any process imports prometheus_client: with several workers their counters are kept in
+    # files here and summed at scrape time (evaluation_service/root/observability.py).
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = settings.var_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     import uvicorn
+
+    from evaluation_service.root.observability import logging_config
 
     uvicorn.run(
         "evaluation_service.root.main:app",
@@ -23,7 +35,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=workers,
         access_log=args.access_log,
-        log_level="info",
+        log_config=logging_config(settings.log_format, settings.log_level),
         loop="uvloop",
         http="httptools",
         proxy_headers=False,
@@ -108,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command in ("worker", "scheduler"):
+        from evaluation_service.root.observability import logging_config
+
+        logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
     if args.command == "worker":
         from evaluation_service.root.worker import run_worker
 
