@@ -1,4 +1,5 @@
-"""Command line of the service: serve, work, schedule, migrate, load the catalog, demo data."""
+"""Command line of the service: serve, work, schedule, migrate, back up and restore, load the
+catalog, demo data."""
 
 from __future__ import annotations
 
@@ -78,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--name", default="", help="display name, e.g. 张三")
     user.add_argument("--department", help="liaisons: their department's 18-character code")
     user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    backup = commands.add_parser(
+        "backup", help="back the database up into a file (pg_dump, or SQLite's online backup)"
+    )
+    backup.add_argument("destination", help="a new file, e.g. backup/haochaping-2026-11-30.dump")
+    restore = commands.add_parser(
+        "restore", help="restore a backup file into the new, empty database of DATABASE_URL"
+    )
+    restore.add_argument("source", help="a file written by `backup`")
     commands.add_parser("worker", help="dramatiq worker for every actor, plus the outbox relay")
     commands.add_parser(
         "scheduler", help="enqueue the sweep, monthly report and reconciliation (run exactly one)"
@@ -120,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command in ("backup", "restore"):
+        from evaluation_service.root.backup import backup_command, restore_command
+
+        if args.command == "backup":
+            return backup_command(settings, args.destination)
+        return restore_command(settings, args.source)
     if args.command in ("worker", "scheduler"):
         from evaluation_service.root.observability import logging_config
 
