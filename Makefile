@@ -86,5 +86,14 @@ bench-forwarding: install ## Forwarding drain rate and delivery lag into the sim
 bench-sweep: install ## One deadline sweep over 100,000 open tickets on PostgreSQL (prints sweep_s)
 	$(BIN)/python bench/sweep.py
 
+PROD_ENV ?= deploy/production.env
+.PHONY: prod-up prod-down
+
+prod-up: install ## Production shape here: N web processes, M workers, scheduler(s) on PostgreSQL+RabbitMQ (PROD_ENV)
+	PROD_ENV=$(PROD_ENV) PYTHON=$(BIN)/python sh deploy/prod.sh up
+
+prod-down: ## Stop what prod-up started (pid files under var/prod/)
+	PYTHON=$(BIN)/python sh deploy/prod.sh down
+
 clean: ## Remove the virtual environment and local data under var/
 	rm -rf $(VENV) var

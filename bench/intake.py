@@ -4,10 +4,16 @@ Seeds a fresh database with service records, starts the real server (uvicorn wor
 drives it with wrk (one unique service record per request, so every request stores a rating and its
 outbox row), then checks that every 201 left exactly one evaluation and one outbox row behind.
 
+wrk is a closed loop: at saturation its p99 is mostly queueing, and a stalled server slows the
+clients down instead of showing up as latency. So the bench also runs an open loop
+(`bench/openloop.py`): ratings offered at a fixed rate — 3,000/s and 50 % of the measured
+maximum — with latency measured from each request's intended send time (no coordinated omission).
+
     python bench/intake.py              # PostgreSQL on 127.0.0.1:5432, the durable production path
     python bench/intake.py --sqlite     # the embedded default, 20 concurrent clients
 
-Last line: ratings_per_s=N p50_ms=N p99_ms=N health_per_s=N
+Last line: ratings_per_s=N p50_ms=N p99_ms=N health_per_s=N open_rate=N open_p99_ms=N
+(the open-loop figures at 3,000/s; the line before gives both open-loop runs in full)
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from openloop import line as openloop_line
+from openloop import open_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -194,11 +204,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pool", type=int, default=8, help="database connections per worker")
     parser.add_argument("--records", type=int, default=None)
+    parser.add_argument(
+        "--open-rate", type=int, default=3000, help="the fixed open-loop rate (ratings/s)"
+    )
+    parser.add_argument("--open-seconds", type=int, default=15)
     opts = parser.parse_args()
 
     wrk = ensure_wrk()
     connections = opts.connections or (20 if opts.sqlite else 64)
-    records = opts.records or (20_000 if opts.sqlite else 150_000)
+    # Every request rates its own record: wrk's run, then the two open-loop runs, each its own
+    # slice of tokens (a record rated once cannot be rated again).
+    saturation_records = opts.records or (20_000 if opts.sqlite else 150_000)
+    open_records = opts.open_rate * opts.open_seconds * 2 + 20_000
+    records = saturation_records + open_records
     deadline = datetime.now(UTC) + timedelta(days=30)
     work = Path(tempfile.mkdtemp(prefix="hcp-bench-"))
     if opts.sqlite:
@@ -210,10 +228,10 @@ def main() -> None:
         asyncio.run(seed_postgres(url, records, deadline))
         workers = opts.workers
     tokens = RatingTokens(SECRET)
+    all_tokens = [tokens.issue(i, deadline, True) for i in range(1, records + 1)]
     token_file = work / "tokens.txt"
-    token_file.write_text(
-        "\n".join(tokens.issue(i, deadline, True) for i in range(1, records + 1)) + "\n"
-    )
+    token_file.write_text("\n".join(all_tokens[:saturation_records]) + "\n")
+    open_tokens = all_tokens[saturation_records:]
     port = free_port()
     env = {
         **os.environ,
@@ -260,12 +278,32 @@ def main() -> None:
             [str(token_file), "1", str(int(time.time()))],
         )
         health = run_wrk(wrk, port, "health.lua", "/health", min(opts.seconds, 10), connections, [])
+        maximum = (intake["requests"] - intake["status_errors"]) / (intake["duration_us"] / 1e6)
+        url_ratings = f"http://127.0.0.1:{port}/api/v1/evaluations"
+        half = int(maximum / 2)
+        fixed = open_loop(
+            url_ratings,
+            opts.open_rate,
+            opts.open_seconds,
+            open_tokens[: len(open_tokens) // 2],
+            nonce=f"fixed{int(time.time())}",
+        )
+        print(f"open loop at {opts.open_rate}/s: {openloop_line(fixed)}", flush=True)
+        halfway = open_loop(
+            url_ratings,
+            half,
+            opts.open_seconds,
+            open_tokens[len(open_tokens) // 2 :],
+            nonce=f"half{int(time.time())}",
+        )
+        print(f"open loop at 50% of max ({half}/s): {openloop_line(halfway)}", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=20)
         log.close()
 
     ok = intake["requests"] - intake["status_errors"]
+    answered = ok + int(fixed["ok"]) + int(halfway["ok"])
     if opts.sqlite:
         with sqlite3.connect(work / "bench.sqlite") as db:
             evaluations = db.execute("SELECT count(*) FROM evaluation").fetchone()[0]
@@ -280,17 +318,22 @@ def main() -> None:
         f"{locked} 'database is locked' in the server log"
     )
     # Requests still in flight when wrk stops are stored but not counted by wrk: stored >= answered.
-    print(f"stored: {evaluations} evaluations, {queued} outbox rows (each >= {ok}, and equal)")
+    print(
+        f"stored: {evaluations} evaluations, {queued} outbox rows "
+        f"(each >= {answered} answered in the three runs, and equal)"
+    )
     print(
         f"health: {health['requests']} requests in {health['duration_us'] / 1e6:.1f} s, "
         f"p50 {health['p50_us'] / 1000:.1f} ms, p99 {health['p99_us'] / 1000:.1f} ms"
     )
-    if evaluations < ok or queued != evaluations or intake["status_errors"]:
+    errors = intake["status_errors"] + fixed["errors"] + halfway["errors"]
+    if evaluations < answered or queued != evaluations or errors:
         print("WARNING: stored counts do not match the answers", flush=True)
     print(
         f"ratings_per_s={ok / seconds:.0f} p50_ms={intake['p50_us'] / 1000:.1f} "
         f"p99_ms={intake['p99_us'] / 1000:.1f} "
-        f"health_per_s={health['requests'] / (health['duration_us'] / 1e6):.0f}"
+        f"health_per_s={health['requests'] / (health['duration_us'] / 1e6):.0f} "
+        f"open_rate={fixed['achieved']:.0f} open_p99_ms={fixed['p99_ms']:.1f}"
     )
     if not opts.sqlite:
         shutil.rmtree(work, ignore_errors=True)

@@ -184,6 +184,18 @@ class Forwarder:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
         await self._settle(rows, report)
+        if report.delivered:
+            # With the intake's "rating accepted" line (request id, evaluation id), this follows a
+            # rating from its request to the province.
+            log.info(
+                "delivered to the province",
+                extra={
+                    "evaluation_ids": [
+                        r.ref_id for r in ratings_rows if r.id in set(report.delivered)
+                    ],
+                    "outbox_ids": report.delivered,
+                },
+            )
         return report
 
     async def _renew_lease(self, ids: list[int]) -> None:

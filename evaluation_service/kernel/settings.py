@@ -92,6 +92,13 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:
+    value = raw.strip()
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
 def _float(raw: str, name: str, minimum: float) -> float:
     try:
         value = float(raw)
@@ -176,6 +183,9 @@ class Settings:
     province_area_code: str = "370000000000"
     county_area_code: str = "370124000000"
     var_dir: Path = Path("var")
+    # Logs: "text" lines, or "json" objects carrying the request id (docs/operations.md).
+    log_format: str = "text"
+    log_level: str = "INFO"
     # Rectification (DESIGN.md §4): working days per step, the cap with an extension, staff logins.
     ticket_accept_working_days: int = 1
     ticket_verify_working_days: int = 3
@@ -259,6 +269,12 @@ class Settings:
             province_area_code=env.get("PROVINCE_AREA_CODE", "370000000000"),
             county_area_code=env.get("COUNTY_AREA_CODE", "370124000000"),
             var_dir=var_dir,
+            log_format=_choice(env.get("LOG_FORMAT", "text"), "LOG_FORMAT", ("text", "json")),
+            log_level=_choice(
+                env.get("LOG_LEVEL", "INFO").upper(),
+                "LOG_LEVEL",
+                ("DEBUG", "INFO", "WARNING", "ERROR"),
+            ),
             report_show_staff_numbers=_bool(
                 env.get("REPORT_SHOW_STAFF_NUMBERS", "true"), "REPORT_SHOW_STAFF_NUMBERS"
             ),

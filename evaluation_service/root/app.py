@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ from evaluation_service.root.bootstrap import (
     forwarder,
 )
 from evaluation_service.root.headers import security_headers
+from evaluation_service.root.observability import (
+    ObservedIntake,
+    RequestContext,
+    metrics,
+    stamp_request_ids,
+)
 from evaluation_service.root.worker import Broker, InProcessWorker
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
 from rectification.web import STAFF_ROUTER, ForwardingFailures
@@ -244,8 +251,14 @@ def _staff_side(services: Services) -> Router:
     )
 
 
+def observed(services: Services) -> Services:
+    """Intake that counts and logs every stored rating (root/observability.py)."""
+    stamp_request_ids()
+    return replace(services, intake=ObservedIntake(services.intake))
+
+
 def create_app(settings: Settings) -> Litestar:
-    services = build_services(settings)
+    services = observed(build_services(settings))
     db = services.db
     broker = Broker(settings.broker_url)
     embedded = broker.kind == "embedded"
@@ -272,6 +285,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             health,
+            metrics,
             intake_controller(services.intake),
             *PAGE_ROUTES,
             _staff_side(services),
@@ -314,4 +328,6 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=1_000_000,
         before_send=[security_headers(settings.session_cookie_secure)],
         compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
+        middleware=[RequestContext],
+        logging_config=None,  # the process's own (root/observability.py logging_config)
     )

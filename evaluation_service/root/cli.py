@@ -1,9 +1,13 @@
-"""Command line of the service: serve, work, schedule, migrate, load the catalog, demo data."""
+"""Command line of the service: serve, work, schedule, migrate, back up and restore, load the
+catalog, demo data."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
+import os
+import shutil
 import sys
 from datetime import datetime
 
@@ -15,7 +19,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_sqlite and workers > 1:
         print("SQLite has one writer: serving with 1 worker process.", file=sys.stderr)
         workers = 1
+    # Before any process imports prometheus_client: with several workers their counters are kept in
+    # files here and summed at scrape time (evaluation_service/root/observability.py).
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = settings.var_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     import uvicorn
+
+    from evaluation_service.root.observability import logging_config
 
     uvicorn.run(
         "evaluation_service.root.main:app",
@@ -23,7 +36,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=workers,
         access_log=args.access_log,
-        log_level="info",
+        log_config=logging_config(settings.log_format, settings.log_level),
         loop="uvloop",
         http="httptools",
         proxy_headers=False,
@@ -66,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--name", default="", help="display name, e.g. 张三")
     user.add_argument("--department", help="liaisons: their department's 18-character code")
     user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    backup = commands.add_parser(
+        "backup", help="back the database up into a file (pg_dump, or SQLite's online backup)"
+    )
+    backup.add_argument("destination", help="a new file, e.g. backup/haochaping-2026-11-30.dump")
+    restore = commands.add_parser(
+        "restore", help="restore a backup file into the new, empty database of DATABASE_URL"
+    )
+    restore.add_argument("source", help="a file written by `backup`")
     commands.add_parser("worker", help="dramatiq worker for every actor, plus the outbox relay")
     commands.add_parser(
         "scheduler", help="enqueue the sweep, monthly report and reconciliation (run exactly one)"
@@ -108,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command in ("backup", "restore"):
+        from evaluation_service.root.backup import backup_command, restore_command
+
+        if args.command == "backup":
+            return backup_command(settings, args.destination)
+        return restore_command(settings, args.source)
+    if args.command in ("worker", "scheduler"):
+        from evaluation_service.root.observability import logging_config
+
+        logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
     if args.command == "worker":
         from evaluation_service.root.worker import run_worker
 
