@@ -15,6 +15,7 @@ from connectors.service import Forwarding
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
 from evaluation_service.kernel.errors import Forbidden, NotFound
+from evaluation_service.kernel.inputs import INT32_MAX
 from evaluation_service.kernel.schemas import RowId
 from evaluation_service.kernel.settings import Settings
 
@@ -43,7 +44,7 @@ class ForwardingController(Controller):
         self,
         forwarding: NamedDependency[Forwarding],
         limit: int = Parameter(default=100, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=INT32_MAX),
     ) -> list[dict[str, Any]]:
         return await forwarding.failed(limit, offset)
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from evaluation_service.identity.api import ACTOR, logged_in, requires
 from evaluation_service.identity.model import Actor, Role
 from evaluation_service.kernel.errors import Forbidden
-from evaluation_service.kernel.schemas import RowId
+from evaluation_service.kernel.schemas import Limit, Offset, QueryText, RowId, StateFilter
 from rectification.schemas import ActionIn, NotificationOut, TicketDetail, TicketPage
 from rectification.service import Rectification, TicketFilter
 
@@ -40,12 +39,12 @@ class TicketController(Controller):
         self,
         rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
-        ticket_state: Annotated[str | None, QueryParameter(name="state")] = None,
-        department: FromQuery[str | None] = None,
+        ticket_state: StateFilter = None,
+        department: QueryText = None,
         overdue: FromQuery[bool | None] = None,
-        month: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 50,
-        offset: FromQuery[int] = 0,
+        month: QueryText = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> TicketPage:
         filters = TicketFilter(
             state=ticket_state,

@@ -11,11 +11,12 @@ from typing import Any
 import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
 from evaluation_service.kernel.errors import Forbidden
+from evaluation_service.kernel.schemas import Version
 from reports.model import ReportMonth
 from reports.service import Reports, VersionInfo
 
@@ -67,7 +68,7 @@ class ReportController(Controller):
         self,
         reports: NamedDependency[Reports],
         month: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> dict[str, Any]:
         return await reports.metrics(ReportMonth.parse(month), version)
 
@@ -98,7 +99,7 @@ class ReportPageController(Controller):
         self,
         reports: NamedDependency[Reports],
         month: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> Response[str]:
         html, number, digest = await reports.page(ReportMonth.parse(month), version)
         return Response(

@@ -26,6 +26,8 @@ from evaluation_service.evaluations.pages import DeviceView, Pages, RecordView
 from evaluation_service.evaluations.schemas import EvaluationIn, IndicatorOut, Short
 from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from evaluation_service.kernel.errors import DomainError, InvalidInput, Unauthenticated
+from evaluation_service.kernel.inputs import form_text
+from evaluation_service.kernel.schemas import QueryText
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRECTORY = HERE / "templates"
@@ -221,6 +223,10 @@ async def submit_rating_form(
             error=error,
         )
 
+    try:
+        form_text(comment, "comment", "评价内容", free_text=True)
+    except InvalidInput as error:
+        return await again(error)
     if level is None:
         return await again(
             InvalidInput("missing_level", "请先选择您的满意程度。", "choose a level", "level")
@@ -412,7 +418,7 @@ async def clear_current(
     intake: NamedDependency[Intake],
     device_key: DeviceKey = None,
     authorization: FromHeader[str | None] = None,
-    device_id: FromQuery[str | None] = None,
+    device_id: QueryText = None,
 ) -> DeviceCurrentOut:
     pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, device_id)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
+
+from evaluation_service.kernel.inputs import INT32_MAX, ONE_LINE
 
 # A row id in a path: the tables' serial keys are 32-bit, so a larger number is a client error
 # answered 422 before it reaches the database (where it would be an overflow).
-RowId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
+RowId = Annotated[int, PathParameter(ge=1, le=INT32_MAX)]
+
+# Paging and version numbers in a query, bounded for the same reason (LIMIT/OFFSET are bigint on
+# PostgreSQL, but SQLite and asyncpg overflow at 2^63 and nothing real comes near int32).
+Offset = Annotated[int, QueryParameter(ge=0, le=INT32_MAX)]
+Limit = Annotated[int, QueryParameter(ge=1, le=INT32_MAX)]
+Version = Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)]
+
+# A filter typed into a query string: one line, no control characters (a NUL would reach
+# PostgreSQL, which refuses it), and short.
+QueryText = Annotated[str | None, QueryParameter(max_length=200, pattern=ONE_LINE)]
+# The same under the query name `state` (a nested Annotated would lose the bounds).
+StateFilter = Annotated[str | None, QueryParameter(name="state", max_length=200, pattern=ONE_LINE)]
