@@ -16,7 +16,7 @@ from litestar.params import FromPath
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
 from evaluation_service.kernel.errors import Forbidden
-from evaluation_service.kernel.schemas import Version
+from evaluation_service.kernel.schemas import Version, refusals
 from reports.model import ReportMonth
 from reports.service import Reports, VersionInfo
 
@@ -59,11 +59,19 @@ class ReportController(Controller):
     tags = ["reports"]  # noqa: RUF012 (Litestar declares it a list attribute)
     guards = [REPORT_READERS]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
-    @get("/", summary="Every archived report version, newest month and version first")
+    @get(
+        "/",
+        summary="Every archived report version, newest month and version first",
+        responses=refusals(401, 403),
+    )
     async def list_reports(self, reports: NamedDependency[Reports]) -> list[VersionOut]:
         return [_out(info) for info in await reports.list_versions()]
 
-    @get("/{month:str}", summary="A month's metrics as archived (latest version unless asked)")
+    @get(
+        "/{month:str}",
+        summary="A month's metrics as archived (latest version unless asked)",
+        responses=refusals(401, 403, 404),
+    )
     async def month_metrics(
         self,
         reports: NamedDependency[Reports],

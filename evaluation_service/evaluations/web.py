@@ -27,7 +27,7 @@ from evaluation_service.evaluations.schemas import EvaluationIn, IndicatorOut, S
 from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from evaluation_service.kernel.errors import DomainError, InvalidInput, Unauthenticated
 from evaluation_service.kernel.inputs import form_text
-from evaluation_service.kernel.schemas import QueryText
+from evaluation_service.kernel.schemas import QueryText, refusals
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRECTORY = HERE / "templates"
@@ -288,6 +288,7 @@ async def rating_qr(
     "/api/v1/records/qr.svg",
     tags=["window system"],
     summary="QR code (SVG) of a service record's rating link, for the window system to show",
+    responses=refusals(401, 403, 404, 410),
 )
 async def record_qr(
     request: Request[Any, Any, Any],
@@ -379,6 +380,7 @@ async def _speaking_device(
     "/api/v1/devices/current",
     tags=["devices"],
     summary="The record waiting to be rated at this device (the device page polls this)",
+    responses=refusals(401, 403, 404),
 )
 async def device_current(
     request: Request[Any, Any, Any], intake: NamedDependency[Intake], device_key: DeviceKey = None
@@ -393,6 +395,7 @@ async def device_current(
     status_code=200,
     tags=["devices"],
     summary="Announce the service record just finished at a window, to be rated on its device",
+    responses=refusals(401, 403, 404, 409, 410, 413),
 )
 async def announce_current(
     request: Request[Any, Any, Any],
@@ -412,6 +415,7 @@ async def announce_current(
     status_code=200,
     tags=["devices"],
     summary="Withdraw the record offered at a device (the citizen left without rating)",
+    responses=refusals(401, 403, 404),
 )
 async def clear_current(
     request: Request[Any, Any, Any],

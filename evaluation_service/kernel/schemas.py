@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
 from evaluation_service.kernel.inputs import INT32_MAX, ONE_LINE
@@ -23,3 +25,34 @@ Version = Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)]
 QueryText = Annotated[str | None, QueryParameter(max_length=200, pattern=ONE_LINE)]
 # The same under the query name `state` (a nested Annotated would lose the bounds).
 StateFilter = Annotated[str | None, QueryParameter(name="state", max_length=200, pattern=ONE_LINE)]
+
+
+class ErrorOut(msgspec.Struct):
+    """The body of every refusal (the app's exception handlers, root/app.py)."""
+
+    error: str
+    message: str
+    message_en: str
+    field: str | None = None
+
+
+_REFUSALS = {
+    400: "Malformed request (not JSON, or not the documented shape)",
+    401: "No or invalid credentials",
+    403: "The caller may not do this",
+    404: "No such resource",
+    409: "Conflicts with the current state (already done, key reused with another body)",
+    410: "Too late (the rating period is over)",
+    413: "The body is too large",
+    422: "Invalid input: the message names the field and the reason",
+}
+
+
+def refusals(*codes: int) -> dict[int, ResponseSpec]:
+    """The documented error answers of a JSON route: 400 and 422 (any input can be malformed or
+    invalid) and `codes`, each with the one error body. What the route really answers is checked
+    by the OpenAPI fuzz test (tests/integration/test_fuzz.py)."""
+    return {
+        code: ResponseSpec(ErrorOut, description=_REFUSALS[code], generate_examples=False)
+        for code in sorted({400, 422, *codes})
+    }
