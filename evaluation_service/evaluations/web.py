@@ -406,8 +406,12 @@ async def announce_current(
 ) -> DeviceCurrentOut:
     pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, data.device_id)
+    client_id = None
+    if not device_key:
+        client_id = await intake.authenticate_client(_bearer(authorization))
     now = datetime.now(UTC)
-    return _device_out(await pages.announce(device, data.project_no, data.service_number, now))
+    view = await pages.announce(device, data.project_no, data.service_number, now, client_id)
+    return _device_out(view)
 
 
 @delete(
