@@ -15,7 +15,8 @@ from connectors.service import Forwarding
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
 from evaluation_service.kernel.errors import Forbidden, NotFound
-from evaluation_service.kernel.schemas import RowId
+from evaluation_service.kernel.inputs import INT32_MAX
+from evaluation_service.kernel.schemas import RowId, refusals
 from evaluation_service.kernel.settings import Settings
 
 FORWARDING_OPERATORS = requires(
@@ -34,20 +35,33 @@ class ForwardingController(Controller):
     tags = ["forwarding"]  # noqa: RUF012 (Litestar reads it as a class attribute)
     guards = [FORWARDING_OPERATORS]  # noqa: RUF012 (as above)
 
-    @get("/stats", summary="Outbox rows pending, delivered and failed; age of the oldest pending")
+    @get(
+        "/stats",
+        summary="Outbox rows pending, delivered and failed; age of the oldest pending",
+        responses=refusals(401, 403),
+    )
     async def stats(self, forwarding: NamedDependency[Forwarding]) -> dict[str, Any]:
         return (await forwarding.stats(datetime.now(UTC))).as_dict()
 
-    @get("/failed", summary="Rows the province refused or that failed past the retry period")
+    @get(
+        "/failed",
+        summary="Rows the province refused or that failed past the retry period",
+        responses=refusals(401, 403),
+    )
     async def failed(
         self,
         forwarding: NamedDependency[Forwarding],
         limit: int = Parameter(default=100, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=INT32_MAX),
     ) -> list[dict[str, Any]]:
         return await forwarding.failed(limit, offset)
 
-    @post("/{outbox_id:int}/retry", status_code=202, summary="Send a failed row again")
+    @post(
+        "/{outbox_id:int}/retry",
+        status_code=202,
+        summary="Send a failed row again",
+        responses=refusals(401, 403, 404, 409),
+    )
     async def retry(
         self,
         forwarding: NamedDependency[Forwarding],
@@ -55,7 +69,11 @@ class ForwardingController(Controller):
     ) -> dict[str, Any]:
         return await forwarding.retry(outbox_id, datetime.now(UTC))
 
-    @get("/reconciliation", summary="The last daily reconciliation with the province")
+    @get(
+        "/reconciliation",
+        summary="The last daily reconciliation with the province",
+        responses=refusals(401, 403, 404),
+    )
     async def reconciliation(self, settings: NamedDependency[Settings]) -> dict[str, Any]:
         last = load_last(settings.var_dir)
         if last is None:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from evaluation_service.identity.api import ACTOR, logged_in, requires
 from evaluation_service.identity.model import Actor, Role
 from evaluation_service.kernel.errors import Forbidden
-from evaluation_service.kernel.schemas import RowId
+from evaluation_service.kernel.schemas import (
+    Limit,
+    Offset,
+    QueryText,
+    RowId,
+    StateFilter,
+    refusals,
+)
 from rectification.schemas import ActionIn, NotificationOut, TicketDetail, TicketPage
 from rectification.service import Rectification, TicketFilter
 
@@ -35,17 +41,17 @@ class TicketController(Controller):
     dependencies = ACTOR
     guards = [TICKET_READERS]  # noqa: RUF012 (as above)
 
-    @get("", summary="Tickets the caller may see; contacts masked")
+    @get("", summary="Tickets the caller may see; contacts masked", responses=refusals(401, 403))
     async def list_tickets(
         self,
         rectification: NamedDependency[Rectification],
         actor: NamedDependency[Actor],
-        ticket_state: Annotated[str | None, QueryParameter(name="state")] = None,
-        department: FromQuery[str | None] = None,
+        ticket_state: StateFilter = None,
+        department: QueryText = None,
         overdue: FromQuery[bool | None] = None,
-        month: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 50,
-        offset: FromQuery[int] = 0,
+        month: QueryText = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> TicketPage:
         filters = TicketFilter(
             state=ticket_state,
@@ -57,7 +63,11 @@ class TicketController(Controller):
         )
         return await rectification.list_tickets(actor, filters, datetime.now(UTC))
 
-    @get("/{ticket_id:int}", summary="One ticket with its full history")
+    @get(
+        "/{ticket_id:int}",
+        summary="One ticket with its full history",
+        responses=refusals(401, 403, 404),
+    )
     async def get_ticket(
         self,
         rectification: NamedDependency[Rectification],
@@ -70,6 +80,7 @@ class TicketController(Controller):
         "/{ticket_id:int}/actions/{action:str}",
         status_code=200,
         summary="Apply one workflow action (accept, confirm, appeal, … see DESIGN.md §4)",
+        responses=refusals(401, 403, 404, 409, 413),
     )
     async def act(
         self,
@@ -90,7 +101,7 @@ class NotificationController(Controller):
     dependencies = ACTOR
     guards = [logged_in()]  # noqa: RUF012 (as above)
 
-    @get("", summary="The caller's notifications, newest first")
+    @get("", summary="The caller's notifications, newest first", responses=refusals(401))
     async def list_notifications(
         self,
         rectification: NamedDependency[Rectification],
@@ -99,7 +110,12 @@ class NotificationController(Controller):
     ) -> list[NotificationOut]:
         return await rectification.notifications(actor, unread_only=unread)
 
-    @post("/{notification_id:int}/read", status_code=204, summary="Mark a notification read")
+    @post(
+        "/{notification_id:int}/read",
+        status_code=204,
+        summary="Mark a notification read",
+        responses=refusals(401, 404),
+    )
     async def mark_read(
         self,
         rectification: NamedDependency[Rectification],

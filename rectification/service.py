@@ -715,9 +715,14 @@ def _not_overdue(now: datetime) -> Any:
 
 def _month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     match = re.fullmatch(r"(\d{4})-(\d{2})", month)
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    # Years outside 2000-2100 are refused like a malformed month: nothing older exists, and the
+    # edges of datetime (0000-01, 9999-12) would overflow below.
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
         raise InvalidInput(
-            "bad_month", "月份格式应为 YYYY-MM，例如 2025-10。", "month must be YYYY-MM", "month"
+            "bad_month",
+            "月份格式应为 YYYY-MM（2000年至2100年），例如 2025-10。",
+            "month must be YYYY-MM, years 2000-2100",
+            "month",
         )
     year, number = int(match.group(1)), int(match.group(2))
     start = datetime(year, number, 1, tzinfo=zone)

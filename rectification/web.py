@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -25,7 +26,8 @@ from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
 from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
-from evaluation_service.kernel.schemas import RowId
+from evaluation_service.kernel.inputs import INT32_MAX, form_text
+from evaluation_service.kernel.schemas import QueryText, RowId, StateFilter
 from evaluation_service.kernel.tables import Department, Indicator
 from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, LEVEL_TEXT
 from rectification import model
@@ -281,17 +283,20 @@ def _action_in(form: Any) -> ActionIn:
             "requested_due_date must be YYYY-MM-DD",
             "requested_due_date",
         ) from None
-    return ActionIn(
-        note=str(form.get("note") or ""),
-        appeal_kind=str(form.get("appeal_kind") or ""),
-        reason=str(form.get("reason") or ""),
-        decision=str(form.get("decision") or ""),
-        legal_basis=str(form.get("legal_basis") or ""),
-        measures=str(form.get("measures") or ""),
-        requested_due_date=requested,
-        contact_method=str(form.get("contact_method") or ""),
-        satisfaction=str(form.get("satisfaction") or ""),
-    )
+    text = {
+        name: form_text(
+            str(form.get(name) or ""), name, _label(name), free_text=name in TEXT_FIELDS
+        )
+        for name in FIELD_TEXT
+        if name != "requested_due_date"
+    }
+    try:
+        # Through msgspec, so a form meets the same lengths as the JSON API.
+        return msgspec.convert({**text, "requested_due_date": requested}, ActionIn)
+    except msgspec.ValidationError as error:
+        raise InvalidInput(
+            "bad_form", f"表单填写不正确：{error}", f"invalid form: {error}", None
+        ) from None
 
 
 @post("/desk/tickets/{ticket_id:int}/actions/{action:str}", guards=[TICKET_PAGES])
@@ -410,13 +415,12 @@ async def console_tickets(
     request: Request[Any, Any, Any],
     rectification: NamedDependency[Rectification],
     viewer: NamedDependency[Viewer],
-    ticket_state: Annotated[str | None, QueryParameter(name="state")] = None,
-    department: FromQuery[str | None] = None,
-    overdue: FromQuery[str | None] = None,
-    month: FromQuery[str | None] = None,
-    page: FromQuery[int] = 1,
+    ticket_state: StateFilter = None,
+    department: QueryText = None,
+    overdue: QueryText = None,
+    month: QueryText = None,
+    page: Annotated[int, QueryParameter(ge=1, le=INT32_MAX // PAGE_SIZE)] = 1,
 ) -> Template:
-    page = max(1, page)
     filters = TicketFilter(
         state=ticket_state or None,
         department_code=department or None,

@@ -10,9 +10,10 @@ from typing import Any
 import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 
 from evaluation_service.kernel.errors import NotFound
+from evaluation_service.kernel.schemas import Version, refusals
 from reports import exports, render
 from reports.model import ReportMonth
 from reports.service import Reports, VersionInfo
@@ -49,16 +50,24 @@ class ReportController(Controller):
     tags = ["reports"]  # noqa: RUF012 (Litestar declares it a list attribute)
     guards = [REPORT_READERS]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
-    @get("/", summary="Every archived report version, newest month and version first")
+    @get(
+        "/",
+        summary="Every archived report version, newest month and version first",
+        responses=refusals(401, 403),
+    )
     async def list_reports(self, reports: NamedDependency[Reports]) -> list[VersionOut]:
         return [_out(info) for info in await reports.list_versions()]
 
-    @get("/{month:str}", summary="A month's metrics as archived (latest version unless asked)")
+    @get(
+        "/{month:str}",
+        summary="A month's metrics as archived (latest version unless asked)",
+        responses=refusals(401, 403, 404),
+    )
     async def month_metrics(
         self,
         reports: NamedDependency[Reports],
         month: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> dict[str, Any]:
         return await reports.metrics(ReportMonth.parse(month), version)
 
@@ -74,7 +83,7 @@ class ReportPageController(Controller):
         self,
         reports: NamedDependency[Reports],
         month: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> Response[str]:
         html, number, digest = await reports.page(ReportMonth.parse(month), version)
         return Response(
@@ -96,7 +105,7 @@ class ReportPageController(Controller):
         self,
         reports: NamedDependency[Reports],
         month: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> Response[str]:
         parsed = ReportMonth.parse(month)
         html, number, digest = await reports.page(parsed, version)
@@ -117,7 +126,7 @@ class ReportPageController(Controller):
         self,
         reports: NamedDependency[Reports],
         month: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> Response[bytes]:
         parsed = ReportMonth.parse(month)
         data = await reports.metrics(parsed, version)
@@ -134,7 +143,7 @@ class ReportPageController(Controller):
         reports: NamedDependency[Reports],
         month: FromPath[str],
         file: FromPath[str],
-        version: FromQuery[int | None] = None,
+        version: Version = None,
     ) -> Response[bytes]:
         parsed = ReportMonth.parse(month)
         data = await reports.metrics(parsed, version)

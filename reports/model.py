@@ -67,10 +67,14 @@ class ReportMonth:
     @classmethod
     def parse(cls, text: str) -> ReportMonth:
         match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        if (
+            not match
+            or not 1 <= int(match.group(2)) <= 12
+            or not 2000 <= int(match.group(1)) <= 2100
+        ):
             raise InvalidInput(
                 "bad_month",
-                f"月份“{text}”格式不正确，应为 YYYY-MM，例如 2026-10。",
+                f"月份“{text}”格式不正确，应为 YYYY-MM（2000年至2100年），例如 2026-10。",
                 f"month {text!r} must be YYYY-MM",
                 "month",
             )

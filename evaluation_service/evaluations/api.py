@@ -16,6 +16,7 @@ from evaluation_service.evaluations.schemas import (
     TransactionOut,
 )
 from evaluation_service.evaluations.service import Intake
+from evaluation_service.kernel.schemas import refusals
 
 
 def _bearer(value: str | None) -> str | None:
@@ -37,6 +38,7 @@ class IntakeController(Controller):
         "/transactions",
         status_code=200,
         summary="Register or update a transaction and its service records",
+        responses=refusals(401, 403, 404, 409, 413),
     )
     async def register_transaction(
         self,
@@ -46,7 +48,12 @@ class IntakeController(Controller):
         client_id = await self.intake.authenticate_client(_bearer(authorization))
         return await self.intake.register_transaction(client_id, data, datetime.now(UTC))
 
-    @post("/evaluations", status_code=201, summary="Submit a rating of one service record")
+    @post(
+        "/evaluations",
+        status_code=201,
+        summary="Submit a rating of one service record",
+        responses=refusals(401, 403, 404, 409, 410, 413),
+    )
     async def submit_evaluation(
         self,
         data: JSONBody[EvaluationIn],
@@ -54,7 +61,11 @@ class IntakeController(Controller):
     ) -> EvaluationOut:
         return await self.intake.submit_evaluation(data, device_key, datetime.now(UTC))
 
-    @get("/indicators", summary="Indicator tags offered for a satisfaction level")
+    @get(
+        "/indicators",
+        summary="Indicator tags offered for a satisfaction level",
+        responses=refusals(),
+    )
     async def list_indicators(self, level: FromQuery[int | None] = None) -> list[IndicatorOut]:
         return await self.intake.list_indicators(level)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -434,6 +435,12 @@ def parse_channel(value: str) -> Channel:
         ) from None
 
 
+def says_something(text: str) -> bool:
+    """Whether a text has a visible character: not only whitespace and format characters
+    (zero-width space, joiners, BOM), which str.strip() keeps."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def check_rating(
     *,
     channel: str,
@@ -469,7 +476,9 @@ def check_rating(
             "idempotency_key must be 8-64 characters of letters, digits or _-.:",
             "idempotency_key",
         )
-    comment = comment.strip()
+    # A comment of only spaces and invisible characters says nothing: stored empty, and no reason
+    # for a bad rating.
+    comment = comment.strip() if says_something(comment) else ""
     if len(comment) > comment_max_chars:
         raise InvalidInput(
             "comment_too_long",

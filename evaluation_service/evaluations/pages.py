@@ -39,6 +39,7 @@ class RecordView:
     rating_deadline: datetime
     applicant_identified: bool
     rated: frozenset[int]
+    client_id: int | None = None  # the business system that registered the transaction
 
     @property
     def next_assess_number(self) -> int | None:
@@ -90,6 +91,7 @@ class Pages:
                 ServiceRecord.rating_deadline,
                 ServiceRecord.service_transaction.project_no.as_alias("project_no"),
                 ServiceRecord.service_transaction.applicant_identified.as_alias("identified"),
+                ServiceRecord.service_transaction.client.as_alias("client_id"),
                 ServiceRecord.service_transaction.item.name.as_alias("item_name"),  # type: ignore[union-attr]
                 ServiceRecord.service_transaction.department.name.as_alias(  # type: ignore[union-attr]
                     "department_name"
@@ -115,6 +117,7 @@ class Pages:
             rating_deadline=as_utc(row["rating_deadline"]).astimezone(self.zone),
             applicant_identified=bool(row["identified"]),
             rated=frozenset(r["assess_number"] for r in rated),
+            client_id=row["client_id"],
         )
 
     async def _record_by_number(self, project_no: str, service_number: int) -> RecordView | None:
@@ -140,14 +143,19 @@ class Pages:
     async def token_for_record(
         self, bearer: str | None, project_no: str, service_number: int
     ) -> str:
-        """A rating token for the window system's QR code, from its integration credentials."""
-        await self.intake.authenticate_client(bearer)
-        view = await self._known_record(project_no, service_number)
+        """A rating token for the window system's QR code, from its integration credentials: only
+        for a record of a transaction that system registered."""
+        client_id = await self.intake.authenticate_client(bearer)
+        view = await self._known_record(project_no, service_number, client_id)
         return self.intake.tokens.issue(
             view.record_id, view.rating_deadline.astimezone(UTC), view.applicant_identified
         )
 
-    async def _known_record(self, project_no: str, service_number: int) -> RecordView:
+    async def _known_record(
+        self, project_no: str, service_number: int, client_id: int | None = None
+    ) -> RecordView:
+        """The record by its numbers; with `client_id`, only if that business system registered it
+        (another system's record is answered like an unknown one, revealing nothing)."""
         model.check_project_no(project_no)
         if not 1 <= service_number <= 999:
             raise InvalidInput(
@@ -157,7 +165,7 @@ class Pages:
                 "service_number",
             )
         view = await self._record_by_number(project_no, service_number)
-        if view is None:
+        if view is None or (client_id is not None and view.client_id != client_id):
             raise NotFound(
                 "unknown_service_record",
                 "找不到该办件的服务记录，请核对办件编号和服务序号。",
@@ -198,11 +206,17 @@ class Pages:
         )
 
     async def announce(
-        self, device: DeviceIdentity, project_no: str, service_number: int, now: datetime
+        self,
+        device: DeviceIdentity,
+        project_no: str,
+        service_number: int,
+        now: datetime,
+        client_id: int | None = None,
     ) -> DeviceView:
         """The window system finished this record: offer it for rating on the device, replacing any
-        record announced before."""
-        view = await self._known_record(project_no, service_number)
+        record announced before. A business system (`client_id`, when it speaks with its token)
+        announces only records of its own transactions."""
+        view = await self._known_record(project_no, service_number, client_id)
         if now > view.rating_deadline:
             raise _window_closed()
         if (

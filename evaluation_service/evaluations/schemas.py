@@ -171,10 +171,3 @@ class IndicatorOut(msgspec.Struct):
     national_text: Annotated[
         str, msgspec.Meta(description="国家指标内容。The indicator's national text.")
     ] = ""
-
-
-class ErrorOut(msgspec.Struct):
-    error: str
-    message: str
-    message_en: str
-    field: str | None = None

@@ -177,30 +177,27 @@ class Intake:
         return int(client_id)
 
     async def authenticate_device(self, device_key: str) -> DeviceIdentity:
-        key = "device:" + hash_key(device_key)
-        identity = self._cache.get(key)
-        if identity is None:
-            row = (
-                await Device.select(
-                    Device.id, Device.device_id, Device.kind, Device.active, Device.window.window_no
-                )
-                .where(Device.key_hash == key.removeprefix("device:"))
-                .first()
+        # Not cached: a device taken out of service (lost, stolen) must stop working at once, in
+        # every process; the lookup is one row by a unique index.
+        row = (
+            await Device.select(
+                Device.id, Device.device_id, Device.kind, Device.active, Device.window.window_no
             )
-            if row is None or not row["active"]:
-                raise Unauthenticated(
-                    "bad_device_key",
-                    "评价设备未登记或已停用，请联系政务服务中心管理员。",
-                    "device key unknown or device disabled",
-                )
-            identity = DeviceIdentity(
-                id=row["id"],
-                device_id=row["device_id"],
-                kind=DeviceKind(row["kind"]),
-                window_no=row["window.window_no"] or "",
+            .where(Device.key_hash == hash_key(device_key))
+            .first()
+        )
+        if row is None or not row["active"]:
+            raise Unauthenticated(
+                "bad_device_key",
+                "评价设备未登记或已停用，请联系政务服务中心管理员。",
+                "device key unknown or device disabled",
             )
-            self._cache.put(key, identity)
-        return identity  # type: ignore[no-any-return]
+        return DeviceIdentity(
+            id=row["id"],
+            device_id=row["device_id"],
+            kind=DeviceKind(row["kind"]),
+            window_no=row["window.window_no"] or "",
+        )
 
     # --- indicators ----------------------------------------------------------------------------
 

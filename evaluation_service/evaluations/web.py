@@ -26,6 +26,8 @@ from evaluation_service.evaluations.pages import DeviceView, Pages, RecordView
 from evaluation_service.evaluations.schemas import EvaluationIn, IndicatorOut, Short
 from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from evaluation_service.kernel.errors import DomainError, InvalidInput, Unauthenticated
+from evaluation_service.kernel.inputs import form_text
+from evaluation_service.kernel.schemas import QueryText, refusals
 
 HERE = Path(__file__).parent
 TEMPLATE_DIRECTORY = HERE / "templates"
@@ -221,6 +223,10 @@ async def submit_rating_form(
             error=error,
         )
 
+    try:
+        form_text(comment, "comment", "评价内容", free_text=True)
+    except InvalidInput as error:
+        return await again(error)
     if level is None:
         return await again(
             InvalidInput("missing_level", "请先选择您的满意程度。", "choose a level", "level")
@@ -282,6 +288,7 @@ async def rating_qr(
     "/api/v1/records/qr.svg",
     tags=["window system"],
     summary="QR code (SVG) of a service record's rating link, for the window system to show",
+    responses=refusals(401, 403, 404, 410),
 )
 async def record_qr(
     request: Request[Any, Any, Any],
@@ -373,6 +380,7 @@ async def _speaking_device(
     "/api/v1/devices/current",
     tags=["devices"],
     summary="The record waiting to be rated at this device (the device page polls this)",
+    responses=refusals(401, 403, 404),
 )
 async def device_current(
     request: Request[Any, Any, Any], intake: NamedDependency[Intake], device_key: DeviceKey = None
@@ -387,6 +395,7 @@ async def device_current(
     status_code=200,
     tags=["devices"],
     summary="Announce the service record just finished at a window, to be rated on its device",
+    responses=refusals(401, 403, 404, 409, 410, 413),
 )
 async def announce_current(
     request: Request[Any, Any, Any],
@@ -397,8 +406,12 @@ async def announce_current(
 ) -> DeviceCurrentOut:
     pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, data.device_id)
+    client_id = None
+    if not device_key:
+        client_id = await intake.authenticate_client(_bearer(authorization))
     now = datetime.now(UTC)
-    return _device_out(await pages.announce(device, data.project_no, data.service_number, now))
+    view = await pages.announce(device, data.project_no, data.service_number, now, client_id)
+    return _device_out(view)
 
 
 @delete(
@@ -406,13 +419,14 @@ async def announce_current(
     status_code=200,
     tags=["devices"],
     summary="Withdraw the record offered at a device (the citizen left without rating)",
+    responses=refusals(401, 403, 404),
 )
 async def clear_current(
     request: Request[Any, Any, Any],
     intake: NamedDependency[Intake],
     device_key: DeviceKey = None,
     authorization: FromHeader[str | None] = None,
-    device_id: FromQuery[str | None] = None,
+    device_id: QueryText = None,
 ) -> DeviceCurrentOut:
     pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, device_id)

@@ -29,6 +29,7 @@ from evaluation_service.identity.schemas import LoginFailureOut, LoginIn, UserOu
 from evaluation_service.identity.service import Identity
 from evaluation_service.kernel.clock import utcnow
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
+from evaluation_service.kernel.schemas import refusals
 
 SESSION_COOKIE = "hcp_session"
 
@@ -142,7 +143,12 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["staff"]  # noqa: RUF012 (Litestar declares it a list attribute)
 
-    @post("/login", status_code=200, summary="Staff login; sets the session cookie")
+    @post(
+        "/login",
+        status_code=200,
+        summary="Staff login; sets the session cookie",
+        responses=refusals(401, 413),
+    )
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -177,6 +183,7 @@ class AuthController(Controller):
         "/failures",
         guards=[requires(Role.admin)],
         summary="The latest refused logins, newest first (admins)",
+        responses=refusals(401, 403),
     )
     async def failures(
         self,
@@ -185,7 +192,13 @@ class AuthController(Controller):
     ) -> list[LoginFailureOut]:
         return await identity.failed_logins(limit)
 
-    @get("/me", guards=[logged_in()], dependencies=ACTOR, summary="The logged-in staff member")
+    @get(
+        "/me",
+        guards=[logged_in()],
+        dependencies=ACTOR,
+        summary="The logged-in staff member",
+        responses=refusals(401),
+    )
     async def me(
         self, identity: NamedDependency[Identity], actor: NamedDependency[Actor]
     ) -> UserOut:

@@ -32,6 +32,7 @@ from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
 from evaluation_service.identity.service import Identity
 from evaluation_service.kernel.clock import utcnow
 from evaluation_service.kernel.errors import DomainError, Unauthenticated
+from evaluation_service.kernel.inputs import form_text
 from evaluation_service.kernel.tables import Department
 
 TEMPLATE_DIRECTORY = Path(__file__).parent / "templates"
@@ -193,6 +194,8 @@ async def login_submit(
             raise Unauthenticated(
                 "missing_credentials", "请输入用户名和密码。", "username and password required"
             )
+        form_text(username, "username", "用户名")
+        form_text(password, "password", "密码")
         session = await identity.login(username, password, utcnow(), client_address(request))
     except DomainError as error:
         return staff_page(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
@@ -41,7 +42,7 @@ from evaluation_service.identity.api import (
 from evaluation_service.identity.web import FRAME_ROUTER, Inbox, staff_error_page
 from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPLATES
 from evaluation_service.kernel.database import Database
-from evaluation_service.kernel.errors import DomainError, Forbidden
+from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
 from evaluation_service.kernel.settings import Settings
 from evaluation_service.root.bootstrap import (
     Services,
@@ -49,6 +50,7 @@ from evaluation_service.root.bootstrap import (
     embedded_schedule,
     forwarder,
 )
+from evaluation_service.root.boundary import BoundedRequest, data_error
 from evaluation_service.root.headers import security_headers
 from evaluation_service.root.observability import (
     ObservedIntake,
@@ -96,7 +98,7 @@ FIELD_NAMES = {
 }
 
 
-def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems else {}
     key = str(first.get("key", "")) if isinstance(first, dict) else ""
@@ -111,7 +113,15 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     body = {"error": "invalid_input", "message": zh, "message_en": f"{key}: {detail}".strip(": ")}
     if key:
         body["field"] = key
+    if _wants_html(request):
+        return staff_error_page(request, InvalidInput("invalid_input", zh, body["message_en"], key))
     return Response(body, status_code=422, media_type=MediaType.JSON)
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(
+        "/api/"
+    )
 
 
 def _reason_zh(detail: str) -> str:
@@ -125,8 +135,19 @@ def _reason_zh(detail: str) -> str:
     return detail
 
 
-def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    if _wants_html(request):
+        # A page outside the staff routers (the report pages): the staff frame's refusal page, or
+        # the login page for a browser without a session.
+        return staff_error_page(request, exc)
     return Response(exc.to_dict(), status_code=exc.status, media_type=MediaType.JSON)
+
+
+def _data_error(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Any]:
+    refusal = data_error(exc)
+    if _wants_html(request):
+        return staff_error_page(request, refusal)
+    return _domain_error(request, refusal)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -146,9 +167,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A 500 says only what is true everywhere: nothing about what was or was not stored."""
     log.exception("unexpected error", exc_info=exc)
-    if "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(
-        "/api/"
-    ):
+    if _wants_html(request):
         return Template(
             "staff/error.html",
             context={
@@ -317,6 +336,7 @@ def create_app(settings: Settings) -> Litestar:
             ValidationException: _validation_error,
             DomainError: _domain_error,
             HTTPException: _http_error,
+            asyncpg.DataError: _data_error,
             Exception: _unexpected,
         },
         openapi_config=OpenAPIConfig(
@@ -326,6 +346,7 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
         ),
         request_max_body_size=1_000_000,
+        request_class=BoundedRequest,
         before_send=[security_headers(settings.session_cookie_secure)],
         compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6),
         middleware=[RequestContext],

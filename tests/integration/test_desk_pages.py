@@ -482,3 +482,12 @@ async def test_a_staff_form_posted_without_its_csrf_token_changes_nothing(
 
     assert response.status_code == 403
     assert await state_of(api, staff, ticket_id) == "opened"
+
+
+async def test_anonymous_browsers_opening_the_reports_are_sent_to_the_login_page(
+    api: Client,
+) -> None:
+    response = await api.get("/reports", headers={"accept": "text/html"})
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")

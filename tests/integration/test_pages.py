@@ -9,9 +9,16 @@ from typing import Any
 
 import httpx
 
-from evaluation_service.evaluations.tokens import RatingTokens
-from evaluation_service.kernel.tables import Evaluation, ServiceRecord
-from tests.support import KIOSK_KEY, OTHER_WINDOW_KEY, WINDOW_KEY, auth, transaction_body
+from evaluation_service.evaluations.tokens import RatingTokens, hash_key
+from evaluation_service.kernel.tables import Device, Evaluation, ServiceRecord
+from tests.support import (
+    KIOSK_KEY,
+    OTHER_CLIENT_TOKEN,
+    OTHER_WINDOW_KEY,
+    WINDOW_KEY,
+    auth,
+    transaction_body,
+)
 
 Client = httpx.AsyncClient
 TEST_SECRET = "test-secret-not-for-production"  # what tests/conftest.py's settings sign with
@@ -377,3 +384,46 @@ async def test_device_page_is_served_with_its_script(api: Client) -> None:
     assert "评价设备初始化" in page.text
     assert script.status_code == 200
     assert "X-Device-Key" in script.text
+
+
+async def test_another_business_system_gets_no_qr_code_of_this_systems_record(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no)
+
+    answer = await api.get(
+        "/api/v1/records/qr.svg",
+        params={"project_no": project_no, "service_number": 1},
+        headers=auth(OTHER_CLIENT_TOKEN),
+    )
+
+    assert (answer.status_code, answer.json()["error"]) == (404, "unknown_service_record")
+
+
+async def test_another_business_system_cannot_announce_this_systems_record(
+    api: Client, project_no: str
+) -> None:
+    await register(api, project_no)
+
+    answer = await api.post(
+        "/api/v1/devices/current",
+        json={"project_no": project_no, "service_number": 1, "device_id": "EV-W01"},
+        headers=auth(OTHER_CLIENT_TOKEN),
+    )
+
+    polled = await current(api)
+    assert (answer.status_code, answer.json()["error"]) == (404, "unknown_service_record")
+    assert (polled["record"] or {}).get("project_no") != project_no
+
+
+async def test_a_deactivated_device_key_stops_working_at_once(api: Client) -> None:
+    key = f"test-kiosk-{uuid.uuid4().hex}"
+    device_id = f"KIOSK-{uuid.uuid4().hex[:8]}"
+    await Device.insert(Device(device_id=device_id, kind="kiosk", key_hash=hash_key(key)))
+    before = await api.get("/api/v1/devices/current", headers={"X-Device-Key": key})
+
+    await Device.update({Device.active: False}).where(Device.device_id == device_id)
+    after = await api.get("/api/v1/devices/current", headers={"X-Device-Key": key})
+
+    assert before.status_code == 200, before.text
+    assert (after.status_code, after.json()["error"]) == (401, "bad_device_key")
