@@ -44,15 +44,16 @@ _REFUSALS = {
     409: "Conflicts with the current state (already done, key reused with another body)",
     410: "Too late (the rating period is over)",
     413: "The body is too large",
+    415: "The body is not declared as JSON (Content-Type: application/json)",
     422: "Invalid input: the message names the field and the reason",
 }
 
 
 def refusals(*codes: int) -> dict[int, ResponseSpec]:
-    """The documented error answers of a JSON route: 400 and 422 (any input can be malformed or
-    invalid) and `codes`, each with the one error body. What the route really answers is checked
-    by the OpenAPI fuzz test (tests/integration/test_fuzz.py)."""
+    """The documented error answers of a JSON route: 400, 415 and 422 (any input can be malformed,
+    not declared as JSON, or invalid) and `codes`, each with the one error body. What the route
+    really answers is checked by the OpenAPI fuzz test (tests/integration/test_fuzz.py)."""
     return {
         code: ResponseSpec(ErrorOut, description=_REFUSALS[code], generate_examples=False)
-        for code in sorted({400, 422, *codes})
+        for code in sorted({400, 415, 422, *codes})
     }

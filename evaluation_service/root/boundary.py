@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from litestar import Request
+from litestar.exceptions import HTTPException
 
 from evaluation_service.kernel.errors import InvalidInput
 
@@ -30,9 +31,16 @@ DATA_ERROR = InvalidInput(
 
 class BoundedRequest(Request[Any, Any, Any]):
     """Litestar turns a malformed JSON body into a 400, but lets msgspec's UnicodeDecodeError
-    (invalid UTF-8 inside a string) and RecursionError (say 100,000 nested `[`) through as 500s."""
+    (invalid UTF-8 inside a string) and RecursionError (say 100,000 nested `[`) through as 500s.
+    A JSON body must also say it is JSON: a cross-site form can send `text/plain`, never
+    `application/json` without the browser asking the server first."""
 
     async def json(self) -> Any:
+        media, _ = self.content_type
+        if media != "application/json" and not media.endswith("+json"):
+            raise HTTPException(
+                status_code=415, detail=f"expected application/json, got {media or 'nothing'}"
+            )
         try:
             return await super().json()
         except UnicodeDecodeError:

@@ -305,3 +305,15 @@ def test_a_database_data_error_is_a_chinese_422_not_a_500(error: Exception) -> N
 
     assert answer.status_code == 422
     assert answer.content["error"] == "invalid_data"
+
+
+async def test_a_json_body_sent_as_text_plain_is_refused_as_415(api: httpx.AsyncClient) -> None:
+    """What a cross-site form can send (`enctype="text/plain"`) is not taken as JSON."""
+    response = await api.post(
+        "/api/v1/evaluations",
+        content=b'{"channel": "mobile", "level": 5}',
+        headers={"Content-Type": "text/plain"},
+    )
+
+    assert response.status_code == 415
+    assert "JSON" in response.json()["message"]
