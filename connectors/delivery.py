@@ -164,7 +164,9 @@ class Forwarder:
             )
         record_rows = [r for r in rows if r.kind == OutboxKind.service_record]
         ticket_rows = [r for r in rows if r.kind == OutboxKind.ticket_result]
-        records = await _load_records([r.ref_id for r in record_rows])
+        # The ratings came with their records; load only the records of other rows.
+        records = {rating.record_id: rating.record for rating in ratings.values()}
+        records |= await _load_records(sorted({r.ref_id for r in record_rows} - set(records)))
         # While this delivery runs its rows' lease is renewed, so a slow province never lets a
         # second worker take them; a worker that dies stops renewing, and the rows come back to
         # the relay within one (short) lease.
@@ -258,7 +260,7 @@ class Forwarder:
             return
         # "No such service record": the province lost or never got it; send it again, then
         # the rating.
-        records = await _load_records(sorted({ratings[r.ref_id].record_id for r in again}))
+        records = {ratings[r.ref_id].record_id: ratings[r.ref_id].record for r in again}
         pushed = dict(
             zip(
                 records,
