@@ -95,9 +95,10 @@ async def ticket_results(ticket_ids: list[int]) -> dict[int, TicketResultToSend]
     }
 
 
-def forwarding_problem(settings: Settings) -> str | None:
-    """Why forwarding cannot start with these settings (checked before serving), or None."""
-    if not settings.forwarding_enabled:
+def forwarding_problem(settings: Settings, needed: bool = False) -> str | None:
+    """Why forwarding cannot start with these settings (checked before serving), or None.
+    `needed`: the command talks to the province whatever FORWARDING_ENABLED says (reconcile)."""
+    if not (settings.forwarding_enabled or needed):
         return None
     try:
         province_config(settings)

@@ -9,7 +9,7 @@ import logging.config
 import os
 import shutil
 import sys
-from datetime import datetime
+from datetime import date, datetime
 
 from evaluation_service.kernel.settings import Settings, SettingsError
 
@@ -55,6 +55,15 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"日期“{text}”不正确，应为 YYYY-MM-DD，例如 2026-11-29"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation_service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     reconcile = commands.add_parser(
         "reconcile", help="compare one day's deliveries with what the province holds"
     )
-    reconcile.add_argument("--day", help="YYYY-MM-DD, default yesterday (county time)")
+    reconcile.add_argument("--day", type=_day, help="YYYY-MM-DD, default yesterday (county time)")
     report = commands.add_parser("report", help="monthly reports: generate a month, list archive")
     report_commands = report.add_subparsers(dest="report_command", required=True)
     generate = report_commands.add_parser("generate", help="generate and archive a month")
@@ -121,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("serve", "worker", "scheduler", "reconcile"):
         from evaluation_service.root.bootstrap import forwarding_problem
 
-        problem = forwarding_problem(settings)
+        problem = forwarding_problem(settings, needed=args.command == "reconcile")
         if problem:
             print(problem, file=sys.stderr)
             return 2
