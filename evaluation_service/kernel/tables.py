@@ -54,6 +54,10 @@ class Window(Table):
     name = Varchar(length=100)
     hall = Varchar(length=100, default="")
     department = ForeignKey(Department, null=True, on_delete=OnDelete.restrict)
+    # What the idle evaluator screen shows: the window's service promise (服务承诺) and the number
+    # a citizen calls to complain.
+    service_promise = Text(default="")
+    complaint_phone = Varchar(length=20, default="12345")
 
 
 class Staff(Table):
@@ -62,6 +66,10 @@ class Staff(Table):
     name = Varchar(length=50)
     department = ForeignKey(Department, null=False, on_delete=OnDelete.restrict)
     window = ForeignKey(Window, null=True, on_delete=OnDelete.restrict)
+    # Shown on the counter evaluator while this staff member serves: star level (0: none shown)
+    # and a photo, stored outside the database under its SHA-256 (empty: no photo).
+    star_level = SmallInt(default=0)
+    photo_sha256 = Varchar(length=64, default="")
 
 
 class Device(Table):
@@ -73,6 +81,20 @@ class Device(Table):
     # SHA-256 of a 32-byte random key: fast to check on every rating; the key itself is not stored.
     key_hash = Varchar(length=64, unique=True)
     active = Boolean(default=True)
+    voice_prompts = Boolean(default=False)  # speak "请您对我的服务做出评价" on this device
+
+
+class DeviceHeartbeat(Table, tablename="device_heartbeat"):
+    """The last heartbeat of each device (one row per device, overwritten): what the fleet view
+    shows. Kept apart from Device, which every rating reads."""
+
+    id: Serial
+    device = ForeignKey(Device, null=False, unique=True, on_delete=OnDelete.cascade)
+    seen_at = Timestamptz(default=TimestamptzNow())  # the server's clock
+    device_time = Timestamptz(null=True, default=None)  # the device's clock when it sent
+    clock_skew_ms = Integer(default=0)  # device_time - seen_at
+    app_version = Varchar(length=32, default="")
+    queue_length = Integer(default=0)  # ratings waiting in the page's offline queue
 
 
 class IntegrationClient(Table, tablename="integration_client"):
@@ -197,6 +219,7 @@ TABLES: list[type[Table]] = [
     Window,
     Staff,
     Device,
+    DeviceHeartbeat,
     IntegrationClient,
     ServiceTransaction,
     ServiceRecord,
