@@ -159,6 +159,53 @@ def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
 
 
 RESULT = re.compile(r"RESULT (.*)")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += _descendants(int(child))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's processes and by the database backends serving it.
+
+    Wall-clock throughput on a shared 2-core box moves with whatever else runs; the CPU time one
+    rating costs moves far less, so the bench prints both."""
+
+    def __init__(self, server_pid: int, backend_pids: list[int]) -> None:
+        self.server_pid = server_pid
+        self.backend_pids = backend_pids
+
+    def read(self) -> tuple[float, float]:
+        server = sum(_cpu_seconds(p) for p in _descendants(self.server_pid))
+        database = sum(_cpu_seconds(p) for p in self.backend_pids)
+        return server, database
+
+
+async def backend_pids(url: str) -> list[int]:
+    conn = await asyncpg.connect(url)
+    rows = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", DB_NAME
+    )
+    await conn.close()
+    return [int(r["pid"]) for r in rows]
 
 
 def run_wrk(
@@ -268,6 +315,8 @@ def main() -> None:
             f"seconds={opts.seconds} seeded_records={records}",
             flush=True,
         )
+        meter = CpuMeter(server.pid, [] if opts.sqlite else asyncio.run(backend_pids(url)))
+        cpu_before = meter.read()
         intake = run_wrk(
             wrk,
             port,
@@ -277,6 +326,7 @@ def main() -> None:
             connections,
             [str(token_file), "1", str(int(time.time()))],
         )
+        cpu_after = meter.read()
         health = run_wrk(wrk, port, "health.lua", "/health", min(opts.seconds, 10), connections, [])
         maximum = (intake["requests"] - intake["status_errors"]) / (intake["duration_us"] / 1e6)
         url_ratings = f"http://127.0.0.1:{port}/api/v1/evaluations"
@@ -325,6 +375,12 @@ def main() -> None:
     print(
         f"health: {health['requests']} requests in {health['duration_us'] / 1e6:.1f} s, "
         f"p50 {health['p50_us'] / 1000:.1f} ms, p99 {health['p99_us'] / 1000:.1f} ms"
+    )
+    server_us = (cpu_after[0] - cpu_before[0]) / max(ok, 1) * 1e6
+    database_us = (cpu_after[1] - cpu_before[1]) / max(ok, 1) * 1e6
+    print(
+        f"cpu per rating at saturation: server {server_us:.0f} us, database backends "
+        f"{database_us:.0f} us (steadier than the rates on a shared machine)"
     )
     errors = intake["status_errors"] + fixed["errors"] + halfway["errors"]
     if evaluations < answered or queued != evaluations or errors:
