@@ -184,3 +184,18 @@ async def test_announcement_carries_staff_and_window_fields(api: Client, project
     assert body["complaint_phone"] == "12345"
     assert body["voice_prompts"] is True
     assert body["announced_at"]
+
+
+async def test_heartbeats_are_counted_for_prometheus(api: Client) -> None:
+    def counted(text: str) -> float:
+        line = 'haochaping_device_heartbeats_total{kind="kiosk"}'
+        values = [float(row.split()[-1]) for row in text.splitlines() if row.startswith(line)]
+        return values[0] if values else 0.0
+
+    before = counted((await api.get("/metrics")).text)
+    answer = await beat(api, KIOSK_KEY)
+    after = (await api.get("/metrics")).text
+
+    assert answer.status_code == 200, answer.text
+    assert counted(after) == before + 1
+    assert "haochaping_device_clock_skew_seconds_bucket" in after

@@ -123,8 +123,7 @@
   // Any touch restarts the inactivity clock of the states that wait for the citizen.
   function touched() {
     clearTimeout(inactivity);
-    var note = $("timeout-note");
-    if (!TIMED[state]) { note.hidden = true; return; }
+    if (!TIMED[state]) return;
     var waitingFor = state;
     inactivity = setTimeout(function () { timedOut(waitingFor); }, config.timeoutMs);
   }
