@@ -4,13 +4,17 @@ keeps ratings made while the network is down until it returns."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import segno
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     DEMO_BEARER,
     DEMO_KIOSK_KEY,
     DEMO_WINDOW_KEY,
@@ -326,3 +330,47 @@ def test_kiosk_starts_a_rating_from_project_no_and_phone_tail(
     expect(page.locator("#thanks-note")).to_contain_text("您的评价已提交")
     expect(page.locator("#screen-idle")).to_be_visible()
     assert served.ratings(project_no) == [(1, 4, "", "kiosk", 1)]
+
+
+def receipt_camera(path: Path, text: str) -> Path:
+    """A fake camera (a Y4M clip, which chromium loops) filming a receipt's QR code."""
+    width, height, scale = 640, 480, 6
+    rows = list(segno.make(text, error="m").matrix_iter(scale=scale, border=4))
+    top, left = (height - len(rows)) // 2, (width - len(rows[0])) // 2
+    luma = bytearray([235]) * (width * height)
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                luma[(top + y) * width + left + x] = 16
+    chroma = bytes([128]) * (width * height // 4)
+    frame = b"FRAME\n" + bytes(luma) + chroma + chroma
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode() + frame * 2)
+    return path
+
+
+def test_kiosk_starts_a_rating_by_scanning_the_receipt_qr(
+    served: Served, browser: Any, project_no: str, tmp_path: Path
+) -> None:
+    token = served.register(project_no)["rating_token"]
+    clip = receipt_camera(tmp_path / "receipt.y4m", f"{served.base_url}/r/{token}?src=qr")
+    # A browser of its own: the fake camera is a launch option.
+    camera_browser = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}",
+        ],
+    )
+    try:
+        page = new_page(camera_browser, TABLET)
+        page.context.grant_permissions(["camera"], origin=served.base_url)
+        set_up_device(page, served, key=DEMO_KIOSK_KEY)
+        page.get_by_role("button", name="扫描回执二维码评价").click()
+        expect(page.locator("#k-meta")).to_contain_text(project_no, timeout=20_000)
+        page.get_by_role("button", name="非常满意", exact=True).click()
+        expect(page.locator("#thanks-note")).to_contain_text("您的评价已提交")
+    finally:
+        camera_browser.close()
+    assert served.ratings(project_no) == [(1, 5, "", "kiosk", 1)]
