@@ -10,7 +10,8 @@ import httpx
 
 from evaluation_service.kernel.tables import Department, Device, DeviceHeartbeat, Staff, Window
 from tests.integration.test_pages import announce, current, register
-from tests.support import KIOSK_KEY, WINDOW_KEY
+from tests.rectification_support import make_staff
+from tests.support import KIOSK_KEY, OTHER_WINDOW_KEY, WINDOW_KEY
 
 Client = httpx.AsyncClient
 
@@ -199,3 +200,22 @@ async def test_heartbeats_are_counted_for_prometheus(api: Client) -> None:
     assert answer.status_code == 200, answer.text
     assert counted(after) == before + 1
     assert "haochaping_device_clock_skew_seconds_bucket" in after
+
+
+async def test_fleet_console_is_for_supervisors_and_admins(api: Client) -> None:
+    staff = await make_staff(api)
+    await beat(api, OTHER_WINDOW_KEY, device_time="2026-01-01T00:00:00+00:00")
+
+    admin = await api.get("/console/devices", headers=staff.admin)
+    supervisor = await api.get("/console/devices", headers=staff.supervisor)
+    liaison = await api.get("/console/devices", headers=staff.liaison_a)
+    deputy = await api.get("/console/devices", headers=staff.deputy)
+    anonymous = await api.get("/console/devices", headers={"Accept": "text/html"})
+
+    assert admin.status_code == supervisor.status_code == 200
+    assert "评价设备状态" in admin.text
+    assert 'id="device-EV-W02" data-alerts="设备时钟偏差过大"' in admin.text
+    assert liaison.status_code == 403
+    assert deputy.status_code == 403
+    assert "只能查看月度统计报告" in deputy.text
+    assert anonymous.status_code in {302, 303}
