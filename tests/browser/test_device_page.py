@@ -315,6 +315,8 @@ def test_kiosk_starts_a_rating_from_project_no_and_phone_tail(
     wrong_check = page.locator("#kiosk-error")
     expect(wrong_check).to_contain_text("办件编号或手机号后四位不正确")
     screenshot(page, f"kiosk-entry-{size}")
+    assert fits_screen(page)
+    assert controls_too_small(page) == []
     unknown_text = wrong_check.text_content()
     page.get_by_label("办件编号").fill(f"{project_no}X")
     page.get_by_label("手机号后四位").fill("1234")
@@ -322,7 +324,12 @@ def test_kiosk_starts_a_rating_from_project_no_and_phone_tail(
     # An unknown 办件编号 reads exactly like a wrong check.
     expect(wrong_check).to_have_text(unknown_text)
     page.get_by_label("办件编号").fill(project_no)
-    page.get_by_label("手机号后四位").fill("1234")
+    # The phone tail typed on the screen's own keyboard, as on a kiosk without one.
+    page.get_by_label("手机号后四位").fill("")
+    page.get_by_label("手机号后四位").click()
+    for digit in "12345":  # the fifth does not fit
+        page.locator(f'#keypad [data-key="{digit}"]').click()
+    expect(page.get_by_label("手机号后四位")).to_have_value("1234")
     page.get_by_role("button", name="开始评价").click()
 
     expect(page.locator("#k-meta")).to_contain_text(project_no)

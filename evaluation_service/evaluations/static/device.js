@@ -460,10 +460,35 @@
     kioskStart({ project_no: projectNo, phone_tail: tail }, kioskError);
   });
 
+  // The on-screen keyboard types into the kiosk field last touched (the phone tail takes digits).
+  var keyTarget = null;
+  ["kiosk-project", "kiosk-phone"].forEach(function (id) {
+    $(id).addEventListener("focus", function () { keyTarget = $(id); });
+  });
+  document.querySelectorAll("#keypad .key").forEach(function (button) {
+    // Keep the focus (and the caret) in the field: a key is not a place to stand.
+    button.addEventListener("pointerdown", function (event) { event.preventDefault(); });
+    button.addEventListener("click", function () {
+      var input = keyTarget || $("kiosk-project");
+      var key = button.getAttribute("data-key");
+      if (key === "back") input.value = input.value.slice(0, -1);
+      else if (key === "clear") input.value = "";
+      else if (input.id !== "kiosk-phone" || /[0-9]/.test(key)) {
+        if (input.value.length < Number(input.getAttribute("maxlength") || 64)) input.value += key;
+      }
+      if (input === $("kiosk-phone") && input.value.length === 4 && $("kiosk-project").value) {
+        $("kiosk-go").focus();
+      } else if (input === $("kiosk-phone") || document.activeElement !== input) {
+        input.focus();
+      }
+    });
+  });
+
   function openKiosk(scan) {
     if (!go("kiosk")) return;
     kioskError("");
     $("scan-box").hidden = !scan;
+    keyTarget = $("kiosk-project");
     if (scan) startScan(); else $("kiosk-project").focus();
   }
 
