@@ -388,7 +388,18 @@ class Fleet:
     async def _offer(
         self, device: DeviceIdentity, project_no: str, service_number: int, now: datetime
     ) -> DeviceView:
-        return await self.pages.announce(device, project_no, service_number, now)
+        try:
+            return await self.pages.announce(device, project_no, service_number, now)
+        except Conflict as error:
+            if error.code != "already_rated":
+                raise
+            # The window's wording speaks of pushing to the device; the citizen is told plainly.
+            raise Conflict(
+                "already_rated",
+                "这次服务已经评价过了，感谢您的参与！如需追加评价，请使用短信中的评价链接。",
+                "this service record already has its rating",
+                "project_no",
+            ) from None
 
 
 __all__ = [
