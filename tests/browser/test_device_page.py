@@ -185,15 +185,15 @@ def test_announcement_during_a_half_finished_rating_waits_until_it_is_submitted(
     page.get_by_role("button", name="服务态度差").click()
 
     served.announce_at_window_a01(following)
-    expect(page.locator("body")).to_have_attribute("data-next", f"{following}#1")
+    expect(page.locator("body")).to_have_attribute("data-next", f"{following}#1", timeout=15_000)
     expect(page.locator("#k-next")).to_be_visible()
     screenshot(page, "device-reasons-next-waiting-tablet")
     expect(page.locator("#k-meta")).to_contain_text(project_no)
     expect(page.get_by_role("button", name="服务态度差")).to_have_attribute("aria-pressed", "true")
     submit.click()
     expect(page.locator("#thanks-note")).to_contain_text("您的评价已提交")
-    # After the thank-you screen, the waiting announcement is offered.
-    expect(page.locator("#k-meta")).to_contain_text(following)
+    # After the thank-you screen (2 s here), the waiting announcement is offered.
+    expect(page.locator("#k-meta")).to_contain_text(following, timeout=15_000)
     expect(page.locator("body")).to_have_attribute("data-state", "rating")
 
     assert served.ratings(project_no) == [(1, 2, "101", "window", 1)]
@@ -211,7 +211,8 @@ def test_rating_screen_times_out_to_idle_stores_nothing_and_offers_it_only_when_
     page.get_by_role("button", name="非常不满意", exact=True).click()
     expect(page.locator("#step-reasons")).to_be_visible()
 
-    expect(page.locator("#screen-idle")).to_be_visible()
+    # Nobody touches the screen: back to idle after the 2 s timeout (waited for, with slack).
+    expect(page.locator("#screen-idle")).to_be_visible(timeout=15_000)
     # The record is still announced on the server; the next poll must not bring it back.
     with page.expect_response(lambda r: "/api/v1/devices/current" in r.url):
         pass
@@ -234,7 +235,7 @@ def test_withdrawal_of_the_record_being_rated_is_shown(
     served.announce_at_window_a01(project_no)
     page.get_by_role("button", name="不满意", exact=True).click()
     withdraw_at_window_a01(served)
-    expect(page.get_by_role("heading", name="该办件已撤回")).to_be_visible()
+    expect(page.get_by_role("heading", name="该办件已撤回")).to_be_visible(timeout=15_000)
     screenshot(page, "device-withdrawn-tablet")
     page.get_by_role("button", name="知道了").click()
     expect(page.locator("#screen-idle")).to_be_visible()
