@@ -28,6 +28,7 @@ from tests.browser.conftest import (
     new_page,
     screenshot,
 )
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 QUEUE = "haochaping.device.queue"
@@ -390,3 +391,33 @@ def test_kiosk_starts_a_rating_by_scanning_the_receipt_qr(
     finally:
         camera_browser.close()
     assert served.ratings(project_no) == [(1, 5, "", "kiosk", 1)]
+
+
+def documented_transitions() -> set[tuple[str, str, str]]:
+    """The table in docs/devices.md: "a, b" and "x / y" list states and events; "any but setup"
+    is every state except setup."""
+    text = (ROOT / "docs" / "devices.md").read_text()
+    table = text.split("## The screen is a state machine", 1)[1].split("\n\n", 3)[2]
+    states = {"setup", "pin", "idle", "kiosk", "rating", "reasons", "withdrawn", "thanks"}
+    found: set[tuple[str, str, str]] = set()
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        sources = states - {"setup"} if cells[0] == "any but setup" else cells[0].split(", ")
+        for source in sources:
+            for event in cells[1].split(" / "):
+                found.add((source, event, cells[2]))
+    return found
+
+
+def test_the_page_state_machine_is_the_documented_one(served: Served, browser: Any) -> None:
+    page = new_page(browser, TABLET)
+    page.goto(f"{served.base_url}/device")
+    table: dict[str, dict[str, str]] = page.evaluate("window.deviceStateMachine.transitions")
+
+    implemented = {
+        (source, event, target)
+        for source, events in table.items()
+        if source != "loading"  # before the first answer: not a screen anyone acts on
+        for event, target in events.items()
+    }
+    assert implemented == documented_transitions()
