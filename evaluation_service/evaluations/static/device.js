@@ -7,29 +7,28 @@
 // which looks the pair up in TRANSITIONS; a pair not in the table is ignored, so an announcement
 // can never replace a rating half done.
 //
-//   state        event          next         what happens
-//   ----------   ------------   ----------   ------------------------------------------------------
-//   setup        saved          idle         the key was accepted by the server
-//   setup        cancel         idle         (only when a key is already stored)
-//   pin          ok             setup        the admin PIN was right (long-press on the seal first)
-//   pin          cancel         idle
-//   idle         announce       rating       the window system announced a record (or a kiosk found one)
-//   idle         kiosk          kiosk        a kiosk's "scan / type the 办件编号" buttons
-//   idle         admin          pin          long-press on the seal
-//   kiosk        found          rating       the server matched the QR / 办件编号 + phone tail
-//   kiosk        cancel         idle
-//   kiosk        timeout        idle         nobody touched the screen for `timeoutMs`
-//   rating       bad            reasons      level 1 or 2: reasons must be chosen
-//   rating       rated          thanks       level 3-5: the rating is queued and sent
-//   rating       timeout        idle         nothing stored; the record is not offered again
-//   rating       withdrawn      withdrawn    the record left the device's session: shown, not hidden
-//   reasons      back           rating
-//   reasons      rated          thanks
-//   reasons      timeout        idle
-//   reasons      withdrawn      withdrawn
-//   withdrawn    done           idle         "知道了", or after `idleAfterMs`
-//   thanks       done           idle         after `idleAfterMs`; a record announced meanwhile shows next
+//   state                            event             next        what happens
+//   -------------------------------  ----------------  ----------  --------------------------------------
+//   setup                            saved             idle        the server accepted the key typed in
+//   setup                            cancel            idle        only with a key stored (opened by PIN)
+//   pin                              ok                setup       the admin PIN was right
+//   pin                              cancel / timeout  idle
+//   idle                             announce          rating      a record announced, not rated or let go
+//   idle                             kiosk             kiosk       a kiosk's scan / type buttons
+//   idle, kiosk, withdrawn, thanks   admin             pin         3-second press on the 评 seal
+//   kiosk                            found             rating      the server matched QR or 办件编号 + tail
+//   kiosk                            cancel / timeout  idle
+//   rating                           rated             thanks      level 3-5: queued and sent
+//   rating                           bad               reasons     level 1-2: a reason must be chosen
+//   reasons                          back              rating
+//   reasons                          rated             thanks
+//   rating, reasons                  timeout           idle        nothing stored; not offered again
+//   rating, reasons                  withdrawn         withdrawn   the record left the device: shown
+//   withdrawn                        done              idle        知道了, or after `idleAfterMs`
+//   thanks                           done              idle        after `idleAfterMs`
+//   any but setup                    unauthorised      setup       the server refused the key
 //
+// (docs/devices.md has the same table; a browser test holds TRANSITIONS to it.)
 // A record announced while a rating is under way is not in the table for rating/reasons: it waits
 // (body[data-next] names it) and the next poll after the rating ends or times out offers it.
 (function () {
