@@ -185,10 +185,24 @@ def process_metrics() -> bytes:
     return generate_latest(REGISTRY)
 
 
+async def fleet_figures(fleet: Fleet, now: datetime) -> dict[str, tuple[str, float]]:
+    rows = await fleet.devices(now)
+    return {
+        "haochaping_devices_alerted": (
+            "Active devices silent during opening hours or with a skewed clock (/console/devices)",
+            sum(1 for row in rows if row.alerts),
+        ),
+    }
+
+
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
-async def metrics(forwarding: NamedDependency[Forwarding]) -> Response[bytes]:
+async def metrics(
+    forwarding: NamedDependency[Forwarding], fleet: NamedDependency[Fleet]
+) -> Response[bytes]:
     registry = CollectorRegistry()
-    registry.register(_Figures(await database_figures(forwarding, datetime.now(UTC))))  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    figures = {**await database_figures(forwarding, now), **await fleet_figures(fleet, now)}
+    registry.register(_Figures(figures))  # type: ignore[arg-type]
     body = process_metrics() + generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

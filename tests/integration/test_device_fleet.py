@@ -200,6 +200,7 @@ async def test_heartbeats_are_counted_for_prometheus(api: Client) -> None:
     assert answer.status_code == 200, answer.text
     assert counted(after) == before + 1
     assert "haochaping_device_clock_skew_seconds_bucket" in after
+    assert "\nhaochaping_devices_alerted " in after
 
 
 async def test_fleet_console_is_for_supervisors_and_admins(api: Client) -> None:
