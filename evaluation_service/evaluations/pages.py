@@ -17,7 +17,13 @@ from evaluation_service.evaluations.model import DeviceKind
 from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from evaluation_service.kernel.clock import as_utc
 from evaluation_service.kernel.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
-from evaluation_service.kernel.tables import Device, DeviceSession, Evaluation, ServiceRecord
+from evaluation_service.kernel.tables import (
+    Device,
+    DeviceSession,
+    Evaluation,
+    ServiceRecord,
+    Staff,
+)
 
 # A record announced and never rated stops being offered after this long, so a forgotten session
 # does not greet the next citizen at the window.
@@ -40,6 +46,7 @@ class RecordView:
     applicant_identified: bool
     rated: frozenset[int]
     client_id: int | None = None  # the business system that registered the transaction
+    staff_no: str = ""  # who served the citizen in this contact (empty: not given)
 
     @property
     def next_assess_number(self) -> int | None:
@@ -52,6 +59,17 @@ class RecordView:
 
 
 @dataclass(frozen=True)
+class StaffView:
+    """The staff member who served, as the evaluator shows them."""
+
+    staff_no: str
+    name: str
+    star_level: int
+    has_photo: bool
+    photo_sha256: str
+
+
+@dataclass(frozen=True)
 class DeviceView:
     device_id: str
     kind: DeviceKind
@@ -61,6 +79,13 @@ class DeviceView:
     hall: str
     # The record waiting to be rated here, or None: the page then shows its idle screen.
     current: RecordView | None
+    service_promise: str = ""
+    complaint_phone: str = ""
+    voice_prompts: bool = False
+    # When the current record was announced: announcing the same record again offers it again on
+    # a device that let it time out.
+    announced_at: datetime | None = None
+    staff: StaffView | None = None
 
 
 def _window_closed() -> Gone:
@@ -87,6 +112,7 @@ class Pages:
                 ServiceRecord.service_number,
                 ServiceRecord.name,
                 ServiceRecord.window_no,
+                ServiceRecord.staff_no,
                 ServiceRecord.occurred_at,
                 ServiceRecord.rating_deadline,
                 ServiceRecord.service_transaction.project_no.as_alias("project_no"),
@@ -118,6 +144,7 @@ class Pages:
             applicant_identified=bool(row["identified"]),
             rated=frozenset(r["assess_number"] for r in rated),
             client_id=row["client_id"],
+            staff_no=row["staff_no"] or "",
         )
 
     async def _record_by_number(self, project_no: str, service_number: int) -> RecordView | None:
@@ -267,7 +294,12 @@ class Pages:
         """The device and the record waiting at it; none once rated, expired or too old."""
         info = (
             await Device.select(
-                Device.name, Device.window.name.as_alias("window_name"), Device.window.hall
+                Device.name,
+                Device.voice_prompts,
+                Device.window.name.as_alias("window_name"),
+                Device.window.hall,
+                Device.window.service_promise.as_alias("service_promise"),
+                Device.window.complaint_phone.as_alias("complaint_phone"),
             )
             .where(Device.id == device.id)
             .first()
@@ -280,10 +312,13 @@ class Pages:
             .first()
         )
         current = None
+        announced_at = None
         if session is not None and now - as_utc(session["announced_at"]) <= SESSION_MAX_AGE:
             view = await self._record_by_number(session["project_no"], session["service_number"])
             if view is not None and 1 not in view.rated and now <= view.rating_deadline:
                 current = view
+                announced_at = as_utc(session["announced_at"])
+        staff = await self._staff(current.staff_no) if current and current.staff_no else None
         return DeviceView(
             device_id=device.device_id,
             kind=device.kind,
@@ -292,7 +327,28 @@ class Pages:
             window_name=info.get("window_name") or "",
             hall=info.get("window.hall") or "",
             current=current,
+            service_promise=info.get("service_promise") or "",
+            complaint_phone=info.get("complaint_phone") or "12345",
+            voice_prompts=bool(info.get("voice_prompts")),
+            announced_at=announced_at,
+            staff=staff,
+        )
+
+    async def _staff(self, staff_no: str) -> StaffView | None:
+        row = (
+            await Staff.select(Staff.staff_no, Staff.name, Staff.star_level, Staff.photo_sha256)
+            .where(Staff.staff_no == staff_no)
+            .first()
+        )
+        if row is None:
+            return None
+        return StaffView(
+            staff_no=row["staff_no"],
+            name=row["name"],
+            star_level=max(0, min(int(row["star_level"] or 0), 5)),
+            has_photo=bool(row["photo_sha256"]),
+            photo_sha256=row["photo_sha256"] or "",
         )
 
 
-__all__ = ["SESSION_MAX_AGE", "DeviceView", "Pages", "RecordView"]
+__all__ = ["SESSION_MAX_AGE", "DeviceView", "Pages", "RecordView", "StaffView"]

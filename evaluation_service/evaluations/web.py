@@ -22,7 +22,7 @@ from litestar.response import Template
 from litestar.static_files import create_static_files_router
 
 from evaluation_service.evaluations.model import LEVEL_TEXT, TOKEN_CHANNELS, Channel, is_bad
-from evaluation_service.evaluations.pages import DeviceView, Pages, RecordView
+from evaluation_service.evaluations.pages import DeviceView, Pages, RecordView, StaffView
 from evaluation_service.evaluations.schemas import EvaluationIn, IndicatorOut, Short
 from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from evaluation_service.kernel.errors import DomainError, InvalidInput, Unauthenticated
@@ -322,6 +322,16 @@ class CurrentRecordOut(msgspec.Struct):
     occurred_text: str
 
 
+class StaffOut(msgspec.Struct):
+    """Who served the citizen: shown beside the faces. `photo_url` is empty without a photo (the
+    page then shows the name's first character)."""
+
+    staff_no: str
+    name: str
+    star_level: int  # 0: none shown; 1-5 stars
+    photo_url: str = ""
+
+
 class DeviceCurrentOut(msgspec.Struct):
     device_id: str
     kind: str
@@ -331,9 +341,31 @@ class DeviceCurrentOut(msgspec.Struct):
     hall: str
     state: str  # "ready": a record waits to be rated; "idle": nothing to rate
     record: CurrentRecordOut | None = None
+    service_promise: str = ""  # the window's 服务承诺, on the idle screen
+    complaint_phone: str = "12345"
+    voice_prompts: bool = False  # speak the invitation to rate on this device
+    # When the record was announced: the page tells a re-announcement from the same announcement.
+    announced_at: datetime | None = None
+    staff: StaffOut | None = None
 
 
-def _device_out(view: DeviceView) -> DeviceCurrentOut:
+# The staff photo is served by the catalog's admin side (issue 13 item 5) at this address; the
+# page shows it only when the staff member has one (Staff.photo_sha256), the hash busting caches.
+STAFF_PHOTO_URL = "/device/staff-photo/{staff_no}?size=256&v={version}"
+
+
+def _staff_out(view: StaffView | None) -> StaffOut | None:
+    if view is None:
+        return None
+    photo = ""
+    if view.has_photo:
+        photo = STAFF_PHOTO_URL.format(staff_no=view.staff_no, version=view.photo_sha256[:12])
+    return StaffOut(
+        staff_no=view.staff_no, name=view.name, star_level=view.star_level, photo_url=photo
+    )
+
+
+def device_out(view: DeviceView) -> DeviceCurrentOut:
     record = None
     if view.current is not None:
         c = view.current
@@ -356,6 +388,11 @@ def _device_out(view: DeviceView) -> DeviceCurrentOut:
         hall=view.hall,
         state="ready" if record else "idle",
         record=record,
+        service_promise=view.service_promise,
+        complaint_phone=view.complaint_phone,
+        voice_prompts=view.voice_prompts,
+        announced_at=view.announced_at,
+        staff=_staff_out(view.staff) if record else None,
     )
 
 
@@ -387,7 +424,7 @@ async def device_current(
 ) -> DeviceCurrentOut:
     pages = Pages(intake)
     device = await _speaking_device(pages, device_key, None, None)
-    return _device_out(await pages.current(device, datetime.now(UTC)))
+    return device_out(await pages.current(device, datetime.now(UTC)))
 
 
 @post(
@@ -411,7 +448,7 @@ async def announce_current(
         client_id = await intake.authenticate_client(_bearer(authorization))
     now = datetime.now(UTC)
     view = await pages.announce(device, data.project_no, data.service_number, now, client_id)
-    return _device_out(view)
+    return device_out(view)
 
 
 @delete(
@@ -430,15 +467,23 @@ async def clear_current(
 ) -> DeviceCurrentOut:
     pages = Pages(intake)
     device = await _speaking_device(pages, device_key, authorization, device_id)
-    return _device_out(await pages.clear(device, datetime.now(UTC)))
+    return device_out(await pages.clear(device, datetime.now(UTC)))
 
 
 @get("/device", include_in_schema=False)
 async def device_page(
-    request: Request[Any, Any, Any], intake: NamedDependency[Intake], idle_after: FromQuery[int] = 8
+    request: Request[Any, Any, Any],
+    intake: NamedDependency[Intake],
+    idle_after: FromQuery[int] = 8,
+    timeout: FromQuery[int | None] = None,
 ) -> Template:
-    """The touch page of a window evaluator or kiosk; which device it is lives in localStorage."""
+    """The touch page of a window evaluator or kiosk; which device it is lives in localStorage.
+
+    `idle_after` is how long the thank-you screen stays; `timeout` overrides the rating screen's
+    inactivity timeout (DEVICE_IDLE_TIMEOUT_SECONDS) for this page, e.g. for a demonstration."""
     pages = Pages(intake)
+    settings = intake.settings
+    timeout_seconds = settings.device_idle_timeout_seconds if timeout is None else timeout
     tags = {
         level: [{"code": t.code, "text": t.text} for t in items]
         for level, items in (await _tags_by_level(pages)).items()
@@ -450,6 +495,8 @@ async def device_page(
             "config": {
                 "tags": tags,
                 "idleAfterMs": max(1, min(idle_after, 120)) * 1000,
+                "timeoutMs": max(2, min(timeout_seconds, 600)) * 1000,
+                "heartbeatMs": settings.device_heartbeat_seconds * 1000,
                 "pollMs": 2000,
             },
         },

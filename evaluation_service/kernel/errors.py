@@ -44,3 +44,9 @@ class Conflict(DomainError):
 
 class Gone(DomainError):
     status = 410
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed attempts from one source in a period (guessing a PIN or a 办件编号)."""
+
+    status = 429

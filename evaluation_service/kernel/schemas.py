@@ -46,6 +46,7 @@ _REFUSALS = {
     413: "The body is too large",
     415: "The body is not declared as JSON (Content-Type: application/json)",
     422: "Invalid input: the message names the field and the reason",
+    429: "Too many failed attempts from this device: wait and try again",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,52 @@ PROVINCE_TEXT_SETTINGS = (
 )
 
 
+def _open_hours(raw: str, name: str) -> tuple[tuple[int, int], ...]:
+    """ "08:30-12:00,13:00-17:30" as minutes of the day; "00:00-24:00" is all day."""
+    spans: list[tuple[int, int]] = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", part)
+        if match is None:
+            raise SettingsError(f"{name} must look like 08:30-12:00,13:00-17:30, got {raw!r}")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if m1 > 59 or m2 > 59 or not 0 <= start < end <= 24 * 60:
+            raise SettingsError(f"{name}: {part.strip()!r} is not a span within one day")
+        spans.append((start, end))
+    return tuple(spans)
+
+
+def _device_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The window evaluators and kiosks, and the fleet view that watches them (docs/devices.md)."""
+    return {
+        "device_idle_timeout_seconds": _int(
+            env.get("DEVICE_IDLE_TIMEOUT_SECONDS", "60"), "DEVICE_IDLE_TIMEOUT_SECONDS", 2
+        ),
+        "device_heartbeat_seconds": _int(
+            env.get("DEVICE_HEARTBEAT_SECONDS", "30"), "DEVICE_HEARTBEAT_SECONDS", 5
+        ),
+        "device_admin_pin_hash": env.get("DEVICE_ADMIN_PIN_HASH", "").strip(),
+        "device_attempts_max": _int(env.get("DEVICE_ATTEMPTS_MAX", "5"), "DEVICE_ATTEMPTS_MAX", 1),
+        "device_attempts_minutes": _int(
+            env.get("DEVICE_ATTEMPTS_MINUTES", "15"), "DEVICE_ATTEMPTS_MINUTES", 1
+        ),
+        "fleet_silent_after_seconds": _int(
+            env.get("FLEET_SILENT_AFTER_SECONDS", "180"), "FLEET_SILENT_AFTER_SECONDS", 10
+        ),
+        "fleet_clock_skew_alert_seconds": _int(
+            env.get("FLEET_CLOCK_SKEW_ALERT_SECONDS", "120"), "FLEET_CLOCK_SKEW_ALERT_SECONDS", 1
+        ),
+        "hall_open_hours": _open_hours(
+            env.get("HALL_OPEN_HOURS", "08:30-12:00,13:00-17:30"), "HALL_OPEN_HOURS"
+        ),
+        "hall_open_workdays_only": _bool(
+            env.get("HALL_OPEN_WORKDAYS_ONLY", "true"), "HALL_OPEN_WORKDAYS_ONLY"
+        ),
+    }
+
+
 def _forwarding_settings(env: Mapping[str, str]) -> dict[str, Any]:
     def number(name: str, default: str, minimum: float) -> float:
         return _float(env.get(name.upper(), default), name.upper(), minimum)
@@ -237,6 +284,19 @@ class Settings:
     # them; the dataclass default is false so an app built in a test does not generate a report or
     # reconcile when it starts. With a real broker the `scheduler` process does this instead.
     scheduler_enabled: bool = False
+    # Window evaluators and kiosks (docs/devices.md): the rating screen's inactivity timeout, the
+    # heartbeat period, the admin PIN (an argon2 hash; empty: the setup screen cannot be opened on
+    # a device that has its key), attempts allowed per device (PIN, kiosk check) per period, and
+    # when the fleet view raises an alert: silent during opening hours, or a clock off by more.
+    device_idle_timeout_seconds: int = 60
+    device_heartbeat_seconds: int = 30
+    device_admin_pin_hash: str = field(default="", repr=False)
+    device_attempts_max: int = 5
+    device_attempts_minutes: int = 15
+    fleet_silent_after_seconds: int = 180
+    fleet_clock_skew_alert_seconds: int = 120
+    hall_open_hours: tuple[tuple[int, int], ...] = ((8 * 60 + 30, 12 * 60), (13 * 60, 17 * 60 + 30))
+    hall_open_workdays_only: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -281,6 +341,7 @@ class Settings:
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED", "true"), "SCHEDULER_ENABLED"),
             **_rectification_settings(env),
             **_forwarding_settings(env),
+            **_device_settings(env),
         )
         settings.validate()
         return settings

@@ -32,6 +32,7 @@ from connectors.service import Forwarding
 from connectors.web import FORWARDING_PAGES
 from connectors.web import TEMPLATE_DIRECTORY as FORWARDING_TEMPLATES
 from evaluation_service.evaluations.api import intake_controller
+from evaluation_service.evaluations.fleet_web import DEVICE_ROUTES, FLEET_PAGE_ROUTER
 from evaluation_service.evaluations.web import PAGE_ROUTES
 from evaluation_service.evaluations.web import TEMPLATE_DIRECTORY as EVALUATION_TEMPLATES
 from evaluation_service.identity.api import (
@@ -53,6 +54,7 @@ from evaluation_service.root.bootstrap import (
 from evaluation_service.root.boundary import BoundedRequest, data_error
 from evaluation_service.root.headers import security_headers
 from evaluation_service.root.observability import (
+    ObservedFleet,
     ObservedIntake,
     RequestContext,
     metrics,
@@ -233,6 +235,7 @@ def _dependencies(services: Services, broker: Broker) -> dict[str, Provide]:
         "rectification": _provide(services.rectification),
         "forwarding": _provide(services.forwarding),
         "reports": _provide(services.reports),
+        "fleet": _provide(services.fleet),
         "inbox": _provide(inbox),
         "forwarding_failures": _provide(failures),
         "cookie_secure": _provide(services.settings.session_cookie_secure),
@@ -267,6 +270,7 @@ def _staff_side(services: Services) -> Router:
             FRAME_ROUTER,
             STAFF_ROUTER,
             FORWARDING_PAGES,
+            FLEET_PAGE_ROUTER,
         ],
         middleware=[
             DefineMiddleware(CSRFMiddleware, config=csrf_config(services.settings)),
@@ -276,9 +280,12 @@ def _staff_side(services: Services) -> Router:
 
 
 def observed(services: Services) -> Services:
-    """Intake that counts and logs every stored rating (root/observability.py)."""
+    """Intake that counts and logs every stored rating, Fleet that counts heartbeats
+    (root/observability.py)."""
     stamp_request_ids()
-    return replace(services, intake=ObservedIntake(services.intake))
+    return replace(
+        services, intake=ObservedIntake(services.intake), fleet=ObservedFleet(services.fleet)
+    )
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -312,6 +319,7 @@ def create_app(settings: Settings) -> Litestar:
             metrics,
             intake_controller(services.intake),
             *PAGE_ROUTES,
+            *DEVICE_ROUTES,
             _staff_side(services),
         ],
         dependencies=_dependencies(services, broker),

@@ -28,6 +28,7 @@ from connectors.model import (
 from connectors.province.client import ProvinceClient
 from connectors.reconcile import reconcile_and_record
 from connectors.service import Forwarding
+from evaluation_service.evaluations.fleet import Fleet
 from evaluation_service.evaluations.service import Intake
 from evaluation_service.evaluations.tokens import RatingTokens
 from evaluation_service.identity.service import Identity, LoginPolicy
@@ -143,23 +144,26 @@ class Services:
     rectification: Rectification
     forwarding: Forwarding
     reports: Reports
+    fleet: Fleet
 
 
 def build_services(settings: Settings, db: Database | None = None) -> Services:
     db = db or new_database(settings)
     calendar = build_calendar(settings)
+    intake = Intake(
+        db,
+        settings,
+        calendar,
+        RatingTokens(settings.token_secret),
+        TicketOpening(ticket_clock(settings, calendar)),
+    )
     return Services(
         settings=settings,
         db=db,
         calendar=calendar,
         identity=identity_of(db, settings),
-        intake=Intake(
-            db,
-            settings,
-            calendar,
-            RatingTokens(settings.token_secret),
-            TicketOpening(ticket_clock(settings, calendar)),
-        ),
+        intake=intake,
+        fleet=Fleet(intake, settings),
         rectification=Rectification.from_settings(db, settings, calendar),
         forwarding=Forwarding(db),
         reports=Reports.from_settings(db, settings, calendar),

@@ -34,8 +34,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from connectors.service import Forwarding
+from evaluation_service.evaluations.fleet import Fleet, HeartbeatIn
 from evaluation_service.evaluations.schemas import EvaluationIn, EvaluationOut
-from evaluation_service.evaluations.service import Intake
+from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from rectification.model import State
 from rectification.tables import Ticket
 
@@ -54,6 +55,16 @@ RATINGS_ACCEPTED = Counter(
     "haochaping_ratings_accepted",
     "Ratings stored (201), by channel and satisfaction level (1 very dissatisfied … 5)",
     ["channel", "level"],
+)
+DEVICE_HEARTBEATS = Counter(
+    "haochaping_device_heartbeats",
+    "Heartbeats received from window evaluators and kiosks, by device kind",
+    ["kind"],
+)
+DEVICE_CLOCK_SKEW = Histogram(
+    "haochaping_device_clock_skew_seconds",
+    "Absolute difference between a device's clock and the server's, at each heartbeat",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
 )
 CLOSED_STATES = (State.closed, State.closed_invalid)
 
@@ -93,6 +104,19 @@ class RequestContext:
                 scope.get("method", ""), scope.get("path_template") or "unrouted", str(status)
             ).observe(time.perf_counter() - started)
             REQUEST_ID.reset(token)
+
+
+class ObservedFleet(Fleet):
+    """The process's Fleet, counting heartbeats and their clock skew for Prometheus."""
+
+    def __init__(self, inner: Fleet) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    async def heartbeat(self, device: DeviceIdentity, beat: HeartbeatIn, now: datetime) -> int:
+        skew_ms = await super().heartbeat(device, beat, now)
+        DEVICE_HEARTBEATS.labels(device.kind.value).inc()
+        DEVICE_CLOCK_SKEW.observe(abs(skew_ms) / 1000)
+        return skew_ms
 
 
 class ObservedIntake(Intake):
@@ -161,10 +185,24 @@ def process_metrics() -> bytes:
     return generate_latest(REGISTRY)
 
 
+async def fleet_figures(fleet: Fleet, now: datetime) -> dict[str, tuple[str, float]]:
+    rows = await fleet.devices(now)
+    return {
+        "haochaping_devices_alerted": (
+            "Active devices silent during opening hours or with a skewed clock (/console/devices)",
+            sum(1 for row in rows if row.alerts),
+        ),
+    }
+
+
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
-async def metrics(forwarding: NamedDependency[Forwarding]) -> Response[bytes]:
+async def metrics(
+    forwarding: NamedDependency[Forwarding], fleet: NamedDependency[Fleet]
+) -> Response[bytes]:
     registry = CollectorRegistry()
-    registry.register(_Figures(await database_figures(forwarding, datetime.now(UTC))))  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    figures = {**await database_figures(forwarding, now), **await fleet_figures(fleet, now)}
+    registry.register(_Figures(figures))  # type: ignore[arg-type]
     body = process_metrics() + generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

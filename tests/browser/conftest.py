@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from tests.conftest import ROOT, skip_or_fail
 from tests.forwarding_support import start_simulator
@@ -42,12 +43,16 @@ CHROMIUM_ARGS = [
 # From evaluation_service/evaluations/demo_data/: the demo business system, window A01's device.
 DEMO_BEARER = "demo-business-token-please-change"
 DEMO_WINDOW_KEY = "demo-window-01-key-please-change"
+DEMO_KIOSK_KEY = "demo-kiosk-01-key-please-change"
+# The devices' admin PIN in the browser tests (the server holds only its argon2 hash).
+DEVICE_ADMIN_PIN = "246810"
 DEMO_ITEM_CODE = "1137012400431862270140001001001"  # 个体工商户设立登记
 DEMO_DEPARTMENT_CODE = "113701240043186227"  # 平阴县行政审批服务局
 TOKEN_SECRET = "browser-test-secret-not-for-production"
 PHONE = {"width": 360, "height": 740}
 LAPTOP = {"width": 1366, "height": 768}
 KIOSK = {"width": 1920, "height": 1080}
+TABLET = {"width": 1280, "height": 800}
 
 
 def _free_port() -> int:
@@ -120,6 +125,11 @@ class Served:
                 (project_no,),
             ).fetchall()
 
+    def execute(self, statement: str, *params: Any) -> None:
+        """Change a row as an administrator would (catalog columns, a device's last heartbeat)."""
+        with sqlite3.connect(self.database) as connection:
+            connection.execute(statement, params)
+
     def record_id(self, project_no: str) -> int:
         with sqlite3.connect(self.database) as connection:
             row = connection.execute(
@@ -159,6 +169,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "TOKEN_SECRET": TOKEN_SECRET,
         "PUBLIC_BASE_URL": base_url,
         "BROKER_URL": "embedded",
+        # Devices: the admin PIN, a short heartbeat, and a hall open around the clock so a silent
+        # device is alerted whenever the tests run.
+        "DEVICE_ADMIN_PIN_HASH": PasswordHasher().hash(DEVICE_ADMIN_PIN),
+        "DEVICE_HEARTBEAT_SECONDS": "5",
+        "HALL_OPEN_HOURS": "00:00-24:00",
+        "HALL_OPEN_WORKDAYS_ONLY": "false",
     }
     _run("migrate", env)
     _run("demo", env)

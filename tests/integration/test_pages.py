@@ -355,7 +355,8 @@ async def test_a_rated_record_leaves_the_device_idle(api: Client, project_no: st
 
     assert before["state"] == "ready"
     assert rating.status_code == 201, rating.text
-    assert after == {**before, "state": "idle", "record": None}
+    # Idle: nothing of the record (its announcement, who served) is left in the answer.
+    assert after == {**before, "state": "idle", "record": None, "announced_at": None, "staff": None}
     assert again.status_code == 409
 
 
