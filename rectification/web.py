@@ -31,6 +31,7 @@ from evaluation_service.kernel.schemas import QueryText, RowId, StateFilter
 from evaluation_service.kernel.tables import Department, Indicator
 from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, LEVEL_TEXT
 from rectification import model
+from rectification.case import SATISFACTION_TEXT, Cases
 from rectification.model import (
     ACTION_TEXT,
     ENUM_FIELDS,
@@ -490,4 +491,90 @@ STAFF_ROUTER = Router(
     include_in_schema=False,
 )
 
-__all__ = ["STAFF_ROUTER", "TEMPLATE_DIRECTORY", "action_forms"]
+# --- the citizen's case page (no login: the signed link is the key) -------------------------------
+
+WEEKDAYS = "一二三四五六日"
+
+
+def _case_context(cases: Cases) -> dict[str, Any]:
+    zone = cases.clock.zone
+
+    def when(value: datetime) -> str:
+        local = value.astimezone(zone)
+        return f"{local:%Y年%m月%d日} 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+    def day(value: datetime) -> str:
+        return f"{value.astimezone(zone):%m-%d}"
+
+    return {"when": when, "day": day, "choices": list(SATISFACTION_TEXT.items())}
+
+
+def _case_refusal(cases: Cases, error: DomainError) -> Template:
+    title = "案件链接已过期" if error.status == 410 else "无法打开案件"
+    return Template(
+        "case_error.html",
+        context={**_case_context(cases), "title": title, "message": error.zh},
+        status_code=error.status,
+    )
+
+
+async def _case_page(
+    cases: Cases,
+    token: str,
+    *,
+    done: str = "",
+    error: DomainError | None = None,
+    chosen: str = "",
+    comment: str = "",
+) -> Template:
+    try:
+        view = await cases.view(token, datetime.now(UTC))
+    except DomainError as refusal:
+        return _case_refusal(cases, refusal)
+    return Template(
+        "case.html",
+        context={
+            **_case_context(cases),
+            "c": view,
+            "done": done,
+            "error": error.zh if error else "",
+            "chosen": chosen,
+            "comment": comment,
+        },
+        status_code=error.status if error else 200,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@get("/case/{token:str}", include_in_schema=False)
+async def case_page(
+    cases: NamedDependency[Cases], token: FromPath[str], done: FromQuery[str | None] = None
+) -> Template:
+    return await _case_page(cases, token, done="感谢您的答复，已记录。" if done == "1" else "")
+
+
+@post("/case/{token:str}/feedback", include_in_schema=False)
+async def case_feedback(
+    request: Request[Any, Any, Any], cases: NamedDependency[Cases], token: FromPath[str]
+) -> Response[Any]:
+    """The citizen's 回访 answer from the case page; the token is the only credential."""
+    form = await request.form()
+    satisfaction = str(form.get("satisfaction") or "")
+    comment = str(form.get("comment") or "")
+    try:
+        form_text(comment, "comment", "补充意见", free_text=True)
+        if len(comment) > 500:
+            raise InvalidInput(
+                "comment_too_long", "补充意见最多500字。", "comment too long", "comment"
+            )
+        await cases.answer(token, satisfaction, comment, datetime.now(UTC))
+    except DomainError as error:
+        if error.status in (401, 410):
+            return _case_refusal(cases, error)
+        return await _case_page(cases, token, error=error, chosen=satisfaction, comment=comment)
+    return Redirect(f"/case/{token}?done=1", status_code=303)
+
+
+CASE_ROUTES: list[Any] = [case_page, case_feedback]
+
+__all__ = ["CASE_ROUTES", "STAFF_ROUTER", "TEMPLATE_DIRECTORY", "action_forms"]
