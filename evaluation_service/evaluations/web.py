@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import msgspec
 import segno
@@ -59,6 +59,7 @@ class CaseCard(Protocol):
     def path(self) -> str: ...
 
 
+@runtime_checkable  # Litestar checks an injected value against its declared type
 class CaseLinks(Protocol):
     """Where the citizen follows a ticket: the root hands in rectification's `Cases`."""
 
