@@ -121,7 +121,7 @@ def gateway() -> Iterator[tuple[Gateway, str]]:
     state = Gateway()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             with state.lock:
                 if not state.up:
