@@ -93,7 +93,7 @@ def time_left(clock: TicketClock, due_at: datetime | None, now: datetime) -> Tim
     due_day = clock.local_day(due_at)
     if now <= due_at:
         days = clock.calendar.count_working_days(today - timedelta(days=1), due_day).count
-        if days <= 1:
+        if due_day == today:
             return TimeLeft(False, days, "今天到期")
         return TimeLeft(False, days, f"剩 {days} 个工作日")
     days = clock.calendar.count_working_days(due_day, today).count

@@ -424,7 +424,7 @@ class Rectification:
             service_name=row["service_name"],
             window_no=row["window_no"],
             staff_no=row["staff_no"],
-            contact=_contact(row, masked=not full),
+            contact=_contact(row, masked=not full, cert_masked=actor.role != Role.supervisor),
             evaluation_id=row["evaluation"],
             level=row["level"],
             channel=row["channel"],
@@ -827,12 +827,15 @@ def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
     )
 
 
-def _contact(row: dict[str, Any], masked: bool) -> ContactOut:
+def _contact(row: dict[str, Any], masked: bool, cert_masked: bool = True) -> ContactOut:
+    """`cert_masked`: the ID number stays masked even for the handling department's liaisons,
+    whose work needs the phone, not the ID number (issue 10); supervisors see it whole."""
     name = row["applicant_name"] or ""
     phone = row["applicant_phone"] or ""
     cert_no = row["applicant_cert_no"] or ""
     if not masked:
-        return ContactOut(name=name, phone=phone, cert_no=cert_no, masked=False)
+        shown = mask_cert(cert_no) if cert_masked else cert_no
+        return ContactOut(name=name, phone=phone, cert_no=shown, masked=False)
     return ContactOut(
         name=mask_name(name), phone=mask_phone(phone), cert_no=mask_cert(cert_no), masked=True
     )

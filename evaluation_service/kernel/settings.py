@@ -357,6 +357,8 @@ class Settings:
                 "NOTIFY_SENDER=webhook needs NOTIFY_WEBHOOK_URL, an http(s) URL, got "
                 f"{self.notify_webhook_url!r}"
             )
+        if self.evidence_max_bytes > 50 * 1024 * 1024:
+            raise SettingsError("EVIDENCE_MAX_BYTES must be at most 52428800 (50 MB)")
         for field_name in ("{case_no}", "{url}"):
             if field_name not in self.case_sms_template:
                 raise SettingsError(f"CASE_SMS_TEMPLATE must contain {field_name}")

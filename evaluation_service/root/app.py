@@ -238,6 +238,7 @@ def _dependencies(services: Services, broker: Broker) -> dict[str, Provide]:
         "reports": _provide(services.reports),
         "inbox": _provide(inbox),
         "cases": _provide(services.cases),
+        "evidence": _provide(services.evidence),
         "forwarding_failures": _provide(failures),
         "cookie_secure": _provide(services.settings.session_cookie_secure),
     }

@@ -37,6 +37,7 @@ from evaluation_service.kernel.workdays import CalendarOverrides, WorkCalendar, 
 from evaluation_service.root.schedule import Sends, running, schedule_table
 from rectification.actors import sweep_and_escalate
 from rectification.case import Cases, CaseTokens
+from rectification.evidence import Evidence
 from rectification.notify import Outbound, RetryPolicy
 from rectification.senders import sender_from
 from rectification.service import Rectification, TicketOpening, closed_results, ticket_clock
@@ -147,6 +148,7 @@ class Services:
     forwarding: Forwarding
     reports: Reports
     cases: Cases
+    evidence: Evidence
 
 
 def build_services(settings: Settings, db: Database | None = None) -> Services:
@@ -169,6 +171,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         forwarding=Forwarding(db),
         reports=Reports.from_settings(db, settings, calendar),
         cases=cases_of(rectification, settings),
+        evidence=Evidence(db, settings.var_dir, settings.evidence_max_bytes),
     )
 
 

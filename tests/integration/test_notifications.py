@@ -37,6 +37,7 @@ def services_of(api: Client) -> Any:
 
 async def user_id(name: str) -> int:
     row = await StaffUser.select(StaffUser.id).where(StaffUser.username == name).first()
+    assert row is not None
     return int(row["id"])
 
 
@@ -86,6 +87,7 @@ async def test_each_decision_notifies_whoever_must_act_next(api: Client, staff: 
         .where((Notification.ticket == ticket_id) & (Notification.kind == "sent_back"))
         .first()
     )
+    assert message is not None
     assert "整改措施不具体" in message["message"]
     # Two supervisor reviews were asked for (the appeal and the closing), each once.
     assert await kinds_for(supervisor, ticket_id) == ["review", "review"]
