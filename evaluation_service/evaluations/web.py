@@ -133,7 +133,7 @@ def _refusal(error: DomainError, token: str, view: RecordView | None = None) -> 
     return _notice("broken", "无法完成评价", error.zh, error.status)
 
 
-def _already_rated(token: str, view: RecordView) -> Template:
+def _already_rated(token: str, view: RecordView, case: CaseCard | None = None) -> Template:
     follow_up = view.next_assess_number == 2
     return _notice(
         "rated",
@@ -143,6 +143,7 @@ def _already_rated(token: str, view: RecordView) -> Template:
         else "这次服务的首次评价和追加评价都已完成，感谢您的参与！",
         409,
         follow_up_url=f"/r/{token}?follow_up=1" if follow_up else None,
+        case=case,
         **_record_context(view),
     )
 
@@ -197,11 +198,12 @@ async def rating_page(
         return _refusal(error, token)
     assess = view.next_assess_number
     if assess is None or (assess == 2 and not follow_up):
-        # Once rated, a real-name bad review's link leads to its case (issue 10).
+        # Once rated, a real-name bad review's link leads to its case (issue 10): straight there
+        # when nothing is left to rate, else with the case beside the one follow-up rating.
         case = await cases.for_record(view.record_id, now)
-        if case is not None:
+        if case is not None and assess is None:
             return Redirect(case.path, status_code=303)
-        return _already_rated(token, view)
+        return _already_rated(token, view, case)
     channel = _channel(src, request.headers.get("user-agent", ""))
     return await _rate_form(pages, token, view, assess_number=assess, channel=channel)
 

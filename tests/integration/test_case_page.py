@@ -70,13 +70,28 @@ async def test_thank_you_page_gives_case_number_step_due_date_and_link(api: Clie
 
 async def test_the_rating_link_leads_to_the_case_once_rated(api: Client) -> None:
     token, thanks = await rate_on_the_page(api)
-    again = await api.get(f"/r/{token}")
-    assert again.status_code == 303
-    assert (
-        again.headers["location"]
-        == case_path(thanks.text).split("?")[0][: len(again.headers["location"])]
+    path = case_path(thanks.text)
+    # The follow-up rating is still offered, beside the case.
+    rated = await api.get(f"/r/{token}")
+    assert rated.status_code == 409
+    assert case_path(rated.text) == path
+    assert f'href="/r/{token}?follow_up=1"' in rated.text
+    follow_up = await api.post(
+        f"/r/{token}",
+        data={
+            "level": "2",
+            "tags": "101",
+            "assess_number": "2",
+            "channel": "mobile",
+            "idempotency_key": f"web-{uuid.uuid4().hex}",
+        },
     )
-    assert again.headers["location"].startswith("/case/")
+    assert follow_up.status_code == 200
+    # Nothing left to rate: the link goes straight to the case.
+    done = await api.get(f"/r/{token}")
+    assert done.status_code == 303
+    assert done.headers["location"].startswith("/case/")
+    assert (await api.get(done.headers["location"])).status_code == 200
 
 
 async def test_citizen_answers_the_feedback_online_and_follows_the_case_to_its_result(
