@@ -5,12 +5,17 @@ loses nothing while the gateway (a real loopback HTTP server) is down."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +25,11 @@ from evaluation_service.identity.tables import StaffUser
 from rectification.notify import Outbound, OutboundLoop, RetryPolicy
 from rectification.senders import WebhookSender
 from rectification.tables import Notification, OutboundMessage
+from tests.forwarding_support import ROOT, Simulator, until
+from tests.integration.test_forwarding_broker import broker_sim, broker_url
 from tests.rectification_support import Staff, act, make_staff, new_ticket
+
+__all__ = ["broker_sim", "broker_url"]  # fixtures shared with the forwarding broker tests
 
 Client = httpx.AsyncClient
 
@@ -207,3 +216,68 @@ async def test_no_notification_is_lost_while_the_gateway_is_down_and_each_is_sen
         assert staff_messages and all(b["kind"] == "new_ticket" for b in staff_messages)
     finally:
         await outbound.sender.close()
+
+
+# --- through a real broker ---------------------------------------------------------------------
+
+
+async def test_a_broker_worker_delivers_outbound_messages_once_after_the_gateway_returns(
+    api: Client,
+    staff: Staff,
+    gateway: tuple[Gateway, str],
+    broker_sim: Simulator,
+    broker_url: str,
+    tmp_path: Path,
+) -> None:
+    """`python -m evaluation_service worker` on RabbitMQ / Redis: its relay claims due outbound
+    rows and its `rectification.deliver_outbound` actor sends them through the webhook."""
+    state, url = gateway
+    tickets = [await new_ticket(api) for _ in range(2)]
+    mine = [
+        r["id"]
+        for r in await OutboundMessage.select(OutboundMessage.id).where(
+            OutboundMessage.ticket.is_in(tickets)
+        )
+    ]
+    settings = services_of(api).settings
+    env = {
+        **os.environ,
+        **broker_sim.env(),
+        "DATABASE_URL": settings.database_url,
+        "BROKER_URL": broker_url,
+        "HAOCHAPING_VAR_DIR": str(tmp_path),
+        "TOKEN_SECRET": "x",
+        "DB_POOL_SIZE": "4",
+        "NOTIFY_SENDER": "webhook",
+        "NOTIFY_WEBHOOK_URL": url,
+        "NOTIFY_RETRY_BASE_SECONDS": "0.1",
+        "NOTIFY_RETRY_MAX_SECONDS": "0.3",
+        "NOTIFY_INTERVAL_SECONDS": "0.05",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "evaluation_service", "worker"], cwd=ROOT, env=env
+    )
+
+    async def refused_some() -> bool:
+        return state.refused >= len(mine)
+
+    async def all_delivered() -> bool:
+        rows = await OutboundMessage.select(OutboundMessage.state).where(
+            OutboundMessage.id.is_in(mine)
+        )
+        return {r["state"] for r in rows} == {"delivered"}
+
+    try:
+        await until(refused_some, seconds=30, what="the worker tried the gateway while down")
+        assert not await all_delivered()
+        state.up = True
+        await until(all_delivered, seconds=30, what="every message delivered")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+    delivered = Counter(body["id"] for body in state.received)
+    assert all(delivered[row_id] == 1 for row_id in mine)
