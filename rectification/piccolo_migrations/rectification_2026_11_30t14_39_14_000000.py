@@ -15,6 +15,9 @@ INDEXES = (
     ("outbound_message_notification", "outbound_message", "notification"),
     ("ticket_evidence_ticket", "ticket_evidence", "ticket, id"),
     ("notification_unread", "notification", "recipient, read_at"),
+    # The sweep turns the notifications it just wrote (all stamped with its instant) into
+    # outbound rows: found by created_at, not by scanning every notification ever written.
+    ("notification_created_at", "notification", "created_at"),
 )
 
 

@@ -163,3 +163,26 @@ async def test_a_changed_or_foreign_case_link_is_refused_in_chinese(api: Client)
         assert "链接无效" in page.text
     posted = await api.post(f"{other}/feedback", data={"satisfaction": "satisfied"})
     assert posted.status_code == 401
+
+
+async def test_a_bad_answer_is_refused_in_chinese_and_changes_nothing(
+    api: Client, staff: Staff
+) -> None:
+    _, thanks = await rate_on_the_page(api)
+    path = case_path(thanks.text)
+    ticket_id = await ticket_of(path)
+    await act(api, staff.liaison_a, ticket_id, "accept")
+    await act(api, staff.liaison_a, ticket_id, "confirm", note="属实")
+    await act(api, staff.liaison_a, ticket_id, "submit_result", measures="培训")
+    for data, message in (
+        ({"satisfaction": "satisfied", "comment": "a\x00b"}, "控制字符"),
+        ({"satisfaction": "satisfied", "comment": "长" * 501}, "最多500字"),
+        ({}, "请选择您对整改结果的评价"),
+    ):
+        answer = await api.post(f"{path}/feedback", data=data)
+        assert answer.status_code == 422, data
+        assert message in answer.text
+    as_json = await api.post(f"{path}/feedback", json={"satisfaction": "satisfied"})
+    assert as_json.status_code == 422
+    row = await Ticket.select(Ticket.state).where(Ticket.id == ticket_id).first()
+    assert row == {"state": "feedback"}
