@@ -556,6 +556,7 @@ async def console(
         open_total=await _count(service, viewer.actor, TicketFilter(state="open", limit=1)),
         failed_total=failed,
         mark_of=mark_of,
+        left_of=left_for(service, now),
         level_text=LEVEL_TEXT,
     )
 
@@ -619,6 +620,7 @@ async def console_tickets(
         departments=departments,
         error=error,
         mark_of=mark_of,
+        left_of=left_for(rectification, datetime.now(UTC)),
         level_text=LEVEL_TEXT,
     )
 

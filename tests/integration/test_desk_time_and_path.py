@@ -89,6 +89,9 @@ async def test_tickets_waiting_on_the_supervisor_are_apart_from_the_liaisons_own
     assert f'href="/desk/tickets/{to_do}"' in section(desk, "mine")
     assert f'href="/desk/tickets/{appealed}"' not in section(desk, "mine")
     assert f'href="/desk/tickets/{appealed}"' in section(desk, "waiting")
+    console = (await api.get("/console", headers=staff.supervisor)).text
+    row = console.split(f'href="/desk/tickets/{appealed}"')[1].split("</li>")[0]
+    assert re.search(r"剩 \d+ 个工作日|今天到期", row)
 
 
 async def test_after_a_send_back_the_reason_is_on_top_and_the_result_form_is_open(
