@@ -285,7 +285,10 @@ async def submit_rating_form(
         return _refusal(error, token, view)
     case = None
     if stored.ticket_id is not None:
-        case = await cases.for_evaluation(stored.id, now)
+        # A follow-up that joins the record's open ticket has no ticket of its own: the record's.
+        case = await cases.for_evaluation(stored.id, now) or await cases.for_record(
+            view.record_id, now
+        )
     return Template(
         "thanks.html",
         context={
