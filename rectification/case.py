@@ -86,13 +86,14 @@ class TimeLeft:
 
 
 def time_left(clock: TicketClock, due_at: datetime | None, now: datetime) -> TimeLeft | None:
-    """剩 N 个工作日 / 超期 N 个工作日, in the county's working days (today counts as left)."""
+    """剩 N 个工作日 / 超期 N 个工作日, in the county's working days after today (so a step of N
+    working days begun today shows 剩 N); 今天到期 on the due day itself."""
     if due_at is None:
         return None
     today = clock.local_day(now)
     due_day = clock.local_day(due_at)
     if now <= due_at:
-        days = clock.calendar.count_working_days(today - timedelta(days=1), due_day).count
+        days = clock.calendar.count_working_days(today, due_day).count
         if due_day == today:
             return TimeLeft(False, days, "今天到期")
         return TimeLeft(False, days, f"剩 {days} 个工作日")

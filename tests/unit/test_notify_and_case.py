@@ -85,10 +85,10 @@ def at(day: date, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=ZONE).astimezone(UTC)
 
 
-def test_working_days_left_count_today_and_skip_the_weekend() -> None:
-    # Friday 2026-11-27, due Tuesday 2026-12-01: Friday, Monday, Tuesday.
+def test_working_days_left_skip_the_weekend() -> None:
+    # Friday 2026-11-27, due Tuesday 2026-12-01: Monday and Tuesday are left.
     left = time_left(CLOCK, CLOCK.end_of(date(2026, 12, 1)), at(date(2026, 11, 27)))
-    assert left is not None and (left.overdue, left.days, left.text) == (False, 3, "剩 3 个工作日")
+    assert left is not None and (left.overdue, left.days, left.text) == (False, 2, "剩 2 个工作日")
     today = time_left(CLOCK, CLOCK.end_of(date(2026, 12, 1)), at(date(2026, 12, 1)))
     assert today is not None and today.text == "今天到期"
 
