@@ -259,9 +259,11 @@ def _history(detail: TicketDetail) -> list[dict[str, Any]]:
 def _latest_reason(detail: TicketDetail) -> dict[str, Any] | None:
     """The supervisor's (or the citizen's) word that sent the ticket back to the liaison, when it
     is the last thing that happened: shown at the top of the page."""
-    if not detail.history or detail.state in ("closed", "closed_invalid"):
+    # The last change of state: an evidence upload since then does not hide the reason.
+    changes = [e for e in detail.history if e.action != ATTACH_ACTION]
+    if not changes or detail.state in ("closed", "closed_invalid"):
         return None
-    last = detail.history[-1]
+    last = changes[-1]
     sent_back = last.action in SENT_BACK_ACTIONS and last.to_state == State.rectifying
     redo = last.details.get("redo") == "true"
     if not (sent_back or redo) or not last.note:

@@ -123,3 +123,31 @@ def test_liaison_sees_the_unread_badge_and_the_working_days_left(
     expect(phone.locator('nav.staff-nav a[href="/notifications"] .count')).to_be_visible()
     assert fits_width(phone)
     screenshot(phone, "desk-badge-time-left-phone")
+
+
+def test_after_a_send_back_the_liaison_sees_the_reason_and_attaches_evidence(
+    served: Served, browser: Any, project_no: str, tmp_path: Any
+) -> None:
+    liaison = create_user(served, "liaison", "周联络", DEMO_DEPARTMENT_CODE)
+    supervisor = create_user(served, "supervisor", "吴监督")
+    ticket_id = bad_rating(served, project_no)
+    staff_act(served, liaison, ticket_id, "accept")
+    staff_act(served, liaison, ticket_id, "confirm", note="属实")
+    staff_act(served, liaison, ticket_id, "submit_result", measures="已培训")
+    feedback = {"contact_method": "phone", "satisfaction": "satisfied", "note": "电话回访"}
+    staff_act(served, liaison, ticket_id, "record_feedback", **feedback)
+    staff_act(served, supervisor, ticket_id, "send_back", note="请补充培训签到表和现场照片")
+
+    page = new_page(browser, PHONE)
+    log_in(page, served, f"/desk/tickets/{ticket_id}", liaison)
+    expect(page.locator("#latest-reason")).to_contain_text("请补充培训签到表和现场照片")
+    expect(page.locator("#action-submit_result")).to_have_attribute("open", "")
+    photo = tmp_path / "现场照片.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 256)
+    page.locator("#evidence-file").set_input_files(str(photo))
+    page.get_by_role("button", name="上传", exact=True).click()
+    expect(page.locator("#done")).to_have_text("证明材料已上传。")
+    expect(page.locator("#evidence")).to_contain_text("现场照片.png")
+    expect(page.locator("#latest-reason")).to_contain_text("请补充培训签到表和现场照片")
+    assert fits_width(page)
+    screenshot(page, "ticket-sent-back-evidence-phone")

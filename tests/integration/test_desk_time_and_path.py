@@ -114,6 +114,11 @@ async def test_after_a_send_back_the_reason_is_on_top_and_the_result_form_is_ope
     assert '<details class="action" id="action-explain">' in page
     # The citizen's own online answer is not a method staff may pick.
     assert 'value="online"' not in page
+    # An evidence upload since then leaves the reason on top.
+    png = await upload(api, staff.liaison_a, ticket_id, "照片.png", PNG, "image/png")
+    assert png.status_code == 303
+    page = (await api.get(f"/desk/tickets/{ticket_id}", headers=staff.liaison_a)).text
+    assert reason in page[page.index('id="latest-reason"') :][:400]
 
 
 async def test_liaisons_see_the_phone_but_not_the_id_number(api: Client, staff: Staff) -> None:
