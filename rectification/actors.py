@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import dramatiq
 import httpx
 
+from rectification.notify import Outbound
 from rectification.service import Rectification, SweepResult
 
 log = logging.getLogger("haochaping.rectification")
@@ -71,5 +72,29 @@ def declare_sweep(
         actor_name=SWEEP_ACTOR,
         queue_name=QUEUE,
         max_retries=3,
+        time_limit=120_000,
+    )
+
+
+OUTBOUND_ACTOR = "rectification.deliver_outbound"
+
+
+def declare_outbound(
+    broker: dramatiq.Broker, outbound: Callable[[], Awaitable[Outbound]]
+) -> dramatiq.Actor:  # type: ignore[type-arg]
+    """Delivers outbound messages (SMS / 政务微信) by id; the outbound_message row is the record,
+    so a lost or repeated message costs a retry, never a notification."""
+
+    async def deliver_outbound(ids: list[int]) -> None:
+        service = await outbound()
+        counts = await service.deliver(ids, lambda: datetime.now(UTC))
+        log.info("outbound delivery: %s", counts)
+
+    return dramatiq.actor(  # type: ignore[call-overload, no-any-return]
+        deliver_outbound,
+        broker=broker,
+        actor_name=OUTBOUND_ACTOR,
+        queue_name=QUEUE,
+        max_retries=0,  # the row's own back-off retries, not the broker
         time_limit=120_000,
     )

@@ -98,6 +98,7 @@ class ContactMethod(StrEnum):
     sms = "sms"
     visit = "visit"
     in_person = "in_person"
+    online = "online"  # the citizen answered on the case page
     other = "other"
 
 
@@ -130,7 +131,7 @@ FIELD_TEXT: dict[str, str] = {
     "measures": "整改措施",
     "requested_due_date": "申请的新整改期限（YYYY-MM-DD）",
     "contact_method": "回访方式（phone 电话 / sms 短信 / visit 上门 / in_person 当面 / "
-    "other 其他）",
+    "online 群众在线答复 / other 其他）",
     "satisfaction": "群众对整改结果的评价（satisfied 满意 / basically_satisfied 基本满意 / "
     "dissatisfied 不满意）",
 }

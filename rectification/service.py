@@ -27,7 +27,7 @@ from evaluation_service.kernel.settings import Settings
 from evaluation_service.kernel.tables import Department, Evaluation, Outbox
 from evaluation_service.kernel.vocabulary import OutboxKind, bad_sql, is_bad
 from evaluation_service.kernel.workdays import WorkCalendar
-from rectification import model
+from rectification import model, notify
 from rectification.model import (
     ACTION_TEXT,
     CLOSED_STATES,
@@ -133,6 +133,7 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
             created_at=now,
         )
     )
+    await notify.ticket_opened(ticket_id, rating["department"], now)
     return ticket_id
 
 
@@ -156,7 +157,7 @@ ticket_new AS (
     WHERE ins.real_name AND ins."""
     + bad_sql()
     + """
-    RETURNING id, evaluation, opened_at
+    RETURNING id, evaluation, opened_at, department
 ), ticket_opened AS (
     INSERT INTO ticket_event (ticket, action, actor, actor_name, role, from_state, to_state, note,
         attachments, details, created_at)
@@ -164,6 +165,7 @@ ticket_new AS (
            ticket_new.opened_at
     FROM ticket_new
 )"""
+    + notify.TICKET_NOTIFY_CTES
 )
 
 
@@ -236,8 +238,16 @@ class Rectification:
     # --- acting on a ticket ----------------------------------------------------------------
 
     async def act(
-        self, ticket_id: int, action_name: str, actor: Actor, data: ActionIn, now: datetime
+        self,
+        ticket_id: int,
+        action_name: str,
+        actor: Actor,
+        data: ActionIn,
+        now: datetime,
+        *,
+        citizen: bool = False,
     ) -> TicketDetail:
+        """`citizen`: the citizen answers online (the case page): audited as the citizen."""
         action = _parse_action(action_name)
         given = ActionInput(
             note=data.note,
@@ -284,9 +294,9 @@ class Rectification:
                 TicketEvent(
                     ticket=ticket_id,
                     action=action,
-                    actor=actor.user_id,
+                    actor=None if citizen else actor.user_id,
                     actor_name=actor.username,
-                    role=actor.role,
+                    role="citizen" if citizen else actor.role,
                     from_state=outcome.from_state,
                     to_state=outcome.to_state,
                     note=(given.note or given.reason).strip(),
@@ -294,6 +304,9 @@ class Rectification:
                     details=json.dumps(_details(outcome), ensure_ascii=False),
                     created_at=now,
                 )
+            )
+            await notify.after_action(
+                ticket_id, ticket["department"], outcome, actor, now, staff_acted=not citizen
             )
             if outcome.to_state in CLOSED_STATES:
                 # Reported back to the province with the outbox's guarantees (DESIGN.md §4).
@@ -411,7 +424,7 @@ class Rectification:
             service_name=row["service_name"],
             window_no=row["window_no"],
             staff_no=row["staff_no"],
-            contact=_contact(row, masked=not full),
+            contact=_contact(row, masked=not full, cert_masked=actor.role != Role.supervisor),
             evaluation_id=row["evaluation"],
             level=row["level"],
             channel=row["channel"],
@@ -577,6 +590,7 @@ class Rectification:
             if yellow or red:
                 # Tickets marked by this sweep are exactly those with alerted_at = now.
                 await Notification.raw(_NOTIFY_SQL, now, now)
+                await notify.sweep_outbound(now)
         return SweepResult(
             yellow=len(yellow), red=len(red), escalated_ticket_ids=[r["id"] for r in red]
         )
@@ -813,12 +827,15 @@ def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
     )
 
 
-def _contact(row: dict[str, Any], masked: bool) -> ContactOut:
+def _contact(row: dict[str, Any], masked: bool, cert_masked: bool = True) -> ContactOut:
+    """`cert_masked`: the ID number stays masked even for the handling department's liaisons,
+    whose work needs the phone, not the ID number (issue 10); supervisors see it whole."""
     name = row["applicant_name"] or ""
     phone = row["applicant_phone"] or ""
     cert_no = row["applicant_cert_no"] or ""
     if not masked:
-        return ContactOut(name=name, phone=phone, cert_no=cert_no, masked=False)
+        shown = mask_cert(cert_no) if cert_masked else cert_no
+        return ContactOut(name=name, phone=phone, cert_no=shown, masked=False)
     return ContactOut(
         name=mask_name(name), phone=mask_phone(phone), cert_no=mask_cert(cert_no), masked=True
     )

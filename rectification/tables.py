@@ -117,6 +117,42 @@ class Notification(Table):
     read_at = Timestamptz(null=True, default=None)
 
 
+class OutboundMessage(Table, tablename="outbound_message"):
+    """The outbox of the outbound channel (SMS / 政务微信): one row per message to send, written in
+    the transaction of the event it tells of, delivered by the worker with back-off."""
+
+    id: Serial  # declared by Piccolo; annotated for the type checker
+
+    audience = Varchar(length=8)  # staff / citizen
+    recipient = Integer(null=True, default=None)  # staff_user id, for staff
+    ticket = Integer(null=True, default=None)
+    notification = Integer(null=True, default=None)
+    kind = Varchar(length=16)
+    # Staff messages carry their text; a citizen's case link is rendered when sent (it is signed).
+    text = Text(default="")
+    state = Varchar(length=10, default="pending")  # pending / delivered / failed / skipped
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class TicketEvidence(Table, tablename="ticket_evidence"):
+    """A file attached to a ticket's result: kept under VAR_DIR/evidence, named by its SHA-256."""
+
+    id: Serial  # declared by Piccolo; annotated for the type checker
+
+    ticket = Integer(null=False)
+    file_name = Varchar(length=200)
+    content_type = Varchar(length=40)
+    size = Integer()
+    sha256 = Varchar(length=64)
+    uploaded_by = Integer(null=True, default=None)
+    uploaded_by_name = Varchar(length=64, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: list[type[Table]] = [
     StaffUser,
     LoginSession,
@@ -125,4 +161,6 @@ TABLES: list[type[Table]] = [
     Ticket,
     TicketEvent,
     Notification,
+    OutboundMessage,
+    TicketEvidence,
 ]

@@ -20,7 +20,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
@@ -31,6 +31,8 @@ from evaluation_service.kernel.schemas import QueryText, RowId, StateFilter
 from evaluation_service.kernel.tables import Department, Indicator
 from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, LEVEL_TEXT
 from rectification import model
+from rectification.case import SATISFACTION_TEXT, Cases, TimeLeft, step_bar, time_left
+from rectification.evidence import ATTACH_ACTION, Evidence
 from rectification.model import (
     ACTION_TEXT,
     ENUM_FIELDS,
@@ -39,6 +41,7 @@ from rectification.model import (
     Action,
     State,
 )
+from rectification.notify import next_role
 from rectification.schemas import ActionIn, TicketDetail, TicketSummary
 from rectification.service import Rectification, TicketFilter
 
@@ -78,6 +81,21 @@ def mark_of(ticket: TicketSummary | TicketDetail) -> str:
     return "yellow" if ticket.alert == "yellow" else ""
 
 
+def left_for(service: Rectification, now: datetime) -> Callable[[Any], TimeLeft | None]:
+    """剩 N 个工作日 / 超期 N 个工作日 of an open ticket (working days: kernel/workdays.py)."""
+
+    def left(ticket: TicketSummary | TicketDetail) -> TimeLeft | None:
+        if ticket.state in ("closed", "closed_invalid"):
+            return None
+        return time_left(service.clock, ticket.due_at, now)
+
+    return left
+
+
+def waits_on_supervisor(ticket: TicketSummary) -> bool:
+    return next_role(State(ticket.state)) == Role.supervisor
+
+
 def _by_due_date(tickets: list[TicketSummary]) -> list[TicketSummary]:
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(tickets, key=lambda t: (t.due_at or far, t.id))
@@ -97,17 +115,21 @@ async def desk(
         # Supervisors who type /desk land on their own console rather than on a refusal.
         return Redirect("/console", status_code=303)
     closed = view == "closed"
+    now = datetime.now(UTC)
     page = await rectification.list_tickets(
-        viewer.actor,
-        TicketFilter(state="closed" if closed else "open", limit=200),
-        datetime.now(UTC),
+        viewer.actor, TicketFilter(state="closed" if closed else "open", limit=200), now
     )
     tickets = page.items if closed else _by_due_date(page.items)
+    # 待我办理 and 等待审核 apart: a ticket waiting on a supervisor is not the liaison's to do.
+    waiting = [] if closed else [t for t in tickets if waits_on_supervisor(t)]
+    mine = tickets if closed else [t for t in tickets if not waits_on_supervisor(t)]
     return staff_page(
         request,
         "desk.html",
         viewer,
-        tickets=tickets,
+        tickets=mine,
+        waiting=waiting,
+        left_of=left_for(rectification, now),
         total=page.total,
         closed=closed,
         red=sum(1 for t in tickets if mark_of(t) == "red"),
@@ -151,9 +173,29 @@ def _choices(name: str) -> list[tuple[str, str]]:
     return options
 
 
+# Values only the system sets: "online" is the citizen's own answer on the case page.
+NOT_OFFERED = {"contact_method": {"online"}}
+# The form to open first in a state (the usual next step), rather than the table's first action:
+# after 退回 the result is to be resubmitted, not an explanation.
+PREFERRED_FORM: dict[State, Action] = {
+    State.verifying: Action.confirm,
+    State.rectifying: Action.submit_result,
+    State.feedback: Action.record_feedback,
+    State.supervision: Action.close,
+}
+# Supervisor decisions whose note the liaison must read before acting again.
+SENT_BACK_ACTIONS = {
+    Action.send_back.value,
+    Action.reject_explanation.value,
+    Action.reject_extension.value,
+    Action.decide_appeal.value,
+}
+
+
 def _field(name: str, required: bool) -> FormField:
     if name in ENUM_FIELDS:
-        return FormField(name, _label(name), "choice", required, _choices(name))
+        options = [o for o in _choices(name) if o[0] not in NOT_OFFERED.get(name, set())]
+        return FormField(name, _label(name), "choice", required, options)
     if name == "requested_due_date":
         return FormField(name, _label(name), "date", required)
     return FormField(name, _label(name), "text", required)
@@ -180,9 +222,17 @@ def _history(detail: TicketDetail) -> list[dict[str, Any]]:
         try:
             action_text = ACTION_TEXT[Action(event.action)]
         except ValueError:
-            action_text = "立案" if event.action == model.SYSTEM_OPEN else event.action
+            action_text = {model.SYSTEM_OPEN: "立案", ATTACH_ACTION: "上传证明材料"}.get(
+                event.action, event.action
+            )
         roles = {r.value for r in Role}
-        role_text = ROLE_TEXT[Role(event.role)] if event.role in roles else "系统"
+        role_text = (
+            ROLE_TEXT[Role(event.role)]
+            if event.role in roles
+            else "群众本人"
+            if event.role == "citizen"
+            else "系统"
+        )
         details = []
         for name, value in event.details.items():
             if name == "redo":
@@ -206,12 +256,39 @@ def _history(detail: TicketDetail) -> list[dict[str, Any]]:
     return rows
 
 
+def _latest_reason(detail: TicketDetail) -> dict[str, Any] | None:
+    """The supervisor's (or the citizen's) word that sent the ticket back to the liaison, when it
+    is the last thing that happened: shown at the top of the page."""
+    # The last change of state: an evidence upload since then does not hide the reason.
+    changes = [e for e in detail.history if e.action != ATTACH_ACTION]
+    if not changes or detail.state in ("closed", "closed_invalid"):
+        return None
+    last = changes[-1]
+    sent_back = last.action in SENT_BACK_ACTIONS and last.to_state == State.rectifying
+    redo = last.details.get("redo") == "true"
+    if not (sent_back or redo) or not last.note:
+        return None
+    who = "群众仍不满意（重办）" if redo else f"监督员{ACTION_TEXT[Action(last.action)]}"
+    return {"who": who, "note": last.note, "at": last.at}
+
+
+def _open_form(state: State, forms: list[ActionForm], failed_action: str | None) -> str:
+    names = [f.action for f in forms]
+    if failed_action in names:
+        return failed_action or ""
+    preferred = PREFERRED_FORM.get(state)
+    if preferred is not None and preferred.value in names:
+        return preferred.value
+    return names[0] if names else ""
+
+
 async def _ticket_page(
     request: Request[Any, Any, Any],
     rectification: NamedDependency[Rectification],
     viewer: NamedDependency[Viewer],
     ticket_id: int,
     *,
+    evidence: Evidence | None = None,
     done: str | None = None,
     error: DomainError | None = None,
     failed_action: str | None = None,
@@ -227,6 +304,8 @@ async def _ticket_page(
         .order_by(Indicator.id)
     }
     forms = action_forms(State(detail.state), viewer.actor)
+    now = datetime.now(UTC)
+    files = await evidence.files(ticket_id, viewer.actor) if evidence is not None else []
     zone = rectification.clock.zone
     due_min = due_max = ""
     if detail.due_at is not None and detail.rectify_cap_at is not None:
@@ -235,6 +314,8 @@ async def _ticket_page(
     done_text = ""
     if done in {a.value for a in Action}:
         done_text = f"已完成“{ACTION_TEXT[Action(done)]}”，工单当前状态：{detail.state_text}。"
+    elif done == "evidence":
+        done_text = "证明材料已上传。"
     return staff_page(
         request,
         "ticket.html",
@@ -255,6 +336,15 @@ async def _ticket_page(
         due_min=due_min,
         due_max=due_max,
         back="/desk" if viewer.actor.role == Role.liaison else "/console",
+        steps=step_bar(State(detail.state), {**detail.state_times}),
+        left=left_for(rectification, now)(detail),
+        reason=_latest_reason(detail),
+        open_form=_open_form(State(detail.state), forms, failed_action),
+        files=files,
+        can_upload=evidence is not None
+        and detail.state not in ("closed", "closed_invalid")
+        and viewer.actor.role in (Role.liaison, Role.supervisor),
+        evidence_max_mb=(evidence.max_bytes / 1024 / 1024) if evidence is not None else 0,
         feedback_text=dict(_choices("satisfaction")),
         contact_text=dict(_choices("contact_method")),
         appeal_text=dict(_choices("appeal_kind")),
@@ -266,10 +356,13 @@ async def ticket_page(
     request: Request[Any, Any, Any],
     rectification: NamedDependency[Rectification],
     viewer: NamedDependency[Viewer],
+    evidence: NamedDependency[Evidence],
     ticket_id: RowId,
     done: FromQuery[str | None] = None,
 ) -> Template:
-    return await _ticket_page(request, rectification, viewer, ticket_id, done=done)
+    return await _ticket_page(
+        request, rectification, viewer, ticket_id, done=done, evidence=evidence
+    )
 
 
 def _action_in(form: Any) -> ActionIn:
@@ -304,6 +397,7 @@ async def ticket_action(
     request: Request[Any, Any, Any],
     rectification: NamedDependency[Rectification],
     viewer: NamedDependency[Viewer],
+    evidence: NamedDependency[Evidence],
     ticket_id: RowId,
     action: FromPath[str],
 ) -> Response[Any]:
@@ -325,8 +419,66 @@ async def ticket_action(
             error=error,
             failed_action=action,
             values=values,
+            evidence=evidence,
         )
     return Redirect(f"/desk/tickets/{ticket_id}?done={quote(action)}", status_code=303)
+
+
+# --- evidence (photos, PDF) ---------------------------------------------------------------------
+
+# The route's own ceiling on a request body; EVIDENCE_MAX_BYTES (at most this) is the rule.
+EVIDENCE_BODY_MAX = 50 * 1024 * 1024 + 64 * 1024
+
+
+@post(
+    "/desk/tickets/{ticket_id:int}/evidence",
+    guards=[TICKET_PAGES],
+    request_max_body_size=EVIDENCE_BODY_MAX,
+)
+async def evidence_upload(
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    evidence: NamedDependency[Evidence],
+    ticket_id: RowId,
+) -> Response[Any]:
+    form = await request.form()
+    upload = form.get("file")
+    try:
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            raise InvalidInput("missing_file", "请选择要上传的文件。", "no file was sent", "file")
+        data = await upload.read()
+        await evidence.add(ticket_id, viewer.actor, upload.filename, data, datetime.now(UTC))
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        return await _ticket_page(
+            request,
+            rectification,
+            viewer,
+            ticket_id,
+            error=error,
+            failed_action="evidence",
+            evidence=evidence,
+        )
+    return Redirect(f"/desk/tickets/{ticket_id}?done=evidence#evidence", status_code=303)
+
+
+@get("/desk/tickets/{ticket_id:int}/evidence/{evidence_id:int}", guards=[TICKET_PAGES])
+async def evidence_file(
+    viewer: NamedDependency[Viewer],
+    evidence: NamedDependency[Evidence],
+    ticket_id: RowId,
+    evidence_id: RowId,
+) -> File:
+    item, path = await evidence.open(ticket_id, evidence_id, viewer.actor)
+    return File(
+        path=path,
+        filename=item.file_name,
+        media_type=item.content_type,
+        content_disposition_type="inline",
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 # --- notifications -------------------------------------------------------------------------------
@@ -406,6 +558,7 @@ async def console(
         open_total=await _count(service, viewer.actor, TicketFilter(state="open", limit=1)),
         failed_total=failed,
         mark_of=mark_of,
+        left_of=left_for(service, now),
         level_text=LEVEL_TEXT,
     )
 
@@ -469,6 +622,7 @@ async def console_tickets(
         departments=departments,
         error=error,
         mark_of=mark_of,
+        left_of=left_for(rectification, datetime.now(UTC)),
         level_text=LEVEL_TEXT,
     )
 
@@ -479,6 +633,8 @@ STAFF_ROUTER = Router(
         desk,
         ticket_page,
         ticket_action,
+        evidence_upload,
+        evidence_file,
         notifications_page,
         notification_read,
         notifications_read_all,
@@ -490,4 +646,90 @@ STAFF_ROUTER = Router(
     include_in_schema=False,
 )
 
-__all__ = ["STAFF_ROUTER", "TEMPLATE_DIRECTORY", "action_forms"]
+# --- the citizen's case page (no login: the signed link is the key) -------------------------------
+
+WEEKDAYS = "一二三四五六日"
+
+
+def _case_context(cases: Cases) -> dict[str, Any]:
+    zone = cases.clock.zone
+
+    def when(value: datetime) -> str:
+        local = value.astimezone(zone)
+        return f"{local:%Y年%m月%d日} 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+    def day(value: datetime) -> str:
+        return f"{value.astimezone(zone):%m-%d}"
+
+    return {"when": when, "day": day, "choices": list(SATISFACTION_TEXT.items())}
+
+
+def _case_refusal(cases: Cases, error: DomainError) -> Template:
+    title = "案件链接已过期" if error.status == 410 else "无法打开案件"
+    return Template(
+        "case_error.html",
+        context={**_case_context(cases), "title": title, "message": error.zh},
+        status_code=error.status,
+    )
+
+
+async def _case_page(
+    cases: Cases,
+    token: str,
+    *,
+    done: str = "",
+    error: DomainError | None = None,
+    chosen: str = "",
+    comment: str = "",
+) -> Template:
+    try:
+        view = await cases.view(token, datetime.now(UTC))
+    except DomainError as refusal:
+        return _case_refusal(cases, refusal)
+    return Template(
+        "case.html",
+        context={
+            **_case_context(cases),
+            "c": view,
+            "done": done,
+            "error": error.zh if error else "",
+            "chosen": chosen,
+            "comment": comment,
+        },
+        status_code=error.status if error else 200,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@get("/case/{token:str}", include_in_schema=False)
+async def case_page(
+    cases: NamedDependency[Cases], token: FromPath[str], done: FromQuery[str | None] = None
+) -> Template:
+    return await _case_page(cases, token, done="感谢您的答复，已记录。" if done == "1" else "")
+
+
+@post("/case/{token:str}/feedback", include_in_schema=False)
+async def case_feedback(
+    request: Request[Any, Any, Any], cases: NamedDependency[Cases], token: FromPath[str]
+) -> Response[Any]:
+    """The citizen's 回访 answer from the case page; the token is the only credential."""
+    form = await request.form()
+    satisfaction = str(form.get("satisfaction") or "")
+    comment = str(form.get("comment") or "")
+    try:
+        form_text(comment, "comment", "补充意见", free_text=True)
+        if len(comment) > 500:
+            raise InvalidInput(
+                "comment_too_long", "补充意见最多500字。", "comment too long", "comment"
+            )
+        await cases.answer(token, satisfaction, comment, datetime.now(UTC))
+    except DomainError as error:
+        if error.status in (401, 410):
+            return _case_refusal(cases, error)
+        return await _case_page(cases, token, error=error, chosen=satisfaction, comment=comment)
+    return Redirect(f"/case/{token}?done=1", status_code=303)
+
+
+CASE_ROUTES: list[Any] = [case_page, case_feedback]
+
+__all__ = ["CASE_ROUTES", "STAFF_ROUTER", "TEMPLATE_DIRECTORY", "action_forms"]

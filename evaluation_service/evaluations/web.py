@@ -11,14 +11,14 @@ import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import msgspec
 import segno
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromHeader, FromPath, FromQuery, HeaderParameter, JSONBody
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
 from evaluation_service.evaluations.model import LEVEL_TEXT, TOKEN_CHANNELS, Channel, is_bad
@@ -42,6 +42,30 @@ LEVELS: tuple[dict[str, Any], ...] = (
     {"value": 1, "text": LEVEL_TEXT[1], "color": "#b91c1c", "mouth": -16},
 )
 WEEKDAYS = "一二三四五六日"
+
+
+class CaseCard(Protocol):
+    """A real-name bad review's case as the thank-you page shows it (rectification's, via root)."""
+
+    @property
+    def case_no(self) -> str: ...
+    @property
+    def step_text(self) -> str: ...
+    @property
+    def due_at(self) -> datetime | None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+
+@runtime_checkable  # Litestar checks an injected value against its declared type
+class CaseLinks(Protocol):
+    """Where the citizen follows a ticket: the root hands in rectification's `Cases`."""
+
+    async def for_evaluation(self, evaluation_id: int, now: datetime) -> CaseCard | None: ...
+
+    async def for_record(self, record_id: int, now: datetime) -> CaseCard | None: ...
 
 
 def _bearer(value: str | None) -> str | None:
@@ -109,7 +133,7 @@ def _refusal(error: DomainError, token: str, view: RecordView | None = None) -> 
     return _notice("broken", "无法完成评价", error.zh, error.status)
 
 
-def _already_rated(token: str, view: RecordView) -> Template:
+def _already_rated(token: str, view: RecordView, case: CaseCard | None = None) -> Template:
     follow_up = view.next_assess_number == 2
     return _notice(
         "rated",
@@ -119,6 +143,7 @@ def _already_rated(token: str, view: RecordView) -> Template:
         else "这次服务的首次评价和追加评价都已完成，感谢您的参与！",
         409,
         follow_up_url=f"/r/{token}?follow_up=1" if follow_up else None,
+        case=case,
         **_record_context(view),
     )
 
@@ -160,18 +185,25 @@ async def _rate_form(
 async def rating_page(
     request: Request[Any, Any, Any],
     intake: NamedDependency[Intake],
+    cases: NamedDependency[CaseLinks],
     token: FromPath[str],
     follow_up: FromQuery[bool] = False,
     src: FromQuery[str | None] = None,
-) -> Template:
+) -> Response[Any]:
     pages = Pages(intake)
+    now = datetime.now(UTC)
     try:
-        view = await pages.record_for_token(token, datetime.now(UTC))
+        view = await pages.record_for_token(token, now)
     except DomainError as error:
         return _refusal(error, token)
     assess = view.next_assess_number
     if assess is None or (assess == 2 and not follow_up):
-        return _already_rated(token, view)
+        # Once rated, a real-name bad review's link leads to its case (issue 10): straight there
+        # when nothing is left to rate, else with the case beside the one follow-up rating.
+        case = await cases.for_record(view.record_id, now)
+        if case is not None and assess is None:
+            return Redirect(case.path, status_code=303)
+        return _already_rated(token, view, case)
     channel = _channel(src, request.headers.get("user-agent", ""))
     return await _rate_form(pages, token, view, assess_number=assess, channel=channel)
 
@@ -185,7 +217,10 @@ def _form_level(raw: str | None) -> int | None:
 
 @post("/r/{token:str}", include_in_schema=False)
 async def submit_rating_form(
-    request: Request[Any, Any, Any], intake: NamedDependency[Intake], token: FromPath[str]
+    request: Request[Any, Any, Any],
+    intake: NamedDependency[Intake],
+    cases: NamedDependency[CaseLinks],
+    token: FromPath[str],
 ) -> Template:
     """The plain form POST, which works without JavaScript: the thank-you page or the form again."""
     pages = Pages(intake)
@@ -248,10 +283,18 @@ async def submit_rating_form(
         if error.status == 409 and error.code != "idempotency_key_reused":
             return _refusal(error, token, await pages.record_for_token(token, now))
         return _refusal(error, token, view)
+    case = None
+    if stored.ticket_id is not None:
+        # A follow-up that joins the record's open ticket has no ticket of its own: the record's.
+        case = await cases.for_evaluation(stored.id, now) or await cases.for_record(
+            view.record_id, now
+        )
     return Template(
         "thanks.html",
         context={
             **_record_context(view),
+            "case": case,
+            "case_due": when(case.due_at.astimezone(pages.zone)) if case and case.due_at else "",
             "level_text": LEVEL_TEXT[stored.level],
             "bad": is_bad(stored.level),
             "real_name": stored.real_name,

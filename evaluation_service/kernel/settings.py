@@ -90,6 +90,25 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     values["session_cookie_secure"] = _bool(
         env.get("SESSION_COOKIE_SECURE", "false"), "SESSION_COOKIE_SECURE"
     )
+    values["notify_sender"] = _choice(
+        env.get("NOTIFY_SENDER", "log"), "NOTIFY_SENDER", ("log", "webhook", "none")
+    )
+    values["notify_webhook_url"] = env.get("NOTIFY_WEBHOOK_URL", "").strip()
+    values["notify_retry_base_seconds"] = _float(
+        env.get("NOTIFY_RETRY_BASE_SECONDS", "5"), "NOTIFY_RETRY_BASE_SECONDS", 0.01
+    )
+    values["notify_retry_max_seconds"] = _float(
+        env.get("NOTIFY_RETRY_MAX_SECONDS", "900"), "NOTIFY_RETRY_MAX_SECONDS", 0.01
+    )
+    values["notify_interval_seconds"] = _float(
+        env.get("NOTIFY_INTERVAL_SECONDS", "1"), "NOTIFY_INTERVAL_SECONDS", 0.01
+    )
+    if "CASE_SMS_TEMPLATE" in env:
+        values["case_sms_template"] = env["CASE_SMS_TEMPLATE"]
+    values["case_link_days"] = _int(env.get("CASE_LINK_DAYS", "365"), "CASE_LINK_DAYS", 1)
+    values["evidence_max_bytes"] = _int(
+        env.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)), "EVIDENCE_MAX_BYTES", 1
+    )
     return values
 
 
@@ -249,6 +268,22 @@ class Settings:
     login_address_max_failures: int = 30
     session_hours: int = 12
     session_cookie_secure: bool = False
+    # Notifications (issue 10): the outbound channel (SMS / 政务微信 gateway) is "log" (written to
+    # the log), "webhook" (JSON POST to NOTIFY_WEBHOOK_URL) or "none"; delivered from the
+    # outbound_message outbox with exponential back-off.
+    notify_sender: str = "log"
+    notify_webhook_url: str = ""
+    notify_retry_base_seconds: float = 5.0
+    notify_retry_max_seconds: float = 900.0
+    notify_interval_seconds: float = 1.0
+    # The SMS that carries a citizen's case link; {case_no}, {step}, {due} and {url} are filled in.
+    case_sms_template: str = (
+        "【平阴县政务服务】您的差评已立案，案件编号{case_no}，当前环节：{step}，"
+        "办理期限：{due}。查看办理进度：{url}"
+    )
+    case_link_days: int = 365
+    # Evidence attached to a ticket's results: the largest file accepted (jpg, png, pdf).
+    evidence_max_bytes: int = 10 * 1024 * 1024
     # Forwarding to the province: where it is and what it issued us (see PROVINCE_TEXT_SETTINGS;
     # docs/province-protocol.md), and the delivery policy. Empty URLs are unset; the two optional
     # endpoints (ticket results, daily holdings) are off while unset.
@@ -376,6 +411,18 @@ class Settings:
             raise SettingsError(
                 f"TICKET_WEBHOOK_URL must be an http(s) URL, got {self.ticket_webhook_url!r}"
             )
+        if self.notify_sender == "webhook" and not self.notify_webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError(
+                "NOTIFY_SENDER=webhook needs NOTIFY_WEBHOOK_URL, an http(s) URL, got "
+                f"{self.notify_webhook_url!r}"
+            )
+        if self.evidence_max_bytes > 50 * 1024 * 1024:
+            raise SettingsError("EVIDENCE_MAX_BYTES must be at most 52428800 (50 MB)")
+        for field_name in ("{case_no}", "{url}"):
+            if field_name not in self.case_sms_template:
+                raise SettingsError(f"CASE_SMS_TEMPLATE must contain {field_name}")
         for name in ("province_area_code", "county_area_code"):
             value = getattr(self, name)
             if not (len(value) == 12 and value.isdigit()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -50,6 +51,7 @@ from evaluation_service.root.bootstrap import (
     build_services,
     embedded_schedule,
     forwarder,
+    outbound_of,
 )
 from evaluation_service.root.boundary import BoundedRequest, data_error
 from evaluation_service.root.headers import security_headers
@@ -62,7 +64,8 @@ from evaluation_service.root.observability import (
 )
 from evaluation_service.root.worker import Broker, InProcessWorker
 from rectification.api import CONTROLLERS as RECTIFICATION_CONTROLLERS
-from rectification.web import STAFF_ROUTER, ForwardingFailures
+from rectification.notify import OutboundLoop
+from rectification.web import CASE_ROUTES, STAFF_ROUTER, ForwardingFailures
 from rectification.web import TEMPLATE_DIRECTORY as RECTIFICATION_TEMPLATES
 from reports.api import CONTROLLERS as REPORT_CONTROLLERS
 
@@ -237,6 +240,8 @@ def _dependencies(services: Services, broker: Broker) -> dict[str, Provide]:
         "reports": _provide(services.reports),
         "fleet": _provide(services.fleet),
         "inbox": _provide(inbox),
+        "cases": _provide(services.cases),
+        "evidence": _provide(services.evidence),
         "forwarding_failures": _provide(failures),
         "cookie_secure": _provide(services.settings.session_cookie_secure),
     }
@@ -305,9 +310,22 @@ def create_app(settings: Settings) -> Litestar:
         if embedded and settings.forwarding_enabled:
             worker = InProcessWorker(forwarder(db, settings), settings)
             worker.start()
+        # The outbound channel (SMS / 政务微信) on the embedded worker: the outbox row is the
+        # record, so stopping mid-delivery only delays a message.
+        outbound = outbound_of(services) if embedded else None
+        outbound_task = None
+        if outbound is not None:
+            loop = OutboundLoop(
+                outbound, lambda: datetime.now(UTC), settings.notify_interval_seconds
+            )
+            outbound_task = asyncio.create_task(loop.run(), name="outbound-messages")
         try:
             yield
         finally:
+            if outbound_task is not None and outbound is not None:
+                outbound_task.cancel()
+                await asyncio.gather(outbound_task, return_exceptions=True)
+                await outbound.sender.close()
             if worker is not None:
                 await worker.stop()
             await db.close()
@@ -320,6 +338,7 @@ def create_app(settings: Settings) -> Litestar:
             intake_controller(services.intake),
             *PAGE_ROUTES,
             *DEVICE_ROUTES,
+            *CASE_ROUTES,
             _staff_side(services),
         ],
         dependencies=_dependencies(services, broker),

@@ -37,6 +37,10 @@ from evaluation_service.kernel.settings import Settings
 from evaluation_service.kernel.workdays import CalendarOverrides, WorkCalendar, load_calendar_file
 from evaluation_service.root.schedule import Sends, running, schedule_table
 from rectification.actors import sweep_and_escalate
+from rectification.case import Cases, CaseTokens
+from rectification.evidence import Evidence
+from rectification.notify import Outbound, RetryPolicy
+from rectification.senders import sender_from
 from rectification.service import Rectification, TicketOpening, closed_results, ticket_clock
 from reports.actors import generate_scheduled
 from reports.service import Reports
@@ -145,6 +149,8 @@ class Services:
     forwarding: Forwarding
     reports: Reports
     fleet: Fleet
+    cases: Cases
+    evidence: Evidence
 
 
 def build_services(settings: Settings, db: Database | None = None) -> Services:
@@ -157,6 +163,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         RatingTokens(settings.token_secret),
         TicketOpening(ticket_clock(settings, calendar)),
     )
+    rectification = Rectification.from_settings(db, settings, calendar)
     return Services(
         settings=settings,
         db=db,
@@ -164,10 +171,36 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         identity=identity_of(db, settings),
         intake=intake,
         fleet=Fleet(intake, settings),
-        rectification=Rectification.from_settings(db, settings, calendar),
+        rectification=rectification,
         forwarding=Forwarding(db),
         reports=Reports.from_settings(db, settings, calendar),
+        cases=cases_of(rectification, settings),
+        evidence=Evidence(db, settings.var_dir, settings.evidence_max_bytes),
     )
+
+
+def cases_of(rectification: Rectification, settings: Settings) -> Cases:
+    return Cases(
+        rectification,
+        CaseTokens(settings.token_secret),
+        settings.public_base_url,
+        settings.case_link_days,
+        settings.case_sms_template,
+    )
+
+
+def outbound_of(services: Services) -> Outbound | None:
+    """The outbound channel with the configured sender (one per process: it owns the gateway's
+    HTTP client); None when NOTIFY_SENDER=none."""
+    settings = services.settings
+    sender = sender_from(settings)
+    if sender is None:
+        return None
+    policy = RetryPolicy(
+        base_seconds=settings.notify_retry_base_seconds,
+        max_seconds=settings.notify_retry_max_seconds,
+    )
+    return Outbound(services.db, sender, policy, services.cases.sms)
 
 
 async def sync_indicators(client: ProvinceClient, intake: Intake) -> int:

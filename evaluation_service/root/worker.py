@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from evaluation_service.root.schedule import Sends, running, schedule_table
 
 if TYPE_CHECKING:
     from connectors.province.client import ProvinceClient
+    from rectification.notify import Outbound
     from rectification.service import Rectification
     from reports.service import Reports
 
@@ -159,7 +161,10 @@ class WorkerResources:
             if not self._ready:
                 services = build_services(self.settings)
                 await services.db.start()
+                from evaluation_service.root.bootstrap import outbound_of
+
                 self._ready = {
+                    "outbound": outbound_of(services),
                     "forwarder": forwarder(services.db, self.settings),
                     "rectification": services.rectification,
                     "reports": services.reports,
@@ -170,6 +175,12 @@ class WorkerResources:
     async def forwarder(self) -> Forwarder:
         forwarder: Forwarder = (await self._build())["forwarder"]
         return forwarder
+
+    async def outbound(self) -> Outbound:
+        service: Outbound | None = (await self._build())["outbound"]
+        if service is None:
+            raise RuntimeError("NOTIFY_SENDER=none: no outbound messages are sent")
+        return service
 
     async def province(self) -> ProvinceClient:
         return (await self.forwarder()).client
@@ -199,13 +210,14 @@ class Actors:
     generate_report: Any
     reconcile: Any
     sync_indicators: Any
+    outbound: Any
 
 
 def declare_actors(broker: Any, settings: Settings, resources: WorkerResources) -> Actors:
     """All actors on `broker`, so any worker runs any message. Declaring opens nothing: resources
     are built when a message first needs them, so the scheduler declares the same actors to send."""
     from connectors.actors import declare_deliver, declare_reconcile
-    from rectification.actors import declare_sweep
+    from rectification.actors import declare_outbound, declare_sweep
     from reports.actors import declare_generate
 
     return Actors(
@@ -216,6 +228,7 @@ def declare_actors(broker: Any, settings: Settings, resources: WorkerResources) 
             broker, resources.province, ZoneInfo(settings.timezone), settings.var_dir
         ),
         sync_indicators=_declare_indicator_sync(broker, resources),
+        outbound=declare_outbound(broker, resources.outbound),
     )
 
 
@@ -291,6 +304,21 @@ def run_worker(settings: Settings) -> int:
             interval_seconds=settings.relay_interval_seconds,
         ).run()
 
+    async def outbound_relay() -> None:
+        """Due outbound messages (SMS / 政务微信) to the outbound actor, claimed with a lease."""
+        from rectification.notify import OutboundLoop
+
+        outbound = await resources.outbound()
+
+        class Dispatch(OutboundLoop):
+            async def tick(self) -> int:
+                ids = await self.outbound.claim_due(self.batch_size, datetime.now(UTC))
+                if ids:
+                    await asyncio.to_thread(actors.outbound.send, ids)
+                return len(ids)
+
+        await Dispatch(outbound, lambda: datetime.now(UTC), settings.notify_interval_seconds).run()
+
     worker = dramatiq.Worker(
         broker, worker_threads=settings.forward_concurrency, worker_timeout=200
     )
@@ -298,6 +326,9 @@ def run_worker(settings: Settings) -> int:
     loop_thread = get_event_loop_thread()
     assert loop_thread is not None
     relay = asyncio.run_coroutine_threadsafe(relay_main(), loop_thread.loop)
+    outbound_relay_future = None
+    if settings.notify_sender != "none":
+        outbound_relay_future = asyncio.run_coroutine_threadsafe(outbound_relay(), loop_thread.loop)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -307,6 +338,8 @@ def run_worker(settings: Settings) -> int:
             log.error("relay stopped: %r", relay.exception())
             break
     relay.cancel()
+    if outbound_relay_future is not None:
+        outbound_relay_future.cancel()
     worker.stop()
     broker.close()
     return 0
@@ -344,17 +377,28 @@ async def _schedule_forever(actors: Actors, settings: Settings) -> int:
 
 
 async def _run_embedded(settings: Settings) -> int:
-    from evaluation_service.root.bootstrap import forwarder, new_database
+    from evaluation_service.root.bootstrap import build_services, forwarder, outbound_of
+    from rectification.notify import OutboundLoop
 
-    db = new_database(settings)
+    services = build_services(settings)
+    db = services.db
     await db.start()
     worker = InProcessWorker(forwarder(db, settings), settings)
     worker.start()
+    outbound = outbound_of(services)
+    outbound_task = None
+    if outbound is not None:
+        loop_ = OutboundLoop(outbound, lambda: datetime.now(UTC), settings.notify_interval_seconds)
+        outbound_task = asyncio.create_task(loop_.run(), name="outbound-messages")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+    if outbound_task is not None and outbound is not None:
+        outbound_task.cancel()
+        await asyncio.gather(outbound_task, return_exceptions=True)
+        await outbound.sender.close()
     await worker.stop()
     await db.close()
     return 0

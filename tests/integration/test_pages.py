@@ -203,8 +203,9 @@ async def test_a_rated_record_offers_one_follow_up_rating(api: Client, project_n
     assert '<input type="hidden" name="assess_number" value="2">' in follow_up_form.text
     assert follow_up.status_code == 200
     assert "追加评价" in follow_up.text
-    assert done.status_code == 409
-    assert "follow_up=1" not in done.text
+    # The real-name bad follow-up opened a case: once rated, the link leads to it (issue 10).
+    assert done.status_code == 303
+    assert done.headers["location"].startswith("/case/")
     assert [row["assess_number"] for row in await stored(project_no)] == [1, 2]
 
 

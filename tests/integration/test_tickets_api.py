@@ -497,8 +497,10 @@ async def test_the_sweep_marks_yellow_then_red_and_escalates_to_supervisors(
     for_supervisor = (await api.get("/api/v1/notifications", headers=staff.supervisor)).json()
     for_liaison = (await api.get("/api/v1/notifications", headers=staff.liaison_a)).json()
     assert [n["kind"] for n in for_supervisor if n["ticket_id"] == ticket_id] == ["overdue"]
+    # The liaison was also told of the new ticket when it opened (issue 10).
     assert sorted(n["kind"] for n in for_liaison if n["ticket_id"] == ticket_id) == [
         "due_soon",
+        "new_ticket",
         "overdue",
     ]
 
