@@ -15,7 +15,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from evaluation_service.identity.model import Actor, Role
@@ -244,7 +244,11 @@ class Cases:
         self.sms_template = sms_template
 
     def path(self, ticket_id: int, now: datetime) -> str:
-        return f"/case/{self.tokens.issue(ticket_id, now + timedelta(days=self.link_days))}"
+        """The case link, valid `link_days` from today; the same link all day (the expiry is
+        rounded up to the next UTC midnight), so the thank-you page and a later visit agree."""
+        expires = now + timedelta(days=self.link_days)
+        day_end = datetime.combine(expires.astimezone(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+        return f"/case/{self.tokens.issue(ticket_id, day_end)}"
 
     async def _card(self, row: dict[str, Any], now: datetime) -> CaseCard:
         state = State(row["state"])
