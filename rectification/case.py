@@ -246,8 +246,8 @@ class Cases:
     def path(self, ticket_id: int, now: datetime) -> str:
         """The case link, valid `link_days` from today; the same link all day (the expiry is
         rounded up to the next UTC midnight), so the thank-you page and a later visit agree."""
-        expires = now + timedelta(days=self.link_days)
-        day_end = datetime.combine(expires.astimezone(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+        last_day = (now + timedelta(days=self.link_days)).astimezone(UTC).date()
+        day_end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=UTC)
         return f"/case/{self.tokens.issue(ticket_id, day_end)}"
 
     async def _card(self, row: dict[str, Any], now: datetime) -> CaseCard:
