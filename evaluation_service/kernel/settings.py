@@ -166,6 +166,9 @@ class StepDays:
         return self.accept + self.verify + rectify + self.feedback + self.supervision
 
 
+STAFF_PHOTO_LIMIT_BYTES = 8_000_000
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_SQLITE_URL
@@ -237,6 +240,9 @@ class Settings:
     # them; the dataclass default is false so an app built in a test does not generate a report or
     # reconcile when it starts. With a real broker the `scheduler` process does this instead.
     scheduler_enabled: bool = False
+    # Staff photos an admin uploads (JPG/PNG), kept under var_dir/staff_photos; the upload route
+    # takes at most STAFF_PHOTO_LIMIT_BYTES whatever this says.
+    staff_photo_max_bytes: int = 2_000_000
 
     @property
     def is_sqlite(self) -> bool:
@@ -279,6 +285,9 @@ class Settings:
                 env.get("REPORT_SHOW_STAFF_NUMBERS", "true"), "REPORT_SHOW_STAFF_NUMBERS"
             ),
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED", "true"), "SCHEDULER_ENABLED"),
+            staff_photo_max_bytes=_int(
+                env.get("STAFF_PHOTO_MAX_BYTES", "2000000"), "STAFF_PHOTO_MAX_BYTES", 1
+            ),
             **_rectification_settings(env),
             **_forwarding_settings(env),
         )
@@ -305,6 +314,8 @@ class Settings:
                 "DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db, "
                 f"got {self.database_url!r}"
             )
+        if self.staff_photo_max_bytes > STAFF_PHOTO_LIMIT_BYTES:
+            raise SettingsError(f"STAFF_PHOTO_MAX_BYTES must be at most {STAFF_PHOTO_LIMIT_BYTES}")
         if self.ticket_rectify_cap_working_days < self.ticket_rectify_working_days:
             raise SettingsError(
                 "TICKET_RECTIFY_CAP_WORKING_DAYS must be at least TICKET_RECTIFY_WORKING_DAYS"

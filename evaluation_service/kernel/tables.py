@@ -213,6 +213,22 @@ class ScheduleRun(Table, tablename="schedule_run"):
     claimed_at = Timestamptz(default=TimestamptzNow())
 
 
+class CatalogChange(Table, tablename="catalog_change"):
+    """The append-only audit of catalog changes made in the browser (Piccolo Admin and the key and
+    photo pages): who, when, which table and row, and the row before and after, as JSON. Written in
+    the change's own transaction. Secrets never appear: hash columns are left out of both sides."""
+
+    id: Serial
+    at = Timestamptz(default=TimestamptzNow())
+    username = Varchar(length=64)
+    role = Varchar(length=12)
+    table_name = Varchar(length=40)
+    row_id = Integer(null=True, default=None)
+    action = Varchar(length=20)  # insert, update, delete, issue_key, rotate_key, revoke_key, photo
+    before = Text(default="")  # JSON object; empty for an insert
+    after = Text(default="")  # JSON object; empty for a delete
+
+
 TABLES: list[type[Table]] = [
     Department,
     ServiceItem,
@@ -228,4 +244,5 @@ TABLES: list[type[Table]] = [
     Outbox,
     DeviceSession,
     ScheduleRun,
+    CatalogChange,
 ]

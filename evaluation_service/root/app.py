@@ -44,6 +44,9 @@ from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPL
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
 from evaluation_service.kernel.settings import Settings
+from evaluation_service.root.admin import admin_mount
+from evaluation_service.root.admin_pages import ADMIN_PAGES, staff_photo
+from evaluation_service.root.admin_pages import TEMPLATE_DIRECTORY as ADMIN_TEMPLATES
 from evaluation_service.root.bootstrap import (
     Services,
     build_services,
@@ -267,11 +270,25 @@ def _staff_side(services: Services) -> Router:
             FRAME_ROUTER,
             STAFF_ROUTER,
             FORWARDING_PAGES,
+            ADMIN_PAGES,
         ],
         middleware=[
             DefineMiddleware(CSRFMiddleware, config=csrf_config(services.settings)),
             session_authentication(),
         ],
+    )
+
+
+def _catalog_admin(services: Services) -> Router:
+    """Piccolo Admin at /admin (root/admin.py): our session and the admin guard in front; its own
+    CSRF middleware guards its API (its single-page app sends its own token, not ours)."""
+    return Router(
+        path="/",
+        route_handlers=[
+            admin_mount(services.db, services.identity, services.settings.session_cookie_secure)
+        ],
+        middleware=[session_authentication()],
+        include_in_schema=False,
     )
 
 
@@ -313,6 +330,8 @@ def create_app(settings: Settings) -> Litestar:
             intake_controller(services.intake),
             *PAGE_ROUTES,
             _staff_side(services),
+            _catalog_admin(services),
+            staff_photo,
         ],
         dependencies=_dependencies(services, broker),
         template_config=TemplateConfig(
@@ -322,6 +341,7 @@ def create_app(settings: Settings) -> Litestar:
                 IDENTITY_TEMPLATES,
                 RECTIFICATION_TEMPLATES,
                 FORWARDING_TEMPLATES,
+                ADMIN_TEMPLATES,
             ],
             engine=JinjaTemplateEngine,
         ),
