@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -418,7 +419,7 @@ def item_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
         if v.get(days):
             problems += _days(v, days)
         if v.get(unit):
-            problems += _passes(unit, lambda unit=unit: check_time_unit(v[unit], unit))
+            problems += _passes(unit, partial(check_time_unit, v[unit], unit))
     return problems
 
 

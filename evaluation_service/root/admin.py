@@ -235,14 +235,14 @@ class _Rollback(Exception):
 
 async def _answer(send: Send, status: int, message: str) -> None:
     body = json.dumps({"detail": message}, ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json; charset=utf-8")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start: Any = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json; charset=utf-8")],
+    }
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
 
 
 def audited(
@@ -258,7 +258,7 @@ def audited(
         if path.startswith(_CLOSED):
             await _answer(send, 404, "请在 /login 登录或退出；目录管理不另设账号与密码。")
             return
-        method = scope["method"]
+        method = str(scope.get("method", ""))
         match = _TABLE_PATH.match(path)
         if method in ("GET", "HEAD", "OPTIONS") or match is None:
             await admin(scope, receive, send)
