@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from piccolo.table import Table
 from PIL import Image, UnidentifiedImageError
@@ -285,7 +286,21 @@ async def revoke_client(db: Database, editor: Editor, name: str) -> None:
 
 # --- staff photos --------------------------------------------------------------------------------
 
+# The stable address of a staff member's photo, public like the photo on the counter; what the
+# device announcement's `photo_url` carries (docs/operations.md, "Staff photos").
+PHOTO_PATH = "/device/staff-photo"
 PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+def photo_url(staff_no: str, photo_sha256: str) -> str | None:
+    """`/device/staff-photo/{staff_no}?v=<hash prefix>`, or None without a photo. The `v`
+    parameter changes with the photo, so a new photo is fetched at once despite caching; the
+    endpoint itself ignores it."""
+    if not staff_no or not photo_sha256:
+        return None
+    return f"{PHOTO_PATH}/{quote(staff_no, safe='')}?v={photo_sha256[:12]}"
+
+
 PHOTO_MAX_PIXELS = 40_000_000  # far above any camera photo; refuses decompression bombs early
 PHOTO_SIZE = 256  # the longer side of the served copy, in pixels
 

@@ -86,6 +86,28 @@ def _refuse(message: str) -> HTTPException:
     return HTTPException(status_code=422, detail=message)
 
 
+# Each table's natural key, checked before the database's unique index so the refusal is Chinese.
+_NATURAL_KEY = {
+    "department": ("code", "部门编码"),
+    "service_item": ("code", "事项编码"),
+    "window": ("window_no", "窗口编号"),
+    "staff": ("staff_no", "工号"),
+    "device": ("device_id", "设备编号"),
+    "integration_client": ("name", "接入系统名称"),
+    "staff_user": ("username", "用户名"),
+}
+
+
+async def _check_unique(table: type[Table], row: dict[str, Any], row_id: Any = None) -> None:
+    column_name, label = _NATURAL_KEY[table._meta.tablename]
+    value = row.get(column_name)
+    query = table.exists().where(table._meta.get_column_by_name(column_name) == value)
+    if row_id is not None:
+        query = query.where(table._meta.primary_key != row_id)
+    if value and await query:
+        raise _refuse(f"{label}“{value}”已存在，未保存。")
+
+
 async def _check(tablename: str, row: dict[str, Any]) -> None:
     problems = await check_row(tablename, row)
     if tablename == "staff_user":
@@ -122,6 +144,7 @@ def _hooks(table: type[Table]) -> list[Hook]:
         if values.get("photo_sha256"):
             raise _refuse(_MANAGED_ELSEWHERE["photo_sha256"])
         await _check(tablename, values)
+        await _check_unique(table, values)
         return row
 
     async def pre_patch(row_id: Any, values: dict[Column | str, Any]) -> dict[Column | str, Any]:
@@ -145,6 +168,7 @@ def _hooks(table: type[Table]) -> list[Hook]:
         for column, value in kept.items():
             merged[column._meta.name if isinstance(column, Column) else str(column)] = value
         await _check(tablename, merged)
+        await _check_unique(table, merged, row_id)
         return kept
 
     return [
@@ -289,6 +313,7 @@ def audited(
                     (m["status"] for m in messages if m["type"] == "http.response.start"), 500
                 )
                 if status >= 400:
+                    messages = _in_chinese(status, messages)
                     raise _Rollback
                 if method == "POST":
                     body = b"".join(m.get("body", b"") for m in messages if "body" in m)
@@ -302,6 +327,38 @@ def audited(
             await send(message)
 
     return app
+
+
+_HAS_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _in_chinese(status: int, messages: list[Any]) -> list[Any]:
+    """Piccolo Admin's own refusals of a write (database constraint, pydantic) are English: the
+    answer becomes a Chinese 4xx, with the original kept as `detail_en`. Its 500 for a value the
+    database would not take is a refused input, hence 422."""
+    body = b"".join(m.get("body", b"") for m in messages if "body" in m)
+    text = body.decode("utf-8", "replace")
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and _HAS_CHINESE.search(str(answer.get("detail", ""))):
+        return messages
+    if isinstance(answer, dict) and "db_error" in answer:
+        status, zh = 422, "未保存：编号与已有记录重复，或引用的记录不存在、仍被其他记录引用。"
+    elif status >= 500:
+        status, zh = 422, "未保存：提交的数据不符合要求，请检查后重试。"
+    elif status == 404:
+        zh = "该记录不存在或已被删除。"
+    else:
+        zh = "提交的数据格式不正确，未保存。"
+    out = json.dumps({"detail": zh, "detail_en": text[:500]}, ensure_ascii=False).encode()
+    start: Any = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json; charset=utf-8")],
+    }
+    return [start, {"type": "http.response.body", "body": out}]
 
 
 def _inserted_id(body: bytes) -> int | None:

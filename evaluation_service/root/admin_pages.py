@@ -29,7 +29,7 @@ from evaluation_service.kernel.tables import Device, IntegrationClient, Staff, W
 from evaluation_service.root.admin import ADMIN_PATH, KEYS_PAGE
 
 TEMPLATE_DIRECTORY = Path(__file__).parent / "templates"
-PHOTO_PATH = "/device/staff-photo"
+PHOTO_PATH = adm.PHOTO_PATH
 
 ADMIN_ONLY = requires(
     Role.admin,

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from evaluation_service.kernel.tables import CatalogChange, Department
+from evaluation_service.evaluations.administration import photo_url
+from evaluation_service.kernel.tables import CatalogChange, Department, Staff
 from tests.rectification_support import Headers, make_staff
 from tests.rectification_support import Staff as StaffHeaders
 from tests.support import DEPARTMENT_CODE, auth, transaction_body
@@ -194,6 +195,49 @@ async def test_the_csv_rule_refuses_a_bad_row_in_the_admin_and_nothing_is_stored
     assert await CatalogChange.count() == before
 
 
+async def test_a_repeated_staff_number_is_refused_in_chinese(
+    api: Client, people: StaffHeaders
+) -> None:
+    _, staff_no = await new_staff(api, people)
+    again = await fresh(api).post(
+        "/admin/api/tables/staff/",
+        json={
+            "staff_no": staff_no,
+            "name": "王五",
+            "department": await department_id(DEPARTMENT_CODE),
+        },
+        headers=piccolo_csrf(people.admin),
+    )
+    assert again.status_code == 422
+    assert again.json()["detail"] == f"工号“{staff_no}”已存在，未保存。"
+
+
+async def test_a_deletion_is_audited_and_a_refused_one_leaves_no_trace(
+    api: Client, people: StaffHeaders
+) -> None:
+    row_id, staff_no = await new_staff(api, people)
+    deleted = await fresh(api).delete(
+        f"/admin/api/tables/staff/{row_id}/", headers=piccolo_csrf(people.admin)
+    )
+    assert deleted.status_code == 204, deleted.text
+    audit = await CatalogChange.select().where(
+        CatalogChange.table_name == "staff",
+        CatalogChange.row_id == row_id,
+        CatalogChange.action == "delete",
+    )
+    assert len(audit) == 1
+    assert json.loads(audit[0]["before"])["staff_no"] == staff_no
+    assert audit[0]["after"] == ""
+    before = await CatalogChange.count()
+    in_use = await fresh(api).delete(
+        f"/admin/api/tables/department/{await department_id(DEPARTMENT_CODE)}/",
+        headers=piccolo_csrf(people.admin),
+    )
+    assert in_use.status_code == 422
+    assert "未保存" in in_use.json()["detail"]
+    assert await CatalogChange.count() == before
+
+
 async def test_devices_and_clients_are_not_created_in_piccolo_admin(
     api: Client, people: StaffHeaders
 ) -> None:
@@ -322,6 +366,11 @@ async def test_uploaded_photo_is_served_resized_without_login(
         f"/device/staff-photo/{staff_no}", headers={"If-None-Match": served.headers["etag"]}
     )
     assert again.status_code == 304
+    row = await Staff.select(Staff.photo_sha256).where(Staff.staff_no == staff_no).first()
+    assert row is not None
+    url = photo_url(staff_no, row["photo_sha256"])
+    assert url == f"/device/staff-photo/{staff_no}?v={row['photo_sha256'][:12]}"
+    assert (await fresh(api).get(url)).content == served.content
 
 
 async def test_a_file_that_is_not_a_jpg_or_png_is_refused(
