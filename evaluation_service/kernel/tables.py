@@ -14,6 +14,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 from evaluation_service.kernel.item_vocabulary import CaseKind, ItemKind, TimeUnit
@@ -31,6 +32,11 @@ class Department(Table):
     code = Varchar(length=18, unique=True)  # unified social credit code
     name = Varchar(length=100)
     area_code = Varchar(length=12)
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        """How a reference to a department reads in Piccolo Admin's pickers: its name."""
+        return Readable(template="%s", columns=[cls.name])
 
 
 class ServiceItem(Table, tablename="service_item"):
@@ -58,6 +64,10 @@ class Window(Table):
     # a citizen calls to complain.
     service_promise = Text(default="")
     complaint_phone = Varchar(length=20, default="12345")
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s %s", columns=[cls.window_no, cls.name])
 
 
 class Staff(Table):

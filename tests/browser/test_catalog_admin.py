@@ -46,12 +46,13 @@ def test_admin_adds_a_staff_member_with_a_photo(
     staff_no = f"PY{uuid.uuid4().hex[:6].upper()}"
 
     page.goto(f"{served.base_url}/admin/#/staff/add/")
-    page.locator("input[name=staff_no]").fill(staff_no)
-    page.locator("input[name=name]").fill("赵敏")
-    # A foreign key is a picker: open it and choose the first department.
+    # A foreign key is a picker listing departments by name (Department.get_readable).
     picker = page.locator(".key_search", has=page.locator("input[name=department]"))
     picker.locator("input[type=text]").click()
-    picker.locator(".results_list a", has_text=re.compile(r"^1$")).click()
+    picker.locator(".results_list a", has_text="平阴县行政审批服务局").click()
+    expect(picker.locator("input[type=text]")).to_have_value("平阴县行政审批服务局")
+    page.locator("input[name=staff_no]").fill(staff_no)
+    page.locator("input[name=name]").fill("赵敏")
     page.locator("input[name=star_level]").fill("5")
     screenshot(page, "catalog-admin-staff-form-laptop")
     with page.expect_response(
