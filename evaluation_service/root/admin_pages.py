@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
@@ -22,8 +23,9 @@ from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
 from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
 from evaluation_service.kernel.database import Database
-from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
+from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput, NotFound
 from evaluation_service.kernel.inputs import form_text
+from evaluation_service.kernel.schemas import refusals
 from evaluation_service.kernel.settings import STAFF_PHOTO_LIMIT_BYTES, Settings
 from evaluation_service.kernel.tables import Device, IntegrationClient, Staff, Window
 from evaluation_service.root.admin import ADMIN_PATH, KEYS_PAGE
@@ -244,6 +246,11 @@ ADMIN_PAGES = Router(
     f"{PHOTO_PATH}/{{staff_no:str}}",
     tags=["device"],
     summary="A staff member's work photo, at most 256 px, for the counter evaluator",
+    media_type="image/jpeg",
+    responses={
+        **refusals(404),
+        304: ResponseSpec(None, description="Not modified (If-None-Match matched the ETag)"),
+    },
 )
 async def staff_photo(
     request: Request[Any, Any, Any], settings: NamedDependency[Settings], staff_no: Key
@@ -252,10 +259,7 @@ async def staff_photo(
     lists nothing. The ETag is the photo's SHA-256, so a new photo shows at once."""
     sha = await adm.staff_photo_sha(staff_no)
     if sha is None:
-        return Response(
-            {"error": "not_found", "message": "该工作人员没有照片。", "message_en": "no photo"},  # type: ignore[arg-type]
-            status_code=404,
-        )
+        raise NotFound("no_photo", "该工作人员没有照片。", "this staff member has no photo")
     etag = f'"{sha[:32]}-{adm.PHOTO_SIZE}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
     if request.headers.get("if-none-match") == etag:
