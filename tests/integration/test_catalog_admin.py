@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import uuid
 
@@ -392,3 +393,37 @@ async def test_photo_of_unknown_staff_is_404_and_nothing_is_listed(api: Client) 
     assert missing.json()["message"] == "该工作人员没有照片。"
     listing = await fresh(api).get("/device/staff-photo/")
     assert listing.status_code in (404, 405)
+
+
+def noisy_png(side: int) -> bytes:
+    """A PNG that does not compress: about 3 × side² bytes."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_a_photo_above_the_app_body_limit_but_within_the_setting_is_taken(
+    api: Client, people: StaffHeaders
+) -> None:
+    _, staff_no = await new_staff(api, people)
+    data = noisy_png(700)  # about 1.5 MB: more than the app's 1 MB body limit
+    assert 1_000_000 < len(data) < 2_000_000
+    answer = await fresh(api).post(
+        f"/catalog-keys/staff/{staff_no}/photo",
+        files={"photo": ("big.png", data, "image/png")},
+        headers=people.admin,
+    )
+    assert answer.status_code == 303, answer.text[-300:]
+
+
+async def test_a_photo_above_the_setting_is_refused_in_chinese(
+    api: Client, people: StaffHeaders
+) -> None:
+    _, staff_no = await new_staff(api, people)
+    answer = await fresh(api).post(
+        f"/catalog-keys/staff/{staff_no}/photo",
+        files={"photo": ("huge.png", noisy_png(900), "image/png")},
+        headers=people.admin,
+    )
+    assert answer.status_code == 422
+    assert "照片过大" in answer.text
