@@ -349,6 +349,8 @@ async def store_staff_photo(
 ) -> str:
     """Keep the photo under var/staff_photos/<sha256> and point the staff member at it."""
     sha = check_photo(data, max_bytes)
+    if not await Staff.exists().where(Staff.staff_no == staff_no):
+        raise NotFound("staff_not_found", f"工号“{staff_no}”不存在。", "no such staff")
     folder = photo_dir(var_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / sha

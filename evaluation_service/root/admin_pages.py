@@ -7,6 +7,7 @@ Admin rows; the use cases and their audit are `evaluations.administration`.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -264,5 +265,6 @@ async def staff_photo(
     headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
     if request.headers.get("if-none-match") == etag:
         return Response(b"", status_code=304, headers=headers)
-    data = adm.resized_photo(settings.var_dir, sha)
+    # Pillow and file reads off the event loop: the first request for a photo resizes it.
+    data = await asyncio.to_thread(adm.resized_photo, settings.var_dir, sha)
     return Response(data, media_type="image/jpeg", headers=headers)
