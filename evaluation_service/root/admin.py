@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
@@ -348,6 +349,8 @@ def _in_chinese(status: int, messages: list[Any]) -> list[Any]:
         status, zh = 422, "未保存：编号与已有记录重复，或引用的记录不存在、仍被其他记录引用。"
     elif status >= 500:
         status, zh = 422, "未保存：提交的数据不符合要求，请检查后重试。"
+    elif status == 403:  # its CSRF middleware: token missing or not matching, or wrong origin
+        zh = "页面已过期或来自其他网站，操作未执行。请刷新页面后重试。"
     elif status == 404:
         zh = "该记录不存在或已被删除。"
     else:
@@ -372,7 +375,7 @@ def _inserted_id(body: bytes) -> int | None:
 # --- the mount -----------------------------------------------------------------------------------
 
 
-def admin_mount(db: Database, identity: Identity, production: bool) -> Any:
+def admin_mount(db: Database, identity: Identity, public_base_url: str, https: bool) -> Any:
     """The Litestar handler that mounts Piccolo Admin at /admin, for admins only."""
     _mark_secrets()
     admin = create_admin(
@@ -391,7 +394,9 @@ def admin_mount(db: Database, identity: Identity, production: bool) -> Any:
         default_language_code="zh-CN",
         translations=[SIMPLIFIED_CHINESE],
         auto_include_related=False,
-        production=production,
+        production=https,
+        # Behind HTTPS its CSRF middleware also wants the Origin/Referer host to be one of these.
+        allowed_hosts=[urlsplit(public_base_url).hostname or "localhost"],
         sidebar_links={"设备与接入密钥、员工照片": KEYS_PAGE, "返回监督台": "/console"},
     )
     for route in admin.routes:

@@ -285,7 +285,12 @@ def _catalog_admin(services: Services) -> Router:
     return Router(
         path="/",
         route_handlers=[
-            admin_mount(services.db, services.identity, services.settings.session_cookie_secure)
+            admin_mount(
+                services.db,
+                services.identity,
+                services.settings.public_base_url,
+                https=services.settings.session_cookie_secure,
+            )
         ],
         middleware=[session_authentication()],
         include_in_schema=False,

@@ -251,6 +251,17 @@ async def test_devices_and_clients_are_not_created_in_piccolo_admin(
     assert "/catalog-keys" in answer.json()["detail"]
 
 
+async def test_a_write_without_piccolo_admins_csrf_token_is_refused_in_chinese(
+    api: Client, people: StaffHeaders
+) -> None:
+    row_id, _ = await new_staff(api, people)
+    answer = await fresh(api).patch(
+        f"/admin/api/tables/staff/{row_id}/", json={"name": "王五"}, headers=people.admin
+    )
+    assert answer.status_code == 403
+    assert answer.json()["detail"].startswith("页面已过期或来自其他网站")
+
+
 async def test_bulk_replace_and_bulk_delete_are_refused(api: Client, people: StaffHeaders) -> None:
     bulk = await fresh(api).delete("/admin/api/tables/staff/", headers=piccolo_csrf(people.admin))
     assert bulk.status_code == 405
