@@ -94,7 +94,9 @@ def _shown_once(
     request: Request[Any, Any, Any], viewer: Viewer, what: str, secret: str
 ) -> Template:
     # Never cached, never in a URL: the page carrying the secret is the answer to the POST.
-    return staff_page(request, "admin_secret.html", viewer, what=what, secret=secret)
+    page = staff_page(request, "admin_secret.html", viewer, what=what, secret=secret)
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 @get(KEYS_PAGE, guards=[ADMIN_ONLY])

@@ -54,6 +54,7 @@ async def department_id(code: str) -> int:
 
 def shown_secret(page: httpx.Response) -> str:
     assert page.status_code == 200, page.text
+    assert page.headers["cache-control"] == "no-store"
     match = re.search(r'<code id="secret" class="secret">([^<]+)</code>', page.text)
     assert match, page.text
     return match.group(1)
@@ -340,6 +341,27 @@ async def test_revoked_client_token_is_refused_at_once_despite_the_cache(
     assert revoked.status_code == 303, (revoked.request.headers.get("cookie"), revoked.text[-300:])
     again = await fresh(api).post("/api/v1/transactions", json=body, headers=auth(token))
     assert again.status_code == 401
+
+
+async def test_rotated_client_token_works_and_the_old_one_is_refused(
+    api: Client, people: StaffHeaders
+) -> None:
+    name = f"sys-{uuid.uuid4().hex[:8]}"
+    old = shown_secret(
+        await fresh(api).post("/catalog-keys/clients", data={"name": name}, headers=people.admin)
+    )
+    body = transaction_body(f"CL-{uuid.uuid4().hex[:16]}")
+    first = await fresh(api).post("/api/v1/transactions", json=body, headers=auth(old))
+    assert first.status_code == 200
+    new = shown_secret(
+        await fresh(api).post(f"/catalog-keys/clients/{name}/rotate", headers=people.admin)
+    )
+    assert (
+        await fresh(api).post("/api/v1/transactions", json=body, headers=auth(new))
+    ).status_code == 200
+    assert (
+        await fresh(api).post("/api/v1/transactions", json=body, headers=auth(old))
+    ).status_code == 401
 
 
 async def test_key_pages_need_the_csrf_token(api: Client, people: StaffHeaders) -> None:
