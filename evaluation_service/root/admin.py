@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from fastapi import HTTPException  # its `detail` may be a list, as Piccolo Admin's page wants
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 from piccolo.columns import Column
@@ -35,7 +36,6 @@ from starlette.authentication import (
     AuthenticationError,
     BaseUser,
 )
-from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import Mount
 
@@ -83,8 +83,18 @@ _MANAGED_ELSEWHERE = {
 }
 
 
-def _refuse(message: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=message)
+def _refuse(message: str, column: str = "") -> HTTPException:
+    """A 422 in the shape Piccolo Admin's page shows under the form ("<column> field - <msg>"),
+    FastAPI's validation shape; `audited` adds the joined Chinese `message`."""
+    return _refusals([(column, message)])
+
+
+def _refusals(problems: list[tuple[str, str]]) -> HTTPException:
+    detail = [
+        {"loc": ["body", column or "row"], "msg": message, "type": "value_error"}
+        for column, message in problems
+    ]
+    return HTTPException(status_code=422, detail=detail)
 
 
 # Each table's natural key, checked before the database's unique index so the refusal is Chinese.
@@ -106,7 +116,7 @@ async def _check_unique(table: type[Table], row: dict[str, Any], row_id: Any = N
     if row_id is not None:
         query = query.where(table._meta.primary_key != row_id)
     if value and await query:
-        raise _refuse(f"{label}“{value}”已存在，未保存。")
+        raise _refuse(f"{label}“{value}”已存在，未保存。", column_name)
 
 
 async def _check(tablename: str, row: dict[str, Any]) -> None:
@@ -114,7 +124,7 @@ async def _check(tablename: str, row: dict[str, Any]) -> None:
     if tablename == "staff_user":
         problems += _account_problems(row)
     if problems:
-        raise _refuse("；".join(message.rstrip("。") for _, message in problems) + "。")
+        raise _refusals(problems)
 
 
 def _account_problems(row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -143,7 +153,7 @@ def _hooks(table: type[Table]) -> list[Hook]:
                 setattr(row, name, column.get_default_value())
         values = row.to_dict()
         if values.get("photo_sha256"):
-            raise _refuse(_MANAGED_ELSEWHERE["photo_sha256"])
+            raise _refuse(_MANAGED_ELSEWHERE["photo_sha256"], "photo_sha256")
         await _check(tablename, values)
         await _check_unique(table, values)
         return row
@@ -160,10 +170,11 @@ def _hooks(table: type[Table]) -> list[Hook]:
                 if value in (None, ""):
                     continue
                 raise _refuse(
-                    f"密钥、令牌和密码不能在此修改，请到“设备与接入密钥”页面（{KEYS_PAGE}）轮换。"
+                    f"密钥、令牌和密码不能在此修改，请到“设备与接入密钥”页面（{KEYS_PAGE}）轮换。",
+                    name,
                 )
             if name in _MANAGED_ELSEWHERE and value != current.get(name):
-                raise _refuse(_MANAGED_ELSEWHERE[name])
+                raise _refuse(_MANAGED_ELSEWHERE[name], name)
             kept[column] = value
         merged = {**current}
         for column, value in kept.items():
@@ -259,7 +270,7 @@ class _Rollback(Exception):
 
 
 async def _answer(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"detail": message}, ensure_ascii=False).encode()
+    body = json.dumps({"detail": message, "message": message}, ensure_ascii=False).encode()
     start: Any = {
         "type": "http.response.start",
         "status": status,
@@ -334,34 +345,43 @@ _HAS_CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _in_chinese(status: int, messages: list[Any]) -> list[Any]:
-    """Piccolo Admin's own refusals of a write (database constraint, pydantic) are English: the
-    answer becomes a Chinese 4xx, with the original kept as `detail_en`. Its 500 for a value the
-    database would not take is a refused input, hence 422."""
+    """Every refused write answers with a Chinese `message`. Ours (the hooks) already say it in
+    `detail`; Piccolo Admin's own (database constraint, pydantic, CSRF) are English: the answer
+    becomes a Chinese 4xx, the original kept as `detail_en`. Its 500 for a value the database
+    would not take is a refused input, hence 422. A 422's `detail` stays a list of {loc, msg},
+    which is what Piccolo Admin's page shows under the form."""
     body = b"".join(m.get("body", b"") for m in messages if "body" in m)
     text = body.decode("utf-8", "replace")
     try:
         answer = json.loads(body)
     except ValueError:
         answer = None
-    if isinstance(answer, dict) and _HAS_CHINESE.search(str(answer.get("detail", ""))):
-        return messages
-    if isinstance(answer, dict) and "db_error" in answer:
-        status, zh = 422, "未保存：编号与已有记录重复，或引用的记录不存在、仍被其他记录引用。"
-    elif status >= 500:
-        status, zh = 422, "未保存：提交的数据不符合要求，请检查后重试。"
-    elif status == 403:  # its CSRF middleware: token missing or not matching, or wrong origin
-        zh = "页面已过期或来自其他网站，操作未执行。请刷新页面后重试。"
-    elif status == 404:
-        zh = "该记录不存在或已被删除。"
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    if isinstance(detail, list) and _HAS_CHINESE.search(str(detail)):
+        zh = "；".join(str(d.get("msg", "")).rstrip("。") for d in detail) + "。"
+        out: dict[str, Any] = {"detail": detail, "message": zh}
+    elif isinstance(detail, str) and _HAS_CHINESE.search(detail):
+        out = {"detail": detail, "message": detail}
     else:
-        zh = "提交的数据格式不正确，未保存。"
-    out = json.dumps({"detail": zh, "detail_en": text[:500]}, ensure_ascii=False).encode()
+        if isinstance(answer, dict) and "db_error" in answer:
+            status, zh = 422, "未保存：编号与已有记录重复，或引用的记录不存在、仍被其他记录引用。"
+        elif status >= 500:
+            status, zh = 422, "未保存：提交的数据不符合要求，请检查后重试。"
+        elif status == 403:  # its CSRF middleware: token missing or not matching, or wrong origin
+            zh = "页面已过期或来自其他网站，操作未执行。请刷新页面后重试。"
+        elif status == 404:
+            zh = "该记录不存在或已被删除。"
+        else:
+            zh = "提交的数据格式不正确，未保存。"
+        shown: Any = [{"loc": ["body", "row"], "msg": zh, "type": "value_error"}]
+        out = {"detail": shown if status == 422 else zh, "message": zh, "detail_en": text[:500]}
     start: Any = {
         "type": "http.response.start",
         "status": status,
         "headers": [(b"content-type", b"application/json; charset=utf-8")],
     }
-    return [start, {"type": "http.response.body", "body": out}]
+    encoded = json.dumps(out, ensure_ascii=False).encode()
+    return [start, {"type": "http.response.body", "body": encoded}]
 
 
 def _inserted_id(body: bytes) -> int | None:

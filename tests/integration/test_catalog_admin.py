@@ -136,7 +136,7 @@ async def test_anonymous_is_sent_to_login_or_refused(api: Client) -> None:
 async def test_piccolo_admins_own_login_is_closed(api: Client, people: StaffHeaders) -> None:
     answer = await fresh(api).post("/admin/public/login/", headers=piccolo_csrf(people.admin))
     assert answer.status_code == 404
-    assert "/login" in answer.json()["detail"]
+    assert "/login" in answer.json()["message"]
 
 
 async def test_secret_hashes_never_leave_the_admin_api(api: Client, people: StaffHeaders) -> None:
@@ -183,7 +183,7 @@ async def test_the_csv_rule_refuses_a_bad_row_in_the_admin_and_nothing_is_stored
         headers=piccolo_csrf(people.admin),
     )
     assert bad_code.status_code == 422
-    assert "统一社会信用代码" in bad_code.json()["detail"]
+    assert "统一社会信用代码" in bad_code.json()["message"]
     assert not await Department.exists().where(Department.code == "123")
     row_id, _ = await new_staff(api, people)
     before = await CatalogChange.count()
@@ -193,7 +193,7 @@ async def test_the_csv_rule_refuses_a_bad_row_in_the_admin_and_nothing_is_stored
         headers=piccolo_csrf(people.admin),
     )
     assert bad_staff_no.status_code == 422
-    assert "工号" in bad_staff_no.json()["detail"]
+    assert "工号" in bad_staff_no.json()["message"]
     assert await CatalogChange.count() == before
 
 
@@ -211,7 +211,7 @@ async def test_a_repeated_staff_number_is_refused_in_chinese(
         headers=piccolo_csrf(people.admin),
     )
     assert again.status_code == 422
-    assert again.json()["detail"] == f"工号“{staff_no}”已存在，未保存。"
+    assert again.json()["message"] == f"工号“{staff_no}”已存在，未保存。"
 
 
 async def test_a_deletion_is_audited_and_a_refused_one_leaves_no_trace(
@@ -236,7 +236,7 @@ async def test_a_deletion_is_audited_and_a_refused_one_leaves_no_trace(
         headers=piccolo_csrf(people.admin),
     )
     assert in_use.status_code == 422
-    assert "未保存" in in_use.json()["detail"]
+    assert "未保存" in in_use.json()["message"]
     assert await CatalogChange.count() == before
 
 
@@ -249,7 +249,7 @@ async def test_devices_and_clients_are_not_created_in_piccolo_admin(
         headers=piccolo_csrf(people.admin),
     )
     assert answer.status_code == 422
-    assert "/catalog-keys" in answer.json()["detail"]
+    assert "/catalog-keys" in answer.json()["message"]
 
 
 async def test_a_write_without_piccolo_admins_csrf_token_is_refused_in_chinese(
@@ -260,13 +260,13 @@ async def test_a_write_without_piccolo_admins_csrf_token_is_refused_in_chinese(
         f"/admin/api/tables/staff/{row_id}/", json={"name": "王五"}, headers=people.admin
     )
     assert answer.status_code == 403
-    assert answer.json()["detail"].startswith("页面已过期或来自其他网站")
+    assert answer.json()["message"].startswith("页面已过期或来自其他网站")
 
 
 async def test_bulk_replace_and_bulk_delete_are_refused(api: Client, people: StaffHeaders) -> None:
     bulk = await fresh(api).delete("/admin/api/tables/staff/", headers=piccolo_csrf(people.admin))
     assert bulk.status_code == 405
-    assert "逐条" in bulk.json()["detail"]
+    assert "逐条" in bulk.json()["message"]
 
 
 # --- device keys and client tokens --------------------------------------------------------------
