@@ -439,6 +439,17 @@ def admin_mount(db: Database, identity: Identity, public_base_url: str, https: b
         include_in_schema=False,
     )
     async def piccolo_admin(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("raw_path") == ADMIN_PATH.encode():
+            # Its page loads ./assets/…: only from /admin/ do they resolve inside the mount.
+            redirect: Any = {
+                "type": "http.response.start",
+                "status": 308,
+                "headers": [(b"location", f"{ADMIN_PATH}/".encode()), (b"content-length", b"0")],
+            }
+            end: Any = {"type": "http.response.body", "body": b""}
+            await send(redirect)
+            await send(end)
+            return
         await app(scope, receive, send)
 
     return piccolo_admin

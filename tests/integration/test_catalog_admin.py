@@ -111,6 +111,14 @@ async def test_admin_opens_piccolo_admin_and_its_api(api: Client, people: StaffH
     )
 
 
+async def test_admin_without_the_slash_is_sent_to_the_slash(
+    api: Client, people: StaffHeaders
+) -> None:
+    answer = await fresh(api).get("/admin", headers=people.admin)
+    assert answer.status_code == 308
+    assert answer.headers["location"] == "/admin/"
+
+
 @pytest.mark.parametrize("who", ["liaison_a", "supervisor", "deputy"])
 async def test_other_roles_are_refused_at_admin(
     api: Client, people: StaffHeaders, who: str
