@@ -282,7 +282,9 @@ async def _answer(send: Send, status: int, message: str) -> None:
 
 
 def audited(
-    admin: Callable[[Scope, Receive, Send], Awaitable[None]], db: Database
+    admin: Callable[[Scope, Receive, Send], Awaitable[None]],
+    db: Database,
+    forget_client_tokens: Callable[[], None],
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     tables = {table._meta.tablename: table for table in ADMIN_TABLES}
 
@@ -335,6 +337,9 @@ def audited(
                 await record_change(editor, table, row_id, action, before, after)
         except _Rollback:
             pass
+        else:
+            if table is IntegrationClient:  # deactivated here: the token cache must not keep it
+                forget_client_tokens()
         for message in messages:
             await send(message)
 
@@ -395,7 +400,13 @@ def _inserted_id(body: bytes) -> int | None:
 # --- the mount -----------------------------------------------------------------------------------
 
 
-def admin_mount(db: Database, identity: Identity, public_base_url: str, https: bool) -> Any:
+def admin_mount(
+    db: Database,
+    identity: Identity,
+    forget_client_tokens: Callable[[], None],
+    public_base_url: str,
+    https: bool,
+) -> Any:
     """The Litestar handler that mounts Piccolo Admin at /admin, for admins only."""
     _mark_secrets()
     admin = create_admin(
@@ -422,7 +433,7 @@ def admin_mount(db: Database, identity: Identity, public_base_url: str, https: b
     for route in admin.routes:
         if isinstance(route, Mount) and route.path == "/api":
             route.app.backend = _OurSession(identity)  # type: ignore[attr-defined]
-    app = audited(admin, db)
+    app = audited(admin, db, forget_client_tokens)
 
     @asgi(
         ADMIN_PATH,

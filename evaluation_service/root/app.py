@@ -288,6 +288,7 @@ def _catalog_admin(services: Services) -> Router:
             admin_mount(
                 services.db,
                 services.identity,
+                services.intake.forget_client_tokens,
                 services.settings.public_base_url,
                 https=services.settings.session_cookie_secure,
             )

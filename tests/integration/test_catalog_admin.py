@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from evaluation_service.evaluations.administration import photo_url
-from evaluation_service.kernel.tables import CatalogChange, Department, Staff
+from evaluation_service.kernel.tables import CatalogChange, Department, IntegrationClient, Staff
 from tests.rectification_support import Headers, make_staff
 from tests.rectification_support import Staff as StaffHeaders
 from tests.support import DEPARTMENT_CODE, auth, transaction_body
@@ -370,6 +370,32 @@ async def test_rotated_client_token_works_and_the_old_one_is_refused(
     assert (
         await fresh(api).post("/api/v1/transactions", json=body, headers=auth(old))
     ).status_code == 401
+
+
+async def test_a_client_deactivated_in_piccolo_admin_is_refused_at_once(
+    api: Client, people: StaffHeaders
+) -> None:
+    name = f"sys-{uuid.uuid4().hex[:8]}"
+    token = shown_secret(
+        await fresh(api).post("/catalog-keys/clients", data={"name": name}, headers=people.admin)
+    )
+    body = transaction_body(f"CL-{uuid.uuid4().hex[:16]}")
+    first = await fresh(api).post("/api/v1/transactions", json=body, headers=auth(token))
+    assert first.status_code == 200  # and now cached in this process
+    row = (
+        await IntegrationClient.select(IntegrationClient.id)
+        .where(IntegrationClient.name == name)
+        .first()
+    )
+    assert row is not None
+    off = await fresh(api).patch(
+        f"/admin/api/tables/integration_client/{row['id']}/",
+        json={"active": False},
+        headers=piccolo_csrf(people.admin),
+    )
+    assert off.status_code == 200, off.text
+    again = await fresh(api).post("/api/v1/transactions", json=body, headers=auth(token))
+    assert again.status_code == 401
 
 
 async def test_key_pages_need_the_csrf_token(api: Client, people: StaffHeaders) -> None:
