@@ -36,6 +36,7 @@ from starlette.authentication import (
     AuthenticationError,
     BaseUser,
 )
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.routing import Mount
 
@@ -430,9 +431,11 @@ def admin_mount(
         allowed_hosts=[urlsplit(public_base_url).hostname or "localhost"],
         sidebar_links={"设备与接入密钥、员工照片": KEYS_PAGE, "返回监督台": "/console"},
     )
-    for route in admin.routes:
-        if isinstance(route, Mount) and route.path == "/api":
-            route.app.backend = _OurSession(identity)  # type: ignore[attr-defined]
+    api = [r for r in admin.routes if isinstance(r, Mount) and r.path == "/api"]
+    if len(api) != 1 or not isinstance(api[0].app, AuthenticationMiddleware):
+        # piccolo-admin is pinned; a version that builds its API otherwise must not start open.
+        raise RuntimeError("piccolo-admin's /api mount changed: cannot put our session in front")
+    api[0].app.backend = _OurSession(identity)
     app = audited(admin, db, forget_client_tokens)
 
     @asgi(
