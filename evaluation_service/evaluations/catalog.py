@@ -6,9 +6,10 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "legal_days",
         "legal_unit",
     ),
+    "windows": ("service_promise", "complaint_phone"),
+    "staff": ("star_level",),
     "indicators": ("label",),
 }
 
@@ -85,6 +88,9 @@ _DEFAULTS: dict[str, str | int] = {
     "legal_days": 0,
     "legal_unit": TimeUnit.working_day.value,
     "label": "",
+    "service_promise": "",
+    "complaint_phone": "12345",
+    "star_level": 0,
 }
 
 TABLE_TEXT = {
@@ -99,6 +105,8 @@ TABLE_TEXT = {
 
 _SECRET_RE = re.compile(r"^[\x21-\x7e]{16,200}$")  # printable ASCII: it travels in an HTTP header
 _DEVICE_ID_RE = re.compile(r"^[0-9A-Za-z_\-]{1,64}$")
+_PHONE_RE = re.compile(r"^[0-9][0-9\-]{2,19}$")
+MAX_STAR_LEVEL = 5
 
 
 # --- public results -----------------------------------------------------------------------------
@@ -262,12 +270,15 @@ _FIELD_TEXT = {
         "name": "窗口名称",
         "hall": "所在大厅",
         "department_code": "部门编码",
+        "service_promise": "服务承诺",
+        "complaint_phone": "投诉电话",
     },
     "staff": {
         "staff_no": "工号",
         "name": "姓名",
         "department_code": "部门编码",
         "window_no": "窗口编号",
+        "star_level": "星级",
     },
     "devices": {
         "device_id": "设备编号",
@@ -316,6 +327,200 @@ def _inverse(mapping: dict[str, str]) -> dict[str, str]:
     return {value: key for key, value in mapping.items()}
 
 
+# --- row rules: one rule set for the CSV loader and the browser admin ----------------------------
+#
+# Each rule takes one row as the CSV spells it (strings; references by natural key: department
+# code, window number) and returns every problem as (column, Chinese message). The loader adds
+# what only a file can get wrong (a key repeated in the file, a secret in a cell); the admin
+# (root/admin.py) turns a row it is about to save into this form and refuses what the rule refuses.
+
+RowProblem = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class References:
+    """The natural keys a row may refer to: stored ones, plus those declared in the same load."""
+
+    department_codes: Collection[str]
+    window_nos: Collection[str]
+
+
+def _text(
+    name: str, values: Mapping[str, str], column: str, max_chars: int, required: bool = True
+) -> list[RowProblem]:
+    value = values.get(column, "")
+    label = _FIELD_TEXT[name][column]
+    if required and not value:
+        return [(column, f"{label}不能为空。")]
+    if len(value) > max_chars:
+        return [(column, f"{label}过长：最多{max_chars}字，当前{len(value)}字。")]
+    return []
+
+
+def _passes(column: str, check: Callable[[], object]) -> list[RowProblem]:
+    try:
+        check()
+    except InvalidInput as exc:
+        return [(column, exc.zh)]
+    return []
+
+
+def _department_ref(
+    values: Mapping[str, str], refs: References, column: str = "department_code"
+) -> list[RowProblem]:
+    code = values.get(column, "")
+    if code and code not in refs.department_codes:
+        return [(column, f"部门编码“{code}”既不在本次加载的 departments.csv 中，也不在数据库中。")]
+    return []
+
+
+def _window_ref(
+    values: Mapping[str, str], refs: References, column: str = "window_no"
+) -> list[RowProblem]:
+    window_no = values.get(column, "")
+    if window_no and window_no not in refs.window_nos:
+        return [(column, f"窗口编号“{window_no}”既不在本次加载的 windows.csv 中，也不在数据库中。")]
+    return []
+
+
+def _days(values: Mapping[str, str], column: str) -> list[RowProblem]:
+    value = values[column]
+    label = _FIELD_TEXT["items"][column]
+    if not (value.isascii() and value.isdigit()):
+        return [(column, f"{label}“{value}”应为0至{MAX_LIMIT_DAYS}之间的整数。")]
+    return _passes(column, lambda: check_limit_days(int(value), column, label))
+
+
+def department_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    v = values
+    problems = _text("departments", v, "code", 18)
+    if not problems:
+        problems += _passes("code", lambda: check_department_code(v["code"], "code"))
+    problems += _text("departments", v, "name", 100)
+    area = _text("departments", v, "area_code", 12)
+    problems += area or _passes("area_code", lambda: check_area_code(v["area_code"]))
+    return problems
+
+
+def item_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    v = values
+    problems = _text("items", v, "code", 33)
+    if not problems:
+        problems += _passes("code", lambda: check_item_code(v["code"], "code"))
+    problems += _text("items", v, "name", 200)
+    department = _text("items", v, "department_code", 18)
+    problems += department or _department_ref(v, refs)
+    # The optional handling columns: an empty cell is the default, so it passes.
+    if v.get("item_kind"):
+        problems += _passes("item_kind", lambda: check_item_kind(v["item_kind"]))
+    if v.get("case_kind"):
+        problems += _passes("case_kind", lambda: check_case_kind(v["case_kind"]))
+    for days, unit in (("promised_days", "promised_unit"), ("legal_days", "legal_unit")):
+        if v.get(days):
+            problems += _days(v, days)
+        if v.get(unit):
+            problems += _passes(unit, partial(check_time_unit, v[unit], unit))
+    return problems
+
+
+def window_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    v = values
+    problems = _text("windows", v, "window_no", 32)
+    if not problems:
+        problems += _passes(
+            "window_no", lambda: check_code(v["window_no"], "window_no", "窗口编号")
+        )
+    problems += _text("windows", v, "name", 100)
+    problems += _text("windows", v, "hall", 100, required=False)
+    problems += _department_ref(v, refs)
+    if "service_promise" in v:
+        problems += _text("windows", v, "service_promise", 500, required=False)
+    if v.get("complaint_phone") and not _PHONE_RE.match(v["complaint_phone"]):
+        problems.append(
+            ("complaint_phone", f"投诉电话“{v['complaint_phone']}”应为3至20位数字或短横线。")
+        )
+    return problems
+
+
+def staff_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    v = values
+    problems = _text("staff", v, "staff_no", 32)
+    if not problems:
+        problems += _passes("staff_no", lambda: check_code(v["staff_no"], "staff_no", "工号"))
+    problems += _text("staff", v, "name", 50)
+    department = _text("staff", v, "department_code", 18)
+    problems += department or _department_ref(v, refs)
+    problems += _window_ref(v, refs)
+    star = v.get("star_level", "")
+    if star and star not in {str(n) for n in range(MAX_STAR_LEVEL + 1)}:
+        problems.append(
+            ("star_level", f"星级“{star}”不正确，应为0至{MAX_STAR_LEVEL}的整数（0为不显示）。")
+        )
+    return problems
+
+
+def device_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    """A device's own columns; its key is not one of them (the loader checks a key in a cell)."""
+    v = values
+    problems = _text("devices", v, "device_id", 64)
+    if not problems and not _DEVICE_ID_RE.match(v["device_id"]):
+        problems.append(("device_id", "设备编号只能由字母、数字、下划线和短横线组成，最长64位。"))
+    kind = v.get("kind", "")
+    if kind not in set(DeviceKind):
+        kinds = "、".join(DeviceKind)
+        problems.append(("kind", f"设备类型“{kind}”不正确，可选：{kinds}。"))
+    elif kind == DeviceKind.window and not v.get("window_no"):
+        problems.append(("window_no", "窗口评价器（window）必须填写所在窗口编号。"))
+    problems += _window_ref(v, refs)
+    problems += _text("devices", v, "name", 100, required=False)
+    return problems
+
+
+def indicator_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    v = values
+    problems = _text("indicators", v, "version", 32)
+    if not problems:
+        problems += _passes("version", lambda: check_indicator_version(v["version"]))
+    if v.get("level", "") not in {str(level) for level in LEVEL_TEXT}:
+        problems.append(("level", f"满意度“{v.get('level', '')}”不正确，应为1至5的整数。"))
+    code = _text("indicators", v, "code", 32)
+    problems += code or _passes("code", lambda: check_code(v["code"], "code", "指标编码"))
+    problems += _text("indicators", v, "text", 100)
+    if "label" in v:
+        problems += _text("indicators", v, "label", 100, required=False)
+    return problems
+
+
+def client_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]:
+    """A business system's own columns; its token is not one of them."""
+    return _text("clients", values, "name", 100)
+
+
+ROW_RULES: dict[str, Callable[[Mapping[str, str], References], list[RowProblem]]] = {
+    "departments": department_rules,
+    "items": item_rules,
+    "windows": window_rules,
+    "staff": staff_rules,
+    "devices": device_rules,
+    "indicators": indicator_rules,
+    "clients": client_rules,
+}
+
+# Each file's key, as (columns, how a repeat is named): checked for repeats within one file.
+_FILE_KEYS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, str]], str]]] = {
+    "departments": (("code",), lambda v: f"部门编码“{v['code']}”"),
+    "items": (("code",), lambda v: f"事项编码“{v['code']}”"),
+    "windows": (("window_no",), lambda v: f"窗口编号“{v['window_no']}”"),
+    "staff": (("staff_no",), lambda v: f"工号“{v['staff_no']}”"),
+    "devices": (("device_id",), lambda v: f"设备编号“{v['device_id']}”"),
+    "indicators": (
+        ("version", "level", "code"),
+        lambda v: f"指标“{v['version']}/{v['level']}/{v['code']}”",
+    ),
+    "clients": (("name",), lambda v: f"接入系统名称“{v['name']}”"),
+}
+
+
 class _Validator:
     """Checks every row of every file and keeps every problem, so one run reports them all."""
 
@@ -324,8 +529,10 @@ class _Validator:
         self.problems: list[CatalogProblem] = []
         # A key declared in this load counts as known even when its own row is faulty: that row is
         # reported already, and repeating it on every referring row would bury the real problem.
-        self.department_codes = existing.department_codes | self._declared("departments", "code")
-        self.window_nos = existing.window_nos | self._declared("windows", "window_no")
+        self.references = References(
+            existing.department_codes | self._declared("departments", "code"),
+            existing.window_nos | self._declared("windows", "window_no"),
+        )
         self.device_key_holders = _inverse(existing.device_key_hashes)
         self.client_token_holders = _inverse(existing.client_token_hashes)
 
@@ -337,58 +544,41 @@ class _Validator:
     def problem(self, row: _Row, message: str) -> None:
         self.problems.append(CatalogProblem(row.file, row.line, message))
 
-    def valid_rows(self, name: str, check: Callable[[_Row], None]) -> list[dict[str, str]]:
-        """The rows of one file that passed `check`; `check` reports through `problem`."""
+    def check(self, name: str) -> list[dict[str, str]]:
+        """The rows of one file that passed the shared row rule and the file's own checks."""
+        key_columns, key_text = _FILE_KEYS[name]
+        seen: dict[object, int] = {}
+        seen_secrets: dict[object, int] = {}
         valid = []
         for row in self.rows.get(name, []):
             before = len(self.problems)
-            check(row)
+            problems = ROW_RULES[name](row.values, self.references)
+            for _column, message in problems:
+                self.problem(row, message)
+            faulty = {column for column, _ in problems}
+            if not faulty & set(key_columns):
+                key = tuple(row.values[column] for column in key_columns)
+                if key in seen:
+                    self.problem(row, f"{key_text(row.values)}与第{seen[key]}行重复。")
+                else:
+                    seen[key] = row.line
+            if name == "devices":
+                self.secret(row, "key", "设备密钥", seen_secrets)
+                self._not_held_by_other(
+                    row, row.values["key"], row.values["device_id"], self.device_key_holders, "设备"
+                )
+            elif name == "clients":
+                self.secret(row, "token", "接入令牌", seen_secrets)
+                self._not_held_by_other(
+                    row,
+                    row.values["token"],
+                    row.values["name"],
+                    self.client_token_holders,
+                    "接入系统",
+                )
             if len(self.problems) == before:
                 valid.append(row.values)
         return valid
-
-    # --- field checks, each reporting and returning whether the value passed ---
-
-    def text(
-        self, name: str, row: _Row, column: str, max_chars: int, required: bool = True
-    ) -> bool:
-        value = row.values[column]
-        label = _FIELD_TEXT[name][column]
-        if required and not value:
-            self.problem(row, f"{label}不能为空。")
-            return False
-        if len(value) > max_chars:
-            self.problem(row, f"{label}过长：最多{max_chars}字，当前{len(value)}字。")
-            return False
-        return True
-
-    def passes(self, row: _Row, check: Callable[[], object]) -> bool:
-        try:
-            check()
-        except InvalidInput as exc:
-            self.problem(row, exc.zh)
-            return False
-        return True
-
-    def unique(self, row: _Row, key: object, label: str, seen: dict[object, int]) -> None:
-        if key in seen:
-            self.problem(row, f"{label}与第{seen[key]}行重复。")
-        else:
-            seen[key] = row.line
-
-    def department(self, row: _Row, column: str = "department_code") -> None:
-        code = row.values[column]
-        if code and code not in self.department_codes:
-            self.problem(
-                row, f"部门编码“{code}”既不在本次加载的 departments.csv 中，也不在数据库中。"
-            )
-
-    def window(self, row: _Row, column: str = "window_no") -> None:
-        window_no = row.values[column]
-        if window_no and window_no not in self.window_nos:
-            self.problem(
-                row, f"窗口编号“{window_no}”既不在本次加载的 windows.csv 中，也不在数据库中。"
-            )
 
     def secret(self, row: _Row, column: str, label: str, seen: dict[object, int]) -> None:
         value = row.values[column]
@@ -398,158 +588,11 @@ class _Validator:
             self.problem(row, f"{label}应为16至200个可见ASCII字符（不含空格）；留空则自动生成。")
             return
         # Hashes are unique columns: two holders of one secret could not be told apart.
-        self.unique(row, hash_key(value), f"{label}与其他行", seen)
-
-    # --- files ---
-
-    def departments(self) -> list[dict[str, str]]:
-        seen: dict[object, int] = {}
-
-        def check(row: _Row) -> None:
-            v = row.values
-            if self.text("departments", row, "code", 18) and self.passes(
-                row, lambda: check_department_code(v["code"], "code")
-            ):
-                self.unique(row, v["code"], f"部门编码“{v['code']}”", seen)
-            self.text("departments", row, "name", 100)
-            if self.text("departments", row, "area_code", 12):
-                self.passes(row, lambda: check_area_code(v["area_code"]))
-
-        return self.valid_rows("departments", check)
-
-    def items(self) -> list[dict[str, str]]:
-        seen: dict[object, int] = {}
-
-        def check(row: _Row) -> None:
-            v = row.values
-            if self.text("items", row, "code", 33) and self.passes(
-                row, lambda: check_item_code(v["code"], "code")
-            ):
-                self.unique(row, v["code"], f"事项编码“{v['code']}”", seen)
-            self.text("items", row, "name", 200)
-            if self.text("items", row, "department_code", 18):
-                self.department(row)
-            self.handling(row)
-
-        return self.valid_rows("items", check)
-
-    def handling(self, row: _Row) -> None:
-        """The optional columns of items.csv; an empty cell is the default, so it passes."""
-        v = row.values
-        if v.get("item_kind"):
-            self.passes(row, lambda: check_item_kind(v["item_kind"]))
-        if v.get("case_kind"):
-            self.passes(row, lambda: check_case_kind(v["case_kind"]))
-        for days, unit in (("promised_days", "promised_unit"), ("legal_days", "legal_unit")):
-            if v.get(days):
-                self.days(row, days)
-            if v.get(unit):
-                self.unit(row, unit)
-
-    def days(self, row: _Row, column: str) -> None:
-        value = row.values[column]
-        label = _FIELD_TEXT["items"][column]
-        if not (value.isascii() and value.isdigit()):
-            self.problem(row, f"{label}“{value}”应为0至{MAX_LIMIT_DAYS}之间的整数。")
-            return
-        self.passes(row, lambda: check_limit_days(int(value), column, label))
-
-    def unit(self, row: _Row, column: str) -> None:
-        value = row.values[column]
-        self.passes(row, lambda: check_time_unit(value, column))
-
-    def windows(self) -> list[dict[str, str]]:
-        seen: dict[object, int] = {}
-
-        def check(row: _Row) -> None:
-            v = row.values
-            if self.text("windows", row, "window_no", 32) and self.passes(
-                row, lambda: check_code(v["window_no"], "window_no", "窗口编号")
-            ):
-                self.unique(row, v["window_no"], f"窗口编号“{v['window_no']}”", seen)
-            self.text("windows", row, "name", 100)
-            self.text("windows", row, "hall", 100, required=False)
-            self.department(row)
-
-        return self.valid_rows("windows", check)
-
-    def staff(self) -> list[dict[str, str]]:
-        seen: dict[object, int] = {}
-
-        def check(row: _Row) -> None:
-            v = row.values
-            if self.text("staff", row, "staff_no", 32) and self.passes(
-                row, lambda: check_code(v["staff_no"], "staff_no", "工号")
-            ):
-                self.unique(row, v["staff_no"], f"工号“{v['staff_no']}”", seen)
-            self.text("staff", row, "name", 50)
-            if self.text("staff", row, "department_code", 18):
-                self.department(row)
-            self.window(row)
-
-        return self.valid_rows("staff", check)
-
-    def devices(self) -> list[dict[str, str]]:
-        seen_ids: dict[object, int] = {}
-        seen_keys: dict[object, int] = {}
-        kinds = "、".join(DeviceKind)
-
-        def check(row: _Row) -> None:
-            v = row.values
-            if self.text("devices", row, "device_id", 64):
-                if _DEVICE_ID_RE.match(v["device_id"]):
-                    self.unique(row, v["device_id"], f"设备编号“{v['device_id']}”", seen_ids)
-                else:
-                    self.problem(row, "设备编号只能由字母、数字、下划线和短横线组成，最长64位。")
-            if v["kind"] not in set(DeviceKind):
-                self.problem(row, f"设备类型“{v['kind']}”不正确，可选：{kinds}。")
-            elif v["kind"] == DeviceKind.window and not v["window_no"]:
-                self.problem(row, "窗口评价器（window）必须填写所在窗口编号。")
-            self.window(row)
-            self.text("devices", row, "name", 100, required=False)
-            self.secret(row, "key", "设备密钥", seen_keys)
-            self._not_held_by_other(row, v["key"], v["device_id"], self.device_key_holders, "设备")
-
-        return self.valid_rows("devices", check)
-
-    def indicators(self) -> list[dict[str, str]]:
-        seen: dict[object, int] = {}
-
-        def check(row: _Row) -> None:
-            v = row.values
-            version_ok = self.text("indicators", row, "version", 32) and self.passes(
-                row, lambda: check_indicator_version(v["version"])
-            )
-            level_ok = v["level"] in {str(level) for level in LEVEL_TEXT}
-            if not level_ok:
-                self.problem(row, f"满意度“{v['level']}”不正确，应为1至5的整数。")
-            code_ok = self.text("indicators", row, "code", 32) and self.passes(
-                row, lambda: check_code(v["code"], "code", "指标编码")
-            )
-            self.text("indicators", row, "text", 100)
-            if "label" in v:
-                self.text("indicators", row, "label", 100, required=False)
-            if version_ok and level_ok and code_ok:
-                key = (v["version"], int(v["level"]), v["code"])
-                label = f"指标“{v['version']}/{v['level']}/{v['code']}”"
-                self.unique(row, key, label, seen)
-
-        return self.valid_rows("indicators", check)
-
-    def clients(self) -> list[dict[str, str]]:
-        seen_names: dict[object, int] = {}
-        seen_tokens: dict[object, int] = {}
-
-        def check(row: _Row) -> None:
-            v = row.values
-            if self.text("clients", row, "name", 100):
-                self.unique(row, v["name"], f"接入系统名称“{v['name']}”", seen_names)
-            self.secret(row, "token", "接入令牌", seen_tokens)
-            self._not_held_by_other(
-                row, v["token"], v["name"], self.client_token_holders, "接入系统"
-            )
-
-        return self.valid_rows("clients", check)
+        key = hash_key(value)
+        if key in seen:
+            self.problem(row, f"{label}与其他行与第{seen[key]}行重复。")
+        else:
+            seen[key] = row.line
 
     def _not_held_by_other(
         self, row: _Row, secret: str, owner: str, holders: dict[str, str], label: str
@@ -665,6 +708,7 @@ async def _write(valid: dict[str, list[dict[str, str]]], existing: _Existing) ->
             "name": v["name"],
             "hall": v["hall"],
             "department": department_id(v["department_code"]),
+            **_optional("windows", v),
         }
         for v in valid.get("windows", [])
     ]
@@ -676,6 +720,7 @@ async def _write(valid: dict[str, list[dict[str, str]]], existing: _Existing) ->
             "name": v["name"],
             "department": department_id(v["department_code"]),
             "window": window_id(v["window_no"]),
+            **_optional("staff", v),
         }
         for v in valid.get("staff", [])
     ]
@@ -770,7 +815,7 @@ async def load_catalog(paths: Sequence[Path], db: Database | None = None) -> Loa
     async with _transaction(db):
         existing = await _Existing.fetch()
         validator = _Validator(rows, existing)
-        valid = {name: getattr(validator, name)() for name in COLUMNS if name in rows}
+        valid = {name: validator.check(name) for name in COLUMNS if name in rows}
         problems.extend(validator.problems)
         if problems:
             raise CatalogError(problems)

@@ -104,6 +104,10 @@ class _Ttl:
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)
 
+    def forget_prefix(self, prefix: str) -> None:
+        for key in [k for k in self._entries if k.startswith(prefix)]:
+            self._entries.pop(key, None)
+
 
 class Deadline(Protocol):
     @property
@@ -175,6 +179,11 @@ class Intake:
             client_id = row["id"]
             self._cache.put(key, client_id)
         return int(client_id)
+
+    def forget_client_tokens(self) -> None:
+        """After a token is rotated or revoked: this process asks the database again at once.
+        Other processes keep a cached token for at most CACHE_SECONDS (docs/operations.md)."""
+        self._cache.forget_prefix("client:")
 
     async def authenticate_device(self, device_key: str) -> DeviceIdentity:
         # Not cached: a device taken out of service (lost, stolen) must stop working at once, in

@@ -21,6 +21,7 @@ from litestar.params import FromHeader, FromPath, FromQuery, HeaderParameter, JS
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
+from evaluation_service.evaluations.administration import photo_url
 from evaluation_service.evaluations.model import LEVEL_TEXT, TOKEN_CHANNELS, Channel, is_bad
 from evaluation_service.evaluations.pages import DeviceView, Pages, RecordView, StaffView
 from evaluation_service.evaluations.schemas import EvaluationIn, IndicatorOut, Short
@@ -392,17 +393,11 @@ class DeviceCurrentOut(msgspec.Struct):
     staff: StaffOut | None = None
 
 
-# The staff photo is served by the catalog's admin side (issue 13 item 5) at this address; the
-# page shows it only when the staff member has one (Staff.photo_sha256), the hash busting caches.
-STAFF_PHOTO_URL = "/device/staff-photo/{staff_no}?size=256&v={version}"
-
-
 def _staff_out(view: StaffView | None) -> StaffOut | None:
     if view is None:
         return None
-    photo = ""
-    if view.has_photo:
-        photo = STAFF_PHOTO_URL.format(staff_no=view.staff_no, version=view.photo_sha256[:12])
+    # Served by the catalog's admin side; the page shows it only when the staff member has one.
+    photo = (photo_url(view.staff_no, view.photo_sha256) if view.has_photo else None) or ""
     return StaffOut(
         staff_no=view.staff_no, name=view.name, star_level=view.star_level, photo_url=photo
     )

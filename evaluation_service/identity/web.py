@@ -75,6 +75,9 @@ def _nav(role: Role) -> list[tuple[str, str]]:
         nav.append(("/desk", "工单台"))
     if role in CONSOLE_ROLES:
         nav.append(("/console", "监督台"))
+    if role == Role.admin:
+        nav.append(("/admin/", "目录管理"))
+        nav.append(("/catalog-keys", "设备与密钥"))
     nav.append(("/notifications", "通知"))
     if role == Role.supervisor:
         nav.append(("/reports", "月度报告"))

@@ -232,6 +232,9 @@ class StepDays:
         return self.accept + self.verify + rectify + self.feedback + self.supervision
 
 
+STAFF_PHOTO_LIMIT_BYTES = 8_000_000
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_SQLITE_URL
@@ -332,6 +335,9 @@ class Settings:
     fleet_clock_skew_alert_seconds: int = 120
     hall_open_hours: tuple[tuple[int, int], ...] = ((8 * 60 + 30, 12 * 60), (13 * 60, 17 * 60 + 30))
     hall_open_workdays_only: bool = True
+    # Staff photos an admin uploads (JPG/PNG), kept under var_dir/staff_photos; the upload route
+    # takes at most STAFF_PHOTO_LIMIT_BYTES whatever this says.
+    staff_photo_max_bytes: int = 2_000_000
 
     @property
     def is_sqlite(self) -> bool:
@@ -374,6 +380,9 @@ class Settings:
                 env.get("REPORT_SHOW_STAFF_NUMBERS", "true"), "REPORT_SHOW_STAFF_NUMBERS"
             ),
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED", "true"), "SCHEDULER_ENABLED"),
+            staff_photo_max_bytes=_int(
+                env.get("STAFF_PHOTO_MAX_BYTES", "2000000"), "STAFF_PHOTO_MAX_BYTES", 1
+            ),
             **_rectification_settings(env),
             **_forwarding_settings(env),
             **_device_settings(env),
@@ -401,6 +410,8 @@ class Settings:
                 "DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db, "
                 f"got {self.database_url!r}"
             )
+        if self.staff_photo_max_bytes > STAFF_PHOTO_LIMIT_BYTES:
+            raise SettingsError(f"STAFF_PHOTO_MAX_BYTES must be at most {STAFF_PHOTO_LIMIT_BYTES}")
         if self.ticket_rectify_cap_working_days < self.ticket_rectify_working_days:
             raise SettingsError(
                 "TICKET_RECTIFY_CAP_WORKING_DAYS must be at least TICKET_RECTIFY_WORKING_DAYS"

@@ -14,6 +14,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.readable import Readable
 from piccolo.table import Table
 
 from evaluation_service.kernel.item_vocabulary import CaseKind, ItemKind, TimeUnit
@@ -31,6 +32,11 @@ class Department(Table):
     code = Varchar(length=18, unique=True)  # unified social credit code
     name = Varchar(length=100)
     area_code = Varchar(length=12)
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        """How a reference to a department reads in Piccolo Admin's pickers: its name."""
+        return Readable(template="%s", columns=[cls.name])
 
 
 class ServiceItem(Table, tablename="service_item"):
@@ -58,6 +64,10 @@ class Window(Table):
     # a citizen calls to complain.
     service_promise = Text(default="")
     complaint_phone = Varchar(length=20, default="12345")
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s %s", columns=[cls.window_no, cls.name])
 
 
 class Staff(Table):
@@ -213,6 +223,22 @@ class ScheduleRun(Table, tablename="schedule_run"):
     claimed_at = Timestamptz(default=TimestamptzNow())
 
 
+class CatalogChange(Table, tablename="catalog_change"):
+    """The append-only audit of catalog changes made in the browser (Piccolo Admin and the key and
+    photo pages): who, when, which table and row, and the row before and after, as JSON. Written in
+    the change's own transaction. Secrets never appear: hash columns are left out of both sides."""
+
+    id: Serial
+    at = Timestamptz(default=TimestamptzNow())
+    username = Varchar(length=64)
+    role = Varchar(length=12)
+    table_name = Varchar(length=40)
+    row_id = Integer(null=True, default=None)
+    action = Varchar(length=20)  # insert, update, delete, issue_key, rotate_key, revoke_key, photo
+    before = Text(default="")  # JSON object; empty for an insert
+    after = Text(default="")  # JSON object; empty for a delete
+
+
 TABLES: list[type[Table]] = [
     Department,
     ServiceItem,
@@ -228,4 +254,5 @@ TABLES: list[type[Table]] = [
     Outbox,
     DeviceSession,
     ScheduleRun,
+    CatalogChange,
 ]

@@ -46,6 +46,9 @@ from evaluation_service.identity.web import TEMPLATE_DIRECTORY as IDENTITY_TEMPL
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
 from evaluation_service.kernel.settings import Settings
+from evaluation_service.root.admin import admin_mount
+from evaluation_service.root.admin_pages import ADMIN_PAGES, staff_photo
+from evaluation_service.root.admin_pages import TEMPLATE_DIRECTORY as ADMIN_TEMPLATES
 from evaluation_service.root.bootstrap import (
     Services,
     build_services,
@@ -276,11 +279,31 @@ def _staff_side(services: Services) -> Router:
             STAFF_ROUTER,
             FORWARDING_PAGES,
             FLEET_PAGE_ROUTER,
+            ADMIN_PAGES,
         ],
         middleware=[
             DefineMiddleware(CSRFMiddleware, config=csrf_config(services.settings)),
             session_authentication(),
         ],
+    )
+
+
+def _catalog_admin(services: Services) -> Router:
+    """Piccolo Admin at /admin (root/admin.py): our session and the admin guard in front; its own
+    CSRF middleware guards its API (its single-page app sends its own token, not ours)."""
+    return Router(
+        path="/",
+        route_handlers=[
+            admin_mount(
+                services.db,
+                services.identity,
+                services.intake.forget_client_tokens,
+                services.settings.public_base_url,
+                https=services.settings.session_cookie_secure,
+            )
+        ],
+        middleware=[session_authentication()],
+        include_in_schema=False,
     )
 
 
@@ -340,6 +363,8 @@ def create_app(settings: Settings) -> Litestar:
             *DEVICE_ROUTES,
             *CASE_ROUTES,
             _staff_side(services),
+            _catalog_admin(services),
+            staff_photo,
         ],
         dependencies=_dependencies(services, broker),
         template_config=TemplateConfig(
@@ -349,6 +374,7 @@ def create_app(settings: Settings) -> Litestar:
                 IDENTITY_TEMPLATES,
                 RECTIFICATION_TEMPLATES,
                 FORWARDING_TEMPLATES,
+                ADMIN_TEMPLATES,
             ],
             engine=JinjaTemplateEngine,
         ),

@@ -545,3 +545,50 @@ async def test_demo_indicators_are_the_dictionary_the_province_simulator_serves(
     labels = {(r["level"], r["code"]): r["label"] for r in rows if r["label"]}
     assert labels[(2, "104")] == "超承诺时限"
     assert labels[(5, "503")] == "材料精简"
+
+
+async def test_evaluator_columns_of_windows_and_staff_are_loaded_typed(
+    db: Database, tmp_path: Path
+) -> None:
+    folder = tmp_path / "evaluator"
+    _write(folder, "departments.csv", f"code,name,area_code\n{DEPT_A},审批局,370124000000\n")
+    _write(
+        folder,
+        "windows.csv",
+        "window_no,name,hall,department_code,service_promise,complaint_phone\n"
+        f"A01,综合窗口,一楼,{DEPT_A},一次告知、限时办结,0531-12345\n",
+    )
+    _write(
+        folder,
+        "staff.csv",
+        f"staff_no,name,department_code,window_no,star_level\nS1,张三,{DEPT_A},A01,4\n",
+    )
+
+    await load_catalog([folder], db)
+
+    window = await Window.select(Window.service_promise, Window.complaint_phone).first()
+    assert window == {"service_promise": "一次告知、限时办结", "complaint_phone": "0531-12345"}
+    assert await Staff.select(Staff.star_level).first() == {"star_level": 4}
+
+
+async def test_a_star_level_out_of_range_is_refused_by_the_shared_row_rule(
+    db: Database, tmp_path: Path
+) -> None:
+    folder = tmp_path / "stars"
+    _write(folder, "departments.csv", f"code,name,area_code\n{DEPT_A},审批局,370124000000\n")
+    staff = _write(
+        folder,
+        "staff.csv",
+        f"staff_no,name,department_code,window_no,star_level\nS1,张三,{DEPT_A},,9\n",
+    )
+
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog([folder], db)
+
+    assert [str(p) for p in refused.value.problems] == [
+        f"{staff}:2: 星级“9”不正确，应为0至5的整数（0为不显示）。"
+    ]
+    assert catalog.staff_rules(
+        {"staff_no": "S1", "name": "张三", "department_code": DEPT_A, "star_level": "9"},
+        catalog.References({DEPT_A}, ()),
+    ) == [("star_level", "星级“9”不正确，应为0至5的整数（0为不显示）。")]
