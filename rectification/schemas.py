@@ -23,6 +23,10 @@ class ActionIn(msgspec.Struct):
     measures: Long = ""
     requested_due_date: date | None = None
     contact_method: Short = ""
+    contact_outcome: Short = ""
+    # When the contact happened (a call made earlier, recorded now); without a zone it is county
+    # time; when left out, the time of recording.
+    contacted_at: datetime | None = None
     satisfaction: Short = ""
     attachments: list[Short] = msgspec.field(default_factory=list)
 
@@ -68,6 +72,7 @@ class TicketSummary(msgspec.Struct):
     alert: str
     overdue: bool
     redo_count: int
+    reopen_count: int
     result: str
 
 
@@ -102,6 +107,14 @@ class TicketDetail(msgspec.Struct):
     extension_used: bool
     requested_due_date: str
     redo_count: int
+    reopen_count: int
+    first_contact_at: datetime | None
+    first_contact_method: str
+    first_contact_outcome: str
+    paused_working_days: int
+    # Distinct days of unanswered 回访 attempts in the current feedback round (联系不上 needs
+    # TICKET_UNREACHABLE_ATTEMPTS of them).
+    attempt_days: int
     appeal_kind: str
     appeal_reason: str
     legal_basis: str

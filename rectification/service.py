@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +43,7 @@ from rectification.model import (
     State,
     TicketClock,
     TicketView,
+    WorkflowLimits,
 )
 from rectification.schemas import (
     ActionIn,
@@ -55,6 +56,8 @@ from rectification.schemas import (
 )
 from rectification.tables import Notification, Ticket, TicketEvent
 
+# Actions that record a contact with the citizen, dated by `contacted_at`.
+CONTACT_ACTIONS = frozenset({Action.record_contact, Action.record_attempt})
 SYSTEM_NAME = "系统"
 SYSTEM_ROLE = "system"
 LIST_LIMIT_MAX = 200
@@ -65,6 +68,13 @@ LIST_LIMIT_MAX = 200
 def ticket_clock(settings: Settings, calendar: WorkCalendar) -> TicketClock:
     """The deadlines of every step, from the settings the shell read."""
     return TicketClock(calendar=calendar, zone=ZoneInfo(settings.timezone), days=settings.step_days)
+
+
+def workflow_limits(settings: Settings) -> WorkflowLimits:
+    return WorkflowLimits(
+        unreachable_attempts=settings.ticket_unreachable_attempts,
+        redo_rounds=settings.ticket_redo_rounds,
+    )
 
 
 def accept_due_at(clock: TicketClock, now: datetime) -> Due:
@@ -223,15 +233,18 @@ class TicketFilter:
 class Rectification:
     """The ticket workflow's use cases, with the collaborators the shell hands in."""
 
-    def __init__(self, db: Database, clock: TicketClock) -> None:
+    def __init__(
+        self, db: Database, clock: TicketClock, limits: WorkflowLimits | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.limits = limits or WorkflowLimits()
 
     @classmethod
     def from_settings(
         cls, db: Database, settings: Settings, calendar: WorkCalendar
     ) -> Rectification:
-        return cls(db, ticket_clock(settings, calendar))
+        return cls(db, ticket_clock(settings, calendar), workflow_limits(settings))
 
     # --- acting on a ticket ----------------------------------------------------------------
 
@@ -248,6 +261,8 @@ class Rectification:
             measures=data.measures,
             requested_due_date=data.requested_due_date,
             contact_method=data.contact_method.strip(),
+            contact_outcome=data.contact_outcome.strip(),
+            contacted_at=self._aware(data.contacted_at),
             satisfaction=data.satisfaction.strip(),
             attachments=tuple(name.strip() for name in data.attachments),
         )
@@ -255,15 +270,29 @@ class Rectification:
             ticket = await _ticket_row(ticket_id)
             if ticket is None or not can_read(actor, ticket["department"]):
                 raise _ticket_not_found(ticket_id)
+            state = State(ticket["state"])
             view = TicketView(
-                state=State(ticket["state"]),
+                state=state,
                 department_id=ticket["department"],
                 extension_used=bool(ticket["extension_used"]),
                 due_at=_local_due(ticket["due_at"], self.clock),
                 rectify_cap_at=_local_due(ticket["rectify_cap_at"], self.clock),
+                contacted=ticket["first_contact_at"] is not None,
+                redo_count=ticket["redo_count"],
+                feedback_satisfaction=ticket["feedback_satisfaction"],
+                attempt_days=await self._attempt_days(ticket)
+                if action == Action.record_feedback and state == State.feedback
+                else 0,
             )
-            outcome = model.apply(view, action, actor, given)
-            values = self._changes(ticket, outcome, now)
+            outcome = model.apply(view, action, actor, given, self.limits)
+            if action in CONTACT_ACTIONS:
+                # A contact is dated; recorded later than it happened is fine, invented is not.
+                given = replace(given, contacted_at=given.contacted_at or now)
+                assert given.contacted_at is not None
+                model.check_contacted_at(given.contacted_at, as_utc(ticket["opened_at"]), now)
+                outcome = replace(outcome, data=given)
+            extra: dict[str, str] = {}
+            values = self._changes(ticket, outcome, now, extra)
             changed = (
                 await Ticket.update(values)
                 .where(
@@ -291,7 +320,7 @@ class Rectification:
                     to_state=outcome.to_state,
                     note=(given.note or given.reason).strip(),
                     attachments="\n".join(given.attachments),
-                    details=json.dumps(_details(outcome), ensure_ascii=False),
+                    details=json.dumps({**_details(outcome), **extra}, ensure_ascii=False),
                     created_at=now,
                 )
             )
@@ -307,26 +336,90 @@ class Rectification:
                 )
         return await self.get_ticket(ticket_id, actor, now)
 
+    def _aware(self, value: datetime | None) -> datetime | None:
+        """A time given without a zone is the county's wall clock."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.clock.zone)
+        return value.astimezone(UTC)
+
+    async def _attempt_days(self, ticket: dict[str, Any]) -> int:
+        """Distinct county days of unanswered 回访 attempts since the ticket entered feedback."""
+        since = ticket["feedback_at"]
+        rows = await TicketEvent.select(TicketEvent.details).where(
+            (TicketEvent.ticket == ticket["id"])
+            & (TicketEvent.action == Action.record_attempt)
+            & (TicketEvent.created_at >= since)
+        )
+        days = set()
+        for row in rows:
+            when = json.loads(row["details"] or "{}").get("contacted_at")
+            if when:
+                days.add(self.clock.local_day(datetime.fromisoformat(when)))
+        return len(days)
+
     def _changes(
-        self, ticket: dict[str, Any], outcome: model.Outcome, now: datetime
+        self, ticket: dict[str, Any], outcome: model.Outcome, now: datetime, extra: dict[str, str]
     ) -> dict[Any, Any]:
-        """The columns an action writes: state, its timestamp, the next deadline, its own fields."""
-        to, data = outcome.to_state, outcome.data
+        """The columns an action writes: state, its timestamp, the next deadline, its own fields.
+
+        `extra` receives what the audit row should say beyond the action's fields (a pause's
+        length)."""
+        to, data, action = outcome.to_state, outcome.data, outcome.action
         values: dict[Any, Any] = {
             Ticket.state: to,
             Ticket.version: Ticket.version + 1,
             Ticket.updated_at: now,
-            getattr(Ticket, f"{to.value}_at"): now,
         }
+        if to != outcome.from_state:
+            values[getattr(Ticket, f"{to.value}_at")] = now
         due: Due | None = None
-        if to == State.rectifying and outcome.from_state != State.extension_review:
-            # A new rectification round: its own clock and its own 15-working-day cap.
-            due = self.clock.for_state(to, now)
-            values[Ticket.rectify_started_at] = now
-            values[Ticket.rectify_cap_at] = self.clock.rectify_cap(now)
-        elif outcome.action == Action.approve_extension:
+        if action == Action.accept:
+            due = self.clock.first_contact_due(now)
+        elif action == Action.record_contact:
+            if ticket["first_contact_at"] is None:
+                # The first contact is made: verification's own deadline from acceptance applies.
+                due = self.clock.for_state(State.verifying, as_utc(ticket["verifying_at"]))
+                values[Ticket.first_contact_at] = data.contacted_at
+                values[Ticket.first_contact_method] = data.value("contact_method")
+                values[Ticket.first_contact_outcome] = data.value("contact_outcome")
+        elif action == Action.record_attempt:
+            pass  # the feedback deadline runs on
+        elif to == State.paused:
+            # The clock stops: the due date is kept aside and the sweep ignores the ticket.
+            values.update(
+                {
+                    Ticket.due_before_pause: ticket["due_at"],
+                    Ticket.due_at: None,
+                    Ticket.warn_at: None,
+                    Ticket.alert: Alert.none,
+                }
+            )
+        elif action == Action.resume:
+            paused = self.clock.paused_working_days(as_utc(ticket["paused_at"]), now)
+            due = self.clock.shifted(as_utc(ticket["due_before_pause"]), paused)
+            cap = as_utc(ticket["rectify_cap_at"])
+            if cap is not None:
+                values[Ticket.rectify_cap_at] = self.clock.shifted(cap, paused).at
+            values[Ticket.due_before_pause] = None
+            values[Ticket.paused_working_days] = Ticket.paused_working_days + paused
+            extra.update(
+                paused_at=as_utc(ticket["paused_at"]).isoformat(), paused_working_days=str(paused)
+            )
+        elif action == Action.approve_extension:
             requested = date.fromisoformat(ticket["requested_due_date"])
             due = self.clock.due_on(requested)
+        elif to == State.rectifying and outcome.from_state != State.extension_review:
+            # A rectification round: its own allowance, within the ONE overall cap set at the first
+            # entry (confirmation) and moved on only by pauses — never a fresh cap per round.
+            cap = as_utc(ticket["rectify_cap_at"]) or self.clock.rectify_cap(now)
+            due = self.clock.for_state(to, now)
+            assert due is not None
+            if due.at > cap:
+                due = self.clock.due_on(self.clock.local_day(cap))
+            values[Ticket.rectify_started_at] = now
+            values[Ticket.rectify_cap_at] = cap
         elif to not in (State.extension_review, State.rectifying) and to not in CLOSED_STATES:
             due = self.clock.for_state(to, now)
         # An extension under review, or refused, leaves the rectification clock running as it was.
@@ -341,7 +434,6 @@ class Rectification:
                     Ticket.escalated_at: None,
                 }
             )
-        action = outcome.action
         if action == Action.appeal:
             values[Ticket.appeal_kind] = data.value("appeal_kind")
             values[Ticket.appeal_reason] = data.value("reason")
@@ -361,9 +453,11 @@ class Rectification:
             values[Ticket.feedback_contact_method] = data.value("contact_method")
             values[Ticket.feedback_satisfaction] = data.value("satisfaction")
             values[Ticket.feedback_note] = data.value("note")
-            if outcome.redo:
-                values[Ticket.redo_count] = Ticket.redo_count + 1
-                values[Ticket.result] = ""
+        elif action == Action.review_return:
+            values[Ticket.feedback_satisfaction] = ""
+        if outcome.redo:
+            values[Ticket.redo_count] = Ticket.redo_count + 1
+            values[Ticket.result] = ""
         elif action == Action.send_back:
             values[Ticket.result] = ""
         if to == State.closed_invalid:
@@ -428,6 +522,12 @@ class Rectification:
             extension_used=bool(row["extension_used"]),
             requested_due_date=row["requested_due_date"],
             redo_count=row["redo_count"],
+            reopen_count=row["reopen_count"],
+            first_contact_at=as_utc(row["first_contact_at"]),
+            first_contact_method=row["first_contact_method"],
+            first_contact_outcome=row["first_contact_outcome"],
+            paused_working_days=row["paused_working_days"],
+            attempt_days=await self._attempt_days(row) if state == State.feedback else 0,
             appeal_kind=row["appeal_kind"],
             appeal_reason=row["appeal_reason"],
             legal_basis=row["legal_basis"],
@@ -638,6 +738,14 @@ async def _ticket_row(ticket_id: int) -> dict[str, Any] | None:
             Ticket.due_at,
             Ticket.rectify_cap_at,
             Ticket.requested_due_date,
+            Ticket.opened_at,
+            Ticket.verifying_at,
+            Ticket.feedback_at,
+            Ticket.paused_at,
+            Ticket.due_before_pause,
+            Ticket.first_contact_at,
+            Ticket.redo_count,
+            Ticket.feedback_satisfaction,
         )
         .where(Ticket.id == ticket_id)
         .first()
@@ -660,13 +768,15 @@ def _details(outcome: model.Outcome) -> dict[str, str]:
         "measures",
         "requested_due_date",
         "contact_method",
+        "contact_outcome",
+        "contacted_at",
         "satisfaction",
     )
     details = {}
     for name in names:
         value = data.value(name)
         if value not in ("", None):
-            details[name] = value.isoformat() if isinstance(value, date) else str(value)
+            details[name] = value.isoformat() if isinstance(value, date | datetime) else str(value)
     if outcome.redo:
         details["redo"] = "true"
     return details
@@ -751,6 +861,7 @@ def _common_columns() -> list[Any]:
         Ticket.due_estimated,
         Ticket.alert,
         Ticket.redo_count,
+        Ticket.reopen_count,
         Ticket.result,
     ]
 
@@ -776,6 +887,10 @@ def _detail_query() -> Any:
         Ticket.feedback_contact_method,
         Ticket.feedback_satisfaction,
         Ticket.feedback_note,
+        Ticket.first_contact_at,
+        Ticket.first_contact_method,
+        Ticket.first_contact_outcome,
+        Ticket.paused_working_days,
         *[getattr(Ticket, f"{s.value}_at") for s in State if s != State.opened],
         Ticket.service_record.service_number.as_alias("service_number"),
         Ticket.service_record.name.as_alias("service_name"),
@@ -809,6 +924,7 @@ def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
         alert=row["alert"],
         overdue=_overdue(state, due_at, now),
         redo_count=row["redo_count"],
+        reopen_count=row["reopen_count"],
         result=row["result"],
     )
 

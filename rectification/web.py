@@ -124,7 +124,7 @@ async def desk(
 class FormField:
     name: str
     label: str
-    kind: str  # "text", "date" or "choice"
+    kind: str  # "text", "date", "datetime" or "choice"
     required: bool
     options: list[tuple[str, str]] = field(default_factory=list)
 
@@ -156,6 +156,8 @@ def _field(name: str, required: bool) -> FormField:
         return FormField(name, _label(name), "choice", required, _choices(name))
     if name == "requested_due_date":
         return FormField(name, _label(name), "date", required)
+    if name == "contacted_at":
+        return FormField(name, _label(name), "datetime", required)
     return FormField(name, _label(name), "text", required)
 
 
@@ -167,6 +169,7 @@ def action_forms(state: State, actor: Actor) -> list[ActionForm]:
         if transition.role != actor.role:
             continue
         fields = [_field(name, True) for name in transition.required]
+        fields += [_field(name, False) for name in model.OPTIONAL_FIELDS.get(action, ())]
         if "note" not in transition.required:
             fields.append(_field("note", False))
         leads_to = "" if transition.branch else STATE_TEXT[transition.to]
@@ -180,7 +183,7 @@ def _history(detail: TicketDetail) -> list[dict[str, Any]]:
         try:
             action_text = ACTION_TEXT[Action(event.action)]
         except ValueError:
-            action_text = "立案" if event.action == model.SYSTEM_OPEN else event.action
+            action_text = model.SYSTEM_TEXT.get(event.action, event.action)
         roles = {r.value for r in Role}
         role_text = ROLE_TEXT[Role(event.role)] if event.role in roles else "系统"
         details = []
@@ -257,6 +260,7 @@ async def _ticket_page(
         back="/desk" if viewer.actor.role == Role.liaison else "/console",
         feedback_text=dict(_choices("satisfaction")),
         contact_text=dict(_choices("contact_method")),
+        outcome_text=dict(_choices("contact_outcome")),
         appeal_text=dict(_choices("appeal_kind")),
     )
 
@@ -283,16 +287,29 @@ def _action_in(form: Any) -> ActionIn:
             "requested_due_date must be YYYY-MM-DD",
             "requested_due_date",
         ) from None
+    raw_time = str(form.get("contacted_at") or "").strip()
+    try:
+        # A datetime-local field: county time, without a zone (the service reads it so).
+        contacted_at = datetime.fromisoformat(raw_time) if raw_time else None
+    except ValueError:
+        raise InvalidInput(
+            "bad_contacted_at",
+            "“联系时间”应为日期和时间，例如 2026-12-01 09:30。",
+            "contacted_at must be YYYY-MM-DDTHH:MM",
+            "contacted_at",
+        ) from None
     text = {
         name: form_text(
             str(form.get(name) or ""), name, _label(name), free_text=name in TEXT_FIELDS
         )
         for name in FIELD_TEXT
-        if name != "requested_due_date"
+        if name not in ("requested_due_date", "contacted_at")
     }
     try:
         # Through msgspec, so a form meets the same lengths as the JSON API.
-        return msgspec.convert({**text, "requested_due_date": requested}, ActionIn)
+        return msgspec.convert(
+            {**text, "requested_due_date": requested, "contacted_at": contacted_at}, ActionIn
+        )
     except msgspec.ValidationError as error:
         raise InvalidInput(
             "bad_form", f"表单填写不正确：{error}", f"invalid form: {error}", None

@@ -308,7 +308,7 @@ async def test_verifying_ticket_offers_each_liaison_action_with_its_required_fie
 
     response = await page(api, f"/desk/tickets/{ticket_id}", staff.liaison_a)
 
-    for action in ("confirm", "appeal", "explain"):
+    for action in ("record_contact", "confirm", "appeal", "explain"):
         assert f"/actions/{action}" in response.text
     assert 'name="appeal_kind"' in response.text
     assert "恶意差评" in response.text
@@ -400,6 +400,14 @@ async def test_console_shows_the_queues_with_tickets_waiting_for_a_decision(
 ) -> None:
     ticket_id = await new_ticket(api, "A")
     await act(api, staff.liaison_a, ticket_id, "accept")
+    await act(
+        api,
+        staff.liaison_a,
+        ticket_id,
+        "record_contact",
+        contact_method="phone",
+        contact_outcome="reached",
+    )
     await act(
         api, staff.liaison_a, ticket_id, "appeal", appeal_kind="mistaken", reason="评价人误选"
     )
