@@ -83,19 +83,50 @@ def accept_due_at(clock: TicketClock, now: datetime) -> Due:
 
 
 _OPENED_NOTE = "实名差评自动立案"
+_FOLLOW_UP_NOTE = "群众追加评价，仍不满意："
+_REOPEN_NOTE = "群众追加评价，仍不满意，工单重新打开："
+
+# What a reopened ticket starts again from (besides its state, deadline and counters): a new
+# verification with its own first contact, a new result, a new overall cap and extension.
+_REOPEN_RESET: dict[str, object] = {
+    "alert": Alert.none.value,
+    "alerted_at": None,
+    "escalated_at": None,
+    "result": "",
+    "feedback_contact_method": "",
+    "feedback_satisfaction": "",
+    "feedback_note": "",
+    "first_contact_at": None,
+    "first_contact_method": "",
+    "first_contact_outcome": "",
+    "rectify_started_at": None,
+    "rectify_cap_at": None,
+    "extension_used": False,
+    "requested_due_date": "",
+    "due_before_pause": None,
+}
+
+
+def _follow_up_details(evaluation_id: int, level: int) -> str:
+    return json.dumps({"evaluation": str(evaluation_id), "level": str(level)})
 
 
 async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None:
-    """Open the ticket of a real-name bad rating, with its 'opened' audit event.
+    """Open, join or reopen the ticket of a real-name bad rating, with its audit event.
 
-    Runs in whatever transaction is current, so called right after inserting the evaluation it
-    shares that transaction (DESIGN.md §3 rule 6). Returns None for a rating that opens no ticket
-    (good, or anonymous). The unique index on ticket.evaluation refuses a second ticket.
+    One ticket per service record (DESIGN.md §4): a bad follow-up rating (追加评价) of a record
+    whose ticket is open is recorded on it (`follow_up`); one whose ticket is closed reopens it
+    (`reopen`, counted in `reopen_count`, due to be accepted again by `due`). Runs in whatever
+    transaction is current, so called right after inserting the evaluation it shares that
+    transaction (DESIGN.md §3 rule 6). Returns None for a rating that concerns no ticket (good,
+    or anonymous). The unique indexes on ticket.evaluation and ticket.service_record refuse a
+    second ticket.
     """
     rating = (
         await Evaluation.select(
             Evaluation.id,
             Evaluation.level,
+            Evaluation.comment,
             Evaluation.real_name,
             Evaluation.service_record.as_alias("record"),
             Evaluation.service_record.window_no.as_alias("window_no"),
@@ -111,6 +142,15 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
         raise NotFound("unknown_evaluation", "评价不存在。", f"no evaluation {evaluation_id}")
     if not (rating["real_name"] and is_bad(rating["level"])):
         return None
+    existing = (
+        await Ticket.select(Ticket.id, Ticket.state, Ticket.evaluation)
+        .where(Ticket.service_record == rating["record"])
+        .first()
+    )
+    if existing is not None and existing["evaluation"] == rating["id"]:
+        return int(existing["id"])  # this rating opened it already
+    if existing is not None:
+        return await _join_ticket(existing, rating, now, due)
     inserted = await Ticket.insert(
         Ticket(
             evaluation=rating["id"],
@@ -146,14 +186,72 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
     return ticket_id
 
 
+async def _join_ticket(
+    existing: dict[str, Any], rating: dict[str, Any], now: datetime, due: Due
+) -> int:
+    """The Piccolo path of a bad follow-up: record it on the open ticket, or reopen the closed one.
+
+    The write transaction is the lock here (SQLite serialises writers); PostgreSQL's one-statement
+    path below locks the row instead."""
+    ticket_id = int(existing["id"])
+    state = State(existing["state"])
+    reopen = state in CLOSED_STATES
+    values: dict[Any, Any] = {Ticket.version: Ticket.version + 1, Ticket.updated_at: now}
+    if reopen:
+        values.update({getattr(Ticket, name): value for name, value in _REOPEN_RESET.items()})
+        values.update(
+            {
+                Ticket.state: State.opened,
+                Ticket.reopen_count: Ticket.reopen_count + 1,
+                Ticket.due_at: due.at,
+                Ticket.warn_at: due.warn_at,
+                Ticket.due_estimated: due.estimated,
+            }
+        )
+    await Ticket.update(values).where(Ticket.id == ticket_id)
+    await TicketEvent.insert(
+        TicketEvent(
+            ticket=ticket_id,
+            action=model.SYSTEM_REOPEN if reopen else model.SYSTEM_FOLLOW_UP,
+            actor=None,
+            actor_name=SYSTEM_NAME,
+            role=SYSTEM_ROLE,
+            from_state=state,
+            to_state=State.opened if reopen else state,
+            note=(_REOPEN_NOTE if reopen else _FOLLOW_UP_NOTE) + (rating["comment"] or ""),
+            details=_follow_up_details(rating["id"], rating["level"]),
+            created_at=now,
+        )
+    )
+    return ticket_id
+
+
+def _sql_literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    assert isinstance(value, str) and "'" not in value
+    return f"'{value}'"
+
+
+_CLOSED_SQL = ", ".join(f"'{s.value}'" for s in sorted(CLOSED_STATES))
+_REOPEN_SET = ",\n        ".join(
+    f"{name} = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {_sql_literal(value)} ELSE k.{name} END"
+    for name, value in _REOPEN_RESET.items()
+)
+
 # PostgreSQL: the same opening as extra CTEs of the one-statement rating insert. The statement must
-# already have a CTE named `ins` with columns (id, service_record, level, real_name, received_at);
-# these CTEs follow it after a comma. Fill the three placeholders with parameter numbers
-# (`ticket_insert_ctes(first_param)` does) and pass `ticket_insert_params(due)` in that order.
-# The ticket id is `(SELECT id FROM ticket_new)`, NULL when the rating opened none.
+# already have a CTE named `ins` with columns (id, service_record, level, comment, real_name,
+# received_at); these CTEs follow it after a comma. Fill the three placeholders with parameter
+# numbers (`ticket_insert_ctes(first_param)` does) and pass `ticket_insert_params(due)` in that
+# order. `rating_ticket (id, evaluation)` is the ticket each real-name bad rating opened, joined or
+# reopened. A record without a ticket gets one (`ticket_inserted`); one with a ticket has it locked
+# (`ticket_locked`: FOR UPDATE waits for a concurrent action and reads the state it left) and
+# updated — reopened when closed — by `ticket_joined`, so a follow-up is never lost to a race.
 TICKET_INSERT_SQL = (
     """
-ticket_new AS (
+ticket_inserted AS (
     INSERT INTO ticket (evaluation, service_record, service_transaction, department, item, level,
         window_no, staff_no, state, version, due_at, warn_at, due_estimated, alert,
         opened_at, updated_at)
@@ -166,13 +264,52 @@ ticket_new AS (
     WHERE ins.real_name AND ins."""
     + bad_sql()
     + """
+      AND NOT EXISTS (SELECT 1 FROM ticket k WHERE k.service_record = ins.service_record)
     RETURNING id, evaluation, opened_at
-), ticket_opened AS (
+), ticket_locked AS (
+    SELECT k.id, k.state, ins.id AS evaluation
+    FROM ticket k JOIN ins ON k.service_record = ins.service_record
+    WHERE ins.real_name AND ins."""
+    + bad_sql()
+    + f"""
+    FOR UPDATE OF k
+), ticket_joined AS (
+    UPDATE ticket k SET
+        version = k.version + 1,
+        updated_at = ins.received_at,
+        state = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN 'opened' ELSE k.state END,
+        reopen_count = k.reopen_count + CASE WHEN x.state IN ({_CLOSED_SQL}) THEN 1 ELSE 0 END,
+        due_at = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{due_at}}::timestamptz
+                      ELSE k.due_at END,
+        warn_at = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{warn_at}}::timestamptz
+                       ELSE k.warn_at END,
+        due_estimated = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{due_estimated}}::boolean
+                             ELSE k.due_estimated END,
+        {_REOPEN_SET}
+    FROM ticket_locked x JOIN ins ON ins.id = x.evaluation
+    WHERE k.id = x.id
+    RETURNING k.id, x.evaluation, x.state AS from_state, k.state AS to_state
+), ticket_events AS (
     INSERT INTO ticket_event (ticket, action, actor, actor_name, role, from_state, to_state, note,
         attachments, details, created_at)
-    SELECT ticket_new.id, 'open', NULL, '系统', 'system', '', 'opened', '实名差评自动立案', '', '',
-           ticket_new.opened_at
-    FROM ticket_new
+    SELECT ticket_inserted.id, '{model.SYSTEM_OPEN}', CAST(NULL AS INTEGER), '{SYSTEM_NAME}',
+           '{SYSTEM_ROLE}', '', 'opened', '{_OPENED_NOTE}', '', '', ticket_inserted.opened_at
+    FROM ticket_inserted
+    UNION ALL
+    SELECT j.id,
+           CASE WHEN j.from_state IN ({_CLOSED_SQL}) THEN '{model.SYSTEM_REOPEN}'
+                ELSE '{model.SYSTEM_FOLLOW_UP}' END,
+           CAST(NULL AS INTEGER), '{SYSTEM_NAME}', '{SYSTEM_ROLE}', j.from_state, j.to_state,
+           CASE WHEN j.from_state IN ({_CLOSED_SQL}) THEN '{_REOPEN_NOTE}'
+                ELSE '{_FOLLOW_UP_NOTE}' END || ins.comment,
+           '', '{{{{"evaluation": "' || CAST(ins.id AS TEXT) || '", "level": "'
+               || CAST(ins.level AS TEXT) || '"}}}}',
+           ins.received_at
+    FROM ticket_joined j JOIN ins ON ins.id = j.evaluation
+), rating_ticket AS (
+    SELECT id, evaluation FROM ticket_inserted
+    UNION ALL
+    SELECT id, evaluation FROM ticket_joined
 )"""
 )
 
@@ -206,7 +343,21 @@ class TicketOpening:
         return await open_ticket(evaluation_id, now, self.clock.accept_due(now))
 
     async def ticket_of(self, evaluation_id: int) -> int | None:
-        row = await Ticket.select(Ticket.id).where(Ticket.evaluation == evaluation_id).first()
+        """The ticket a stored rating opened, joined or reopened (for a repeated request)."""
+        rating = (
+            await Evaluation.select(
+                Evaluation.service_record, Evaluation.level, Evaluation.real_name
+            )
+            .where(Evaluation.id == evaluation_id)
+            .first()
+        )
+        if rating is None or not (rating["real_name"] and is_bad(rating["level"])):
+            return None
+        row = (
+            await Ticket.select(Ticket.id)
+            .where(Ticket.service_record == rating["service_record"])
+            .first()
+        )
         return int(row["id"]) if row else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from tests.rectification_support import (
     service_of,
     session_headers,
 )
-from tests.support import DEPARTMENT_CODE
+from tests.support import DEPARTMENT_CODE, auth, transaction_body
 
 Client = httpx.AsyncClient
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -867,3 +868,116 @@ async def test_a_pause_stops_the_clock_and_its_working_days_move_the_due_date_an
     assert pause_event["note"] == FIELDS["pause"]["note"]
     assert resume_event["details"]["paused_working_days"] == str(days)
     assert instant(resume_event["details"]["paused_at"]) == started
+
+
+# --- issue 10: one ticket per service record -----------------------------------------------------
+
+
+async def rate(api: Client, token: str, level: int, assess_number: int = 1) -> dict[str, Any]:
+    key = uuid.uuid4().hex
+    body = {
+        "channel": "mobile",
+        "level": level,
+        "tags": ["101"] if level <= 2 else [],
+        "comment": "追加：问题还是没有解决" if assess_number == 2 else "材料要求没有一次说清",
+        "assess_number": assess_number,
+        "idempotency_key": key,
+        "rating_token": token,
+    }
+    response = await api.post("/api/v1/evaluations", json=body)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    answer["request"] = body
+    return answer
+
+
+async def rated_record(api: Client, level: int) -> tuple[str, dict[str, Any]]:
+    """A new record of department A, rated once from its link: (the link's token, the answer)."""
+    body = transaction_body(f"TK-{uuid.uuid4().hex[:16]}")
+    registered = await api.post("/api/v1/transactions", json=body, headers=auth())
+    token = registered.json()["records"][0]["rating_token"]
+    return token, await rate(api, token, level)
+
+
+async def tickets_of_record(ticket_id: int) -> int:
+    record = (await Ticket.select(Ticket.service_record).where(Ticket.id == ticket_id).first())[
+        "service_record"
+    ]
+    return int(await Ticket.count().where(Ticket.service_record == record))
+
+
+async def test_a_bad_follow_up_joins_the_open_ticket_of_its_record(
+    api: Client, staff: Staff
+) -> None:
+    token, first = await rated_record(api, 1)
+    ticket_id = first["ticket_id"]
+    await walk(api, staff, ticket_id, RECTIFYING)
+
+    follow_up = await rate(api, token, 2, assess_number=2)
+    replay = await api.post("/api/v1/evaluations", json=follow_up["request"])
+
+    body = await detail(api, staff.liaison_a, ticket_id)
+    event = body["history"][-1]
+    assert follow_up["ticket_id"] == replay.json()["ticket_id"] == ticket_id
+    assert await tickets_of_record(ticket_id) == 1
+    assert (body["state"], body["reopen_count"], body["evaluation_id"]) == (
+        "rectifying",
+        0,
+        first["id"],
+    )
+    assert (event["action"], event["from_state"], event["to_state"]) == (
+        "follow_up",
+        "rectifying",
+        "rectifying",
+    )
+    assert event["details"] == {"evaluation": str(follow_up["id"]), "level": "2"}
+    assert "问题还是没有解决" in event["note"]
+
+
+async def test_a_bad_follow_up_reopens_the_closed_ticket_and_counts_the_reopen(
+    api: Client, staff: Staff
+) -> None:
+    token, first = await rated_record(api, 1)
+    ticket_id = first["ticket_id"]
+    await walk(api, staff, ticket_id, PATHS[State.closed])
+
+    follow_up = await rate(api, token, 1, assess_number=2)
+
+    body = await detail(api, staff.liaison_a, ticket_id)
+    event = body["history"][-1]
+    assert follow_up["ticket_id"] == ticket_id
+    assert await tickets_of_record(ticket_id) == 1
+    assert (body["state"], body["reopen_count"], body["result"]) == ("opened", 1, "")
+    assert body["first_contact_at"] is None and body["due_at"] is not None
+    assert (event["action"], event["from_state"], event["to_state"]) == (
+        "reopen",
+        "closed",
+        "opened",
+    )
+    # The reopened ticket starts again: accepted, contacted, and so on.
+    again = await act(api, staff.liaison_a, ticket_id, "accept")
+    assert again.json()["state"] == "verifying"
+
+
+async def test_a_good_follow_up_leaves_the_ticket_alone(api: Client, staff: Staff) -> None:
+    token, first = await rated_record(api, 1)
+
+    follow_up = await rate(api, token, 5, assess_number=2)
+
+    body = await detail(api, staff.liaison_a, first["ticket_id"])
+    assert follow_up["ticket_id"] is None
+    assert [e["action"] for e in body["history"]] == ["open"]
+
+
+async def test_a_bad_follow_up_of_a_good_first_rating_opens_the_records_one_ticket(
+    api: Client, staff: Staff
+) -> None:
+    token, first = await rated_record(api, 5)
+
+    follow_up = await rate(api, token, 1, assess_number=2)
+
+    assert first["ticket_id"] is None
+    assert follow_up["ticket_id"] is not None
+    assert await tickets_of_record(follow_up["ticket_id"]) == 1
+    body = await detail(api, staff.liaison_a, follow_up["ticket_id"])
+    assert (body["evaluation_id"], body["state"]) == (follow_up["id"], "opened")
