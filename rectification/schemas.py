@@ -76,6 +76,16 @@ class TicketSummary(msgspec.Struct):
     result: str
 
 
+class RateCounts(msgspec.Struct):
+    """Where the ticket stands in the monthly rates (evaluation_service/kernel/rates.py)."""
+
+    valid: bool  # not an upheld appeal (无效差评)
+    feedback_done: bool  # counts as 回访 done in 回访率
+    no_view: bool  # 联系不上 / 拒绝回访: counted as 回访 done, listed apart
+    rectified: bool  # counts as done in 整改率
+    reopened: bool  # 重办 or reopened by a bad follow-up
+
+
 class TicketDetail(msgspec.Struct):
     id: int
     state: str
@@ -125,6 +135,7 @@ class TicketDetail(msgspec.Struct):
     feedback_note: str
     result: str
     state_times: dict[str, datetime]
+    statistics: RateCounts
     version: int
     history: list[EventOut]
 

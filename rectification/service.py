@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from evaluation_service.identity.model import can_read, sees_personal_data
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.clock import as_utc
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import (
@@ -50,6 +51,7 @@ from rectification.schemas import (
     ContactOut,
     EventOut,
     NotificationOut,
+    RateCounts,
     TicketDetail,
     TicketPage,
     TicketSummary,
@@ -693,6 +695,16 @@ class Rectification:
                 for s in State
                 if row[f"{s.value}_at"] is not None
             },
+            statistics=RateCounts(
+                **asdict(
+                    rates.ticket_counts(
+                        state,
+                        row["feedback_satisfaction"],
+                        row["redo_count"],
+                        row["reopen_count"],
+                    )
+                )
+            ),
             version=row["version"],
             history=[_event_out(e) for e in events],
         )

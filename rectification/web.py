@@ -25,6 +25,7 @@ from litestar.response import Redirect, Template
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
 from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
 from evaluation_service.kernel.inputs import INT32_MAX, form_text
 from evaluation_service.kernel.schemas import QueryText, RowId, StateFilter
@@ -261,6 +262,7 @@ async def _ticket_page(
         feedback_text=dict(_choices("satisfaction")),
         contact_text=dict(_choices("contact_method")),
         outcome_text=dict(_choices("contact_outcome")),
+        rate_definitions=rates.DEFINITIONS,
         appeal_text=dict(_choices("appeal_kind")),
     )
 

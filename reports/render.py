@@ -259,6 +259,8 @@ def page(
         "days_to_close": "办结用时",
         "overdue": "超期工单",
         "reopened": "重办工单",
+        "invalid_bad": "无效差评",
+        "valid_tickets": "有效工单",
         "forwarding": "转送省平台",
     }
     definitions = [(labels.get(key, key), text) for key, text in DEFINITIONS.items()]

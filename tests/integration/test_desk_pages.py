@@ -310,6 +310,8 @@ async def test_verifying_ticket_offers_each_liaison_action_with_its_required_fie
 
     for action in ("record_contact", "confirm", "appeal", "explain"):
         assert f"/actions/{action}" in response.text
+    assert 'type="datetime-local"' in response.text  # when the contact happened
+    assert "统计口径：尚未回访" in response.text
     assert 'name="appeal_kind"' in response.text
     assert "恶意差评" in response.text
     assert 'name="legal_basis"' in response.text

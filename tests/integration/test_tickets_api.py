@@ -775,6 +775,14 @@ async def test_unreachable_needs_three_attempts_on_different_days_then_a_reviewe
     assert reviewed.json()["state"] == "contact_review"
     assert (closed.json()["state"], closed.json()["result"]) == ("closed", "rectified")
     assert closed.json()["feedback_satisfaction"] == "unreachable"
+    # Counted by the one definition of the rates (kernel/rates.py): 回访 done, listed apart.
+    assert closed.json()["statistics"] == {
+        "valid": True,
+        "feedback_done": True,
+        "no_view": True,
+        "rectified": True,
+        "reopened": False,
+    }
     assert (
         await Outbox.count().where((Outbox.kind == "ticket_result") & (Outbox.ref_id == ticket_id))
         == 1

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from evaluation_service.identity.model import Actor, Role, can_read, sees_personal_data
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.errors import Conflict, Forbidden, InvalidInput
 from evaluation_service.kernel.settings import StepDays
 from evaluation_service.kernel.workdays import WorkCalendar
@@ -16,6 +17,7 @@ from rectification.model import (
     TRANSITIONS,
     Action,
     ActionInput,
+    Satisfaction,
     State,
     TicketClock,
     TicketView,
@@ -490,3 +492,25 @@ def test_the_first_contact_is_due_within_one_working_day_of_acceptance() -> None
     due = CLOCK.first_contact_due(local(2025, 9, 30, 16))
 
     assert due.at == end_of_day(date(2025, 10, 9))
+
+
+def test_the_rate_definitions_name_the_workflows_states_and_outcomes() -> None:
+    assert (State.closed, State.closed_invalid) == (rates.CLOSED, rates.CLOSED_INVALID)
+    assert set(rates.FEEDBACK_OUTCOMES) == {s.value for s in Satisfaction}
+
+
+@pytest.mark.parametrize(
+    ("state", "satisfaction", "expected"),
+    [
+        ("closed", "satisfied", (True, True, False, True)),
+        ("closed", "unreachable", (True, True, True, True)),
+        ("closed_invalid", "", (False, False, False, False)),
+        ("opened", "", (True, False, False, False)),
+    ],
+)
+def test_a_ticket_counts_in_the_rates_by_the_one_definition(
+    state: str, satisfaction: str, expected: tuple[bool, ...]
+) -> None:
+    counts = rates.ticket_counts(state, satisfaction, redo_count=0, reopen_count=0)
+
+    assert (counts.valid, counts.feedback_done, counts.no_view, counts.rectified) == expected
