@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from evaluation_service.kernel.inputs import FREE_TEXT, Short
+from evaluation_service.kernel.inputs import FREE_TEXT, Short, check_instant
 
 Long = Annotated[str, msgspec.Meta(max_length=4000, pattern=FREE_TEXT)]
 
@@ -29,6 +29,9 @@ class ActionIn(msgspec.Struct):
     contacted_at: datetime | None = None
     satisfaction: Short = ""
     attachments: list[Short] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_instant(self.contacted_at, "contacted_at")
 
 
 class ContactOut(msgspec.Struct):

@@ -728,8 +728,19 @@ async def test_a_contact_time_in_the_future_is_refused_in_chinese(
         contacted_at=tomorrow.isoformat(),
     )
 
+    ancient = await act(
+        api,
+        staff.liaison_a,
+        ticket_id,
+        "record_contact",
+        contact_method="phone",
+        contact_outcome="reached",
+        contacted_at="0001-01-01T00:00:00+14:00",
+    )
+
     assert (response.status_code, response.json()["error"]) == (422, "bad_contacted_at")
     assert "联系时间" in response.json()["message"]
+    assert ancient.status_code == 422
 
 
 async def test_confirming_before_the_first_contact_is_refused(api: Client, staff: Staff) -> None:
