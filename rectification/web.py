@@ -64,6 +64,7 @@ QUEUES: tuple[tuple[State, str], ...] = (
     (State.appeal_review, "申诉待审核"),
     (State.explanation_review, "情况说明待审核"),
     (State.extension_review, "延期申请待审核"),
+    (State.contact_review, "回访复核（联系不上/拒绝回访）"),
     (State.supervision, "待办结审核"),
 )
 PAGE_SIZE = 50
