@@ -444,6 +444,9 @@ class Rectification:
                 assert given.contacted_at is not None
                 model.check_contacted_at(given.contacted_at, as_utc(ticket["opened_at"]), now)
                 outcome = replace(outcome, data=given)
+            elif given.contacted_at is not None:
+                # Only a contact is dated; elsewhere the field is ignored, not audited unchecked.
+                outcome = replace(outcome, data=replace(given, contacted_at=None))
             extra: dict[str, str] = {}
             values = self._changes(ticket, outcome, now, extra)
             changed = (
