@@ -11,7 +11,7 @@ import pytest
 from evaluation_service.identity.model import Actor, Role, can_read, sees_personal_data
 from evaluation_service.kernel import rates
 from evaluation_service.kernel.errors import Conflict, Forbidden, InvalidInput
-from evaluation_service.kernel.settings import StepDays
+from evaluation_service.kernel.settings import Settings, StepDays
 from evaluation_service.kernel.workdays import WorkCalendar
 from rectification.model import (
     TRANSITIONS,
@@ -25,6 +25,7 @@ from rectification.model import (
     apply,
     check_contacted_at,
 )
+from rectification.service import workflow_limits
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DEPARTMENT = 7
@@ -514,3 +515,18 @@ def test_a_ticket_counts_in_the_rates_by_the_one_definition(
     counts = rates.ticket_counts(state, satisfaction, redo_count=0, reopen_count=0)
 
     assert (counts.valid, counts.feedback_done, counts.no_view, counts.rectified) == expected
+
+
+def test_the_workflow_counts_and_the_first_contact_days_are_settings() -> None:
+    settings = Settings.from_env(
+        {
+            "TOKEN_SECRET": "x",
+            "TICKET_FIRST_CONTACT_WORKING_DAYS": "2",
+            "TICKET_UNREACHABLE_ATTEMPTS": "4",
+            "TICKET_REDO_ROUNDS": "0",
+        }
+    )
+
+    assert workflow_limits(settings) == WorkflowLimits(unreachable_attempts=4, redo_rounds=0)
+    assert settings.step_days.first_contact == 2
+    assert WorkflowLimits() == workflow_limits(Settings())
