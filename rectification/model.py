@@ -23,7 +23,9 @@ class State(StrEnum):
     rectifying = "rectifying"
     extension_review = "extension_review"
     feedback = "feedback"
+    contact_review = "contact_review"
     supervision = "supervision"
+    paused = "paused"
     closed = "closed"
     closed_invalid = "closed_invalid"
 
@@ -36,6 +38,8 @@ STATE_TEXT: dict[State, str] = {
     State.rectifying: "整改中",
     State.extension_review: "延期审核中",
     State.feedback: "待回访",
+    State.contact_review: "回访复核中",
+    State.paused: "暂停（等待群众补正材料）",
     State.supervision: "待监督审核",
     State.closed: "已办结",
     State.closed_invalid: "申诉成立（无效差评）",
@@ -47,6 +51,7 @@ OPEN_STATES = frozenset(State) - CLOSED_STATES
 
 class Action(StrEnum):
     accept = "accept"
+    record_contact = "record_contact"
     confirm = "confirm"
     appeal = "appeal"
     decide_appeal = "decide_appeal"
@@ -57,13 +62,20 @@ class Action(StrEnum):
     request_extension = "request_extension"
     approve_extension = "approve_extension"
     reject_extension = "reject_extension"
+    pause = "pause"
+    resume = "resume"
+    record_attempt = "record_attempt"
     record_feedback = "record_feedback"
+    review_close = "review_close"
+    review_return = "review_return"
     close = "close"
+    close_dissatisfied = "close_dissatisfied"
     send_back = "send_back"
 
 
 ACTION_TEXT: dict[Action, str] = {
     Action.accept: "受理",
+    Action.record_contact: "登记首次联系（回访核实）",
     Action.confirm: "核实属实",
     Action.appeal: "申诉（恶意/误评）",
     Action.decide_appeal: "申诉审核",
@@ -74,13 +86,28 @@ ACTION_TEXT: dict[Action, str] = {
     Action.request_extension: "申请延期",
     Action.approve_extension: "同意延期",
     Action.reject_extension: "不同意延期",
+    Action.pause: "暂停计时（等待群众补正材料）",
+    Action.resume: "恢复整改计时",
+    Action.record_attempt: "登记回访未接通",
     Action.record_feedback: "登记回访结果",
+    Action.review_close: "复核办结（联系不上/拒绝回访）",
+    Action.review_return: "退回重新回访",
     Action.close: "办结",
+    Action.close_dissatisfied: "办结（已整改、群众仍不满意）",
     Action.send_back: "退回重新整改",
 }
 
-# What the opening and the sweep write into the audit log; never accepted from a person.
+# What the system writes into the audit log; never accepted from a person. A bad follow-up rating
+# (追加评价) of a record whose ticket is open is recorded on it (`follow_up`); one whose ticket is
+# closed reopens it (`reopen`, counted in `reopen_count`): one ticket per service record.
 SYSTEM_OPEN = "open"
+SYSTEM_FOLLOW_UP = "follow_up"
+SYSTEM_REOPEN = "reopen"
+SYSTEM_TEXT = {
+    SYSTEM_OPEN: "立案",
+    SYSTEM_FOLLOW_UP: "追加差评（并入本工单）",
+    SYSTEM_REOPEN: "追加差评（工单重新打开）",
+}
 
 
 class AppealKind(StrEnum):
@@ -102,10 +129,26 @@ class ContactMethod(StrEnum):
     other = "other"
 
 
+class ContactOutcome(StrEnum):
+    """What the first contact at verification (回访核实) came to."""
+
+    reached = "reached"
+    unreachable = "unreachable"
+    refused = "refused"
+
+
 class Satisfaction(StrEnum):
+    """The outcome of the 回访 after the result: the citizen's view, or why there is none."""
+
     satisfied = "satisfied"
     basically_satisfied = "basically_satisfied"
     dissatisfied = "dissatisfied"
+    unreachable = "unreachable"  # 联系不上: only after enough attempts on different days
+    refused = "refused"  # 拒绝回访
+
+
+# The branch key of a citizen still dissatisfied after the allowed 重办 rounds (WorkflowLimits).
+DISSATISFIED_AFTER_REDOS = "dissatisfied_after_redos"
 
 
 class Result(StrEnum):
@@ -130,16 +173,19 @@ FIELD_TEXT: dict[str, str] = {
     "legal_basis": "无法整改的法律法规或政策依据",
     "measures": "整改措施",
     "requested_due_date": "申请的新整改期限（YYYY-MM-DD）",
-    "contact_method": "回访方式（phone 电话 / sms 短信 / visit 上门 / in_person 当面 / "
+    "contact_method": "联系方式（phone 电话 / sms 短信 / visit 上门 / in_person 当面 / "
     "online 群众在线答复 / other 其他）",
-    "satisfaction": "群众对整改结果的评价（satisfied 满意 / basically_satisfied 基本满意 / "
-    "dissatisfied 不满意）",
+    "contact_outcome": "联系结果（reached 已联系上 / unreachable 未联系上 / refused 拒绝沟通）",
+    "contacted_at": "联系时间",
+    "satisfaction": "回访结果（satisfied 满意 / basically_satisfied 基本满意 / "
+    "dissatisfied 不满意 / unreachable 联系不上 / refused 拒绝回访）",
 }
 
 ENUM_FIELDS: dict[str, type[StrEnum]] = {
     "appeal_kind": AppealKind,
     "decision": AppealDecision,
     "contact_method": ContactMethod,
+    "contact_outcome": ContactOutcome,
     "satisfaction": Satisfaction,
 }
 
@@ -161,6 +207,8 @@ class ActionInput:
     measures: str = ""
     requested_due_date: date | None = None
     contact_method: str = ""
+    contact_outcome: str = ""
+    contacted_at: datetime | None = None  # when the contact happened; now when not given
     satisfaction: str = ""
     attachments: tuple[str, ...] = ()
 
@@ -169,24 +217,42 @@ class ActionInput:
         return raw.strip() if isinstance(raw, str) else raw
 
 
+class Need(StrEnum):
+    """A precondition of a transition beyond its state and fields (checked after both)."""
+
+    first_contact = "first_contact"  # the citizen was contacted at verification
+    not_dissatisfied = "not_dissatisfied"  # a plain close: the citizen is not still dissatisfied
+    dissatisfied_after_redos = "dissatisfied_after_redos"  # the allowed 重办 rounds are used up
+
+
 @dataclass(frozen=True)
 class Transition:
     """One allowed action from one state: who may do it, what they must say, where it leads.
 
     `branch` lets a field's value pick the target (an appeal upheld or rejected, a citizen satisfied
-    or not); without it every application goes to `to`.
+    or not); without it every application goes to `to`. A citizen still dissatisfied once the
+    allowed 重办 rounds are used up takes the `DISSATISFIED_AFTER_REDOS` key of the branch, when it
+    has one. `needs` are preconditions on the ticket (see `Need`).
     """
 
     to: State
     role: Role
     required: tuple[str, ...] = ()
     branch: tuple[str, Mapping[str, State]] | None = None
+    needs: tuple[Need, ...] = ()
 
-    def target(self, data: ActionInput) -> State:
+    def target(self, data: ActionInput, redos_used_up: bool = False) -> State:
         if self.branch is None:
             return self.to
         name, targets = self.branch
-        return targets[str(data.value(name))]
+        key = str(data.value(name))
+        if (
+            key == Satisfaction.dissatisfied
+            and redos_used_up
+            and DISSATISFIED_AFTER_REDOS in targets
+        ):
+            key = DISSATISFIED_AFTER_REDOS
+        return targets[key]
 
 
 _FEEDBACK_BRANCH: tuple[str, Mapping[str, State]] = (
@@ -194,7 +260,13 @@ _FEEDBACK_BRANCH: tuple[str, Mapping[str, State]] = (
     {
         Satisfaction.satisfied: State.supervision,
         Satisfaction.basically_satisfied: State.supervision,
-        Satisfaction.dissatisfied: State.rectifying,
+        Satisfaction.dissatisfied: State.rectifying,  # 重办, counted
+        # After the allowed 重办 rounds the supervisor decides: close as 已整改、群众仍不满意
+        # (close_dissatisfied) or send back for one more round.
+        DISSATISFIED_AFTER_REDOS: State.supervision,
+        # No view of the citizen: the supervisor reviews the attempts (复核) and closes or returns.
+        Satisfaction.unreachable: State.contact_review,
+        Satisfaction.refused: State.contact_review,
     },
 )
 _APPEAL_BRANCH: tuple[str, Mapping[str, State]] = (
@@ -203,14 +275,22 @@ _APPEAL_BRANCH: tuple[str, Mapping[str, State]] = (
 )
 
 L, S = Role.liaison, Role.supervisor
+CONTACTED = (Need.first_contact,)
 
 # The whole workflow. A pair missing from this table is refused.
 TRANSITIONS: dict[tuple[State, Action], Transition] = {
     (State.opened, Action.accept): Transition(State.verifying, L),
-    (State.verifying, Action.confirm): Transition(State.rectifying, L, ("note",)),
-    (State.verifying, Action.appeal): Transition(State.appeal_review, L, ("appeal_kind", "reason")),
+    # 回访核实: the first contact with the citizen, due within TICKET_FIRST_CONTACT_WORKING_DAYS;
+    # it may be recorded more than once (a first call not answered, a second one reached).
+    (State.verifying, Action.record_contact): Transition(
+        State.verifying, L, ("contact_method", "contact_outcome")
+    ),
+    (State.verifying, Action.confirm): Transition(State.rectifying, L, ("note",), needs=CONTACTED),
+    (State.verifying, Action.appeal): Transition(
+        State.appeal_review, L, ("appeal_kind", "reason"), needs=CONTACTED
+    ),
     (State.verifying, Action.explain): Transition(
-        State.explanation_review, L, ("legal_basis", "note")
+        State.explanation_review, L, ("legal_basis", "note"), needs=CONTACTED
     ),
     (State.appeal_review, Action.decide_appeal): Transition(
         State.rectifying, S, ("decision", "note"), _APPEAL_BRANCH
@@ -229,10 +309,21 @@ TRANSITIONS: dict[tuple[State, Action], Transition] = {
     ),
     (State.extension_review, Action.approve_extension): Transition(State.rectifying, S),
     (State.extension_review, Action.reject_extension): Transition(State.rectifying, S, ("note",)),
+    # 材料补正: waiting on the citizen stops the clock; the paused working days move the due date
+    # and the overall cap when the work resumes. The reason is the note.
+    (State.rectifying, Action.pause): Transition(State.paused, L, ("note",)),
+    (State.paused, Action.resume): Transition(State.rectifying, L),
+    # A 回访 call nobody answered: its own event, so 联系不上 can prove the attempts and their days.
+    (State.feedback, Action.record_attempt): Transition(State.feedback, L, ("contact_method",)),
     (State.feedback, Action.record_feedback): Transition(
         State.supervision, L, ("contact_method", "satisfaction", "note"), _FEEDBACK_BRANCH
     ),
-    (State.supervision, Action.close): Transition(State.closed, S),
+    (State.contact_review, Action.review_close): Transition(State.closed, S, ("note",)),
+    (State.contact_review, Action.review_return): Transition(State.feedback, S, ("note",)),
+    (State.supervision, Action.close): Transition(State.closed, S, needs=(Need.not_dissatisfied,)),
+    (State.supervision, Action.close_dissatisfied): Transition(
+        State.closed, S, ("note",), needs=(Need.dissatisfied_after_redos,)
+    ),
     (State.supervision, Action.send_back): Transition(State.rectifying, S, ("note",)),
 }
 del L, S
@@ -243,8 +334,24 @@ for (_state, _action), _transition in TRANSITIONS.items():
 assert set(ACTION_ROLE) == set(Action), "every action is reachable from some state"
 
 
+# Fields an action takes without requiring them (besides `note` and `attachments`, which all take).
+OPTIONAL_FIELDS: dict[Action, tuple[str, ...]] = {
+    Action.record_contact: ("contacted_at",),
+    Action.record_attempt: ("contacted_at",),
+}
+
+
 def allowed_actions(state: State) -> list[Action]:
     return [action for (s, action) in TRANSITIONS if s == state]
+
+
+@dataclass(frozen=True)
+class WorkflowLimits:
+    """The counts of the workflow that are settings (TICKET_UNREACHABLE_ATTEMPTS,
+    TICKET_REDO_ROUNDS)."""
+
+    unreachable_attempts: int = 3
+    redo_rounds: int = 2
 
 
 # --- applying an action -------------------------------------------------------------------------
@@ -259,6 +366,10 @@ class TicketView:
     extension_used: bool = False
     due_at: datetime | None = None
     rectify_cap_at: datetime | None = None
+    contacted: bool = False  # a first contact was recorded at verification
+    redo_count: int = 0
+    feedback_satisfaction: str = ""
+    attempt_days: int = 0  # distinct days of unanswered 回访 attempts in this feedback round
 
 
 @dataclass(frozen=True)
@@ -320,12 +431,77 @@ def _check_fields(transition: Transition, data: ActionInput) -> None:
         )
 
 
-def apply(ticket: TicketView, action: Action, actor: Actor, data: ActionInput) -> Outcome:
+def _check_needs(
+    transition: Transition, ticket: TicketView, action: Action, limits: WorkflowLimits
+) -> None:
+    dissatisfied = ticket.feedback_satisfaction == Satisfaction.dissatisfied
+    for need in transition.needs:
+        if need == Need.first_contact and not ticket.contacted:
+            raise Conflict(
+                "first_contact_missing",
+                f"请先“{ACTION_TEXT[Action.record_contact]}”：登记联系群众的方式、时间和结果，"
+                f"再{ACTION_TEXT[action]}。",
+                "record the first contact with the citizen first",
+                "action",
+            )
+        if need == Need.not_dissatisfied and dissatisfied:
+            raise Conflict(
+                "citizen_dissatisfied",
+                "群众对整改结果仍不满意：请“退回重新整改”，或选择"
+                f"“{ACTION_TEXT[Action.close_dissatisfied]}”并写明理由。",
+                "the citizen is still dissatisfied; send back or close as dissatisfied",
+                "action",
+            )
+        if need == Need.dissatisfied_after_redos and not (
+            dissatisfied and ticket.redo_count >= limits.redo_rounds
+        ):
+            raise Conflict(
+                "redo_rounds_not_used",
+                f"只有重办{limits.redo_rounds}次后群众仍不满意的工单，才能"
+                f"“{ACTION_TEXT[Action.close_dissatisfied]}”。本工单已重办{ticket.redo_count}次。",
+                f"only after {limits.redo_rounds} redo rounds with the citizen still dissatisfied",
+                "action",
+            )
+
+
+def _check_unreachable(ticket: TicketView, data: ActionInput, limits: WorkflowLimits) -> None:
+    if data.value("satisfaction") != Satisfaction.unreachable:
+        return
+    if ticket.attempt_days < limits.unreachable_attempts:
+        raise Conflict(
+            "too_few_attempts",
+            f"登记“联系不上”须先在{limits.unreachable_attempts}个不同的日期各尝试联系群众"
+            f"（“{ACTION_TEXT[Action.record_attempt]}”），目前已在{ticket.attempt_days}个日期尝试。",
+            f"unreachable needs attempts on {limits.unreachable_attempts} different days, "
+            f"found {ticket.attempt_days}",
+            "satisfaction",
+        )
+
+
+def check_contacted_at(contacted_at: datetime, earliest: datetime, now: datetime) -> None:
+    """A contact happened between the ticket's opening and now (a few minutes of clock skew)."""
+    if contacted_at > now + timedelta(minutes=10) or contacted_at < earliest:
+        raise InvalidInput(
+            "bad_contacted_at",
+            "“联系时间”不正确：不能早于工单立案时间，也不能晚于现在。",
+            "contacted_at must be between the ticket's opening and now",
+            "contacted_at",
+        )
+
+
+def apply(
+    ticket: TicketView,
+    action: Action,
+    actor: Actor,
+    data: ActionInput,
+    limits: WorkflowLimits | None = None,
+) -> Outcome:
     """The one rule of the workflow: who may do what, from which state, with which fields.
 
     Order of refusals: the actor's role for this action, the ticket's department, the state, the
-    fields, then the extension's limits.
+    fields, the preconditions (first contact, 重办 rounds, attempts), then the extension's limits.
     """
+    limits = limits or WorkflowLimits()
     role = ACTION_ROLE[action]
     if actor.role != role:
         raise Forbidden(
@@ -345,10 +521,17 @@ def apply(ticket: TicketView, action: Action, actor: Actor, data: ActionInput) -
     if transition is None:
         raise _refuse_state(ticket, action)
     _check_fields(transition, data)
+    _check_needs(transition, ticket, action, limits)
+    if action == Action.record_feedback:
+        _check_unreachable(ticket, data, limits)
     if action == Action.request_extension:
         _check_extension_request(ticket, data)
-    to_state = transition.target(data)
-    redo = action == Action.record_feedback and to_state == State.rectifying
+    to_state = transition.target(data, ticket.redo_count >= limits.redo_rounds)
+    # 重办: a still dissatisfied citizen sends the work back, or the supervisor does after the
+    # allowed rounds (rather than closing as 已整改、群众仍不满意).
+    redo = (action == Action.record_feedback and to_state == State.rectifying) or (
+        action == Action.send_back and ticket.feedback_satisfaction == Satisfaction.dissatisfied
+    )
     return Outcome(ticket.state, to_state, action, data, redo)
 
 
@@ -391,6 +574,8 @@ def step_allowance(days: StepDays, state: State) -> int | None:
         # Supervisors' reviews run on the supervision step's clock.
         State.appeal_review: days.supervision,
         State.explanation_review: days.supervision,
+        State.contact_review: days.supervision,
+        # paused: no clock (waiting on the citizen); extension_review: the rectification clock runs.
     }.get(state)
 
 
@@ -445,6 +630,21 @@ class TicketClock:
 
     def rectify_cap(self, since: datetime) -> datetime:
         return self.due_after(since, self.days.rectify_cap).at
+
+    def first_contact_due(self, since: datetime) -> Due:
+        """Verification's first deadline: the first contact (never later than verification's)."""
+        return self.due_after(since, min(self.days.first_contact, self.days.verify))
+
+    def paused_working_days(self, paused_at: datetime, resumed_at: datetime) -> int:
+        """Working days a pause took: those after the day it began, up to the day it ended."""
+        return self.calendar.count_working_days(
+            self.local_day(paused_at), self.local_day(resumed_at)
+        ).count
+
+    def shifted(self, instant: datetime, working_days: int) -> Due:
+        """A deadline moved on by N working days (the days a pause took)."""
+        day = self.calendar.add_working_days(self.local_day(instant), working_days).date
+        return self.due_on(day)
 
     def _previous_working_day(self, day: date) -> date:
         candidate = day - timedelta(days=1)

@@ -44,6 +44,7 @@ PENDING, DELIVERED, FAILED, SKIPPED = "pending", "delivered", "failed", "skipped
 
 # Notification kinds (Notification.kind, OutboundMessage.kind).
 NEW_TICKET = "new_ticket"
+REOPENED = "reopened"
 SENT_BACK = "sent_back"
 DECISION = "decision"
 REVIEW = "review"
@@ -52,6 +53,7 @@ CLOSED = "closed"
 CASE_LINK = "case_link"
 KIND_TEXT = {
     NEW_TICKET: "新工单",
+    REOPENED: "重新打开",
     SENT_BACK: "退回",
     DECISION: "审核结果",
     REVIEW: "待审核",
@@ -200,6 +202,15 @@ def new_ticket_notice(ticket_id: int) -> Notice:
     )
 
 
+def reopened_notice(ticket_id: int) -> Notice:
+    return Notice(
+        REOPENED,
+        f"工单 {ticket_id} 因群众追加差评重新打开，请重新受理并联系群众核实。",
+        liaisons=True,
+        supervisors=False,
+    )
+
+
 async def ticket_opened(ticket_id: int, department_id: int, now: datetime) -> None:
     """A new ticket tells the department's liaisons, and queues the citizen's case-link SMS
     (rendered when sent: the link is signed and the step may have moved on)."""
@@ -216,16 +227,25 @@ async def ticket_opened(ticket_id: int, department_id: int, now: datetime) -> No
     )
 
 
-# PostgreSQL: the same as `ticket_opened`, as CTEs riding in intake's one-statement insert after
-# rectification's `ticket_new` (which returns id, department, opened_at).
-TICKET_NOTIFY_CTES = """, ticket_notified AS (
+# PostgreSQL: the same as `ticket_opened` (and `reopened_notice` for a closed ticket a follow-up
+# reopened), as CTEs riding in intake's one-statement insert after rectification's
+# `ticket_inserted` and `ticket_joined` (which return id and department).
+_CLOSED_SQL = ", ".join(f"'{state.value}'" for state in sorted(CLOSED_STATES))
+TICKET_NOTIFY_CTES = f""", ticket_to_act AS (
+    SELECT id, department, opened_at AS at, '{NEW_TICKET}' AS kind,
+           '新的实名差评工单 ' || CAST(id AS TEXT)
+               || ' 待受理，请在一个工作日内受理并联系群众核实。' AS message
+    FROM ticket_inserted
+    UNION ALL
+    SELECT j.id, j.department, ins.received_at, '{REOPENED}',
+           '工单 ' || CAST(j.id AS TEXT) || ' 因群众追加差评重新打开，请重新受理并联系群众核实。'
+    FROM ticket_joined j JOIN ins ON ins.id = j.evaluation
+    WHERE j.from_state IN ({_CLOSED_SQL})
+), ticket_notified AS (
     INSERT INTO notification (recipient, ticket, kind, message, created_at)
-    SELECT u.id, ticket_new.id, 'new_ticket',
-           '新的实名差评工单 ' || CAST(ticket_new.id AS TEXT)
-               || ' 待受理，请在一个工作日内受理并联系群众核实。',
-           ticket_new.opened_at
-    FROM ticket_new
-    JOIN staff_user u ON u.department = ticket_new.department AND u.role = 'liaison' AND u.active
+    SELECT u.id, a.id, a.kind, a.message, a.at
+    FROM ticket_to_act a
+    JOIN staff_user u ON u.department = a.department AND u.role = 'liaison' AND u.active
     RETURNING id, recipient, ticket, kind, message, created_at
 ), ticket_outbound AS (
     INSERT INTO outbound_message (audience, recipient, ticket, notification, kind, text, state,
@@ -234,9 +254,9 @@ TICKET_NOTIFY_CTES = """, ticket_notified AS (
            n.created_at
     FROM ticket_notified n
     UNION ALL
-    SELECT 'citizen', NULL, ticket_new.id, NULL, 'case_link', '', 'pending', 0,
-           ticket_new.opened_at, '', ticket_new.opened_at
-    FROM ticket_new
+    SELECT '{CITIZEN}', NULL, ticket_inserted.id, NULL, '{CASE_LINK}', '', 'pending', 0,
+           ticket_inserted.opened_at, '', ticket_inserted.opened_at
+    FROM ticket_inserted
 )"""
 
 # The sweep's notifications (all stamped with the sweep's instant) as outbound rows.

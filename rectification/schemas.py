@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from evaluation_service.kernel.inputs import FREE_TEXT, Short
+from evaluation_service.kernel.inputs import FREE_TEXT, Short, check_instant
 
 Long = Annotated[str, msgspec.Meta(max_length=4000, pattern=FREE_TEXT)]
 
@@ -23,8 +23,15 @@ class ActionIn(msgspec.Struct):
     measures: Long = ""
     requested_due_date: date | None = None
     contact_method: Short = ""
+    contact_outcome: Short = ""
+    # When the contact happened (a call made earlier, recorded now); without a zone it is county
+    # time; when left out, the time of recording.
+    contacted_at: datetime | None = None
     satisfaction: Short = ""
     attachments: list[Short] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_instant(self.contacted_at, "contacted_at")
 
 
 class ContactOut(msgspec.Struct):
@@ -68,7 +75,18 @@ class TicketSummary(msgspec.Struct):
     alert: str
     overdue: bool
     redo_count: int
+    reopen_count: int
     result: str
+
+
+class RateCounts(msgspec.Struct):
+    """Where the ticket stands in the monthly rates (evaluation_service/kernel/rates.py)."""
+
+    valid: bool  # not an upheld appeal (无效差评)
+    feedback_done: bool  # counts as 回访 done in 回访率
+    no_view: bool  # 联系不上 / 拒绝回访: counted as 回访 done, listed apart
+    rectified: bool  # counts as done in 整改率
+    reopened: bool  # 重办 or reopened by a bad follow-up
 
 
 class TicketDetail(msgspec.Struct):
@@ -102,6 +120,14 @@ class TicketDetail(msgspec.Struct):
     extension_used: bool
     requested_due_date: str
     redo_count: int
+    reopen_count: int
+    first_contact_at: datetime | None
+    first_contact_method: str
+    first_contact_outcome: str
+    paused_working_days: int
+    # Distinct days of unanswered 回访 attempts in the current feedback round (联系不上 needs
+    # TICKET_UNREACHABLE_ATTEMPTS of them).
+    attempt_days: int
     appeal_kind: str
     appeal_reason: str
     legal_basis: str
@@ -112,6 +138,7 @@ class TicketDetail(msgspec.Struct):
     feedback_note: str
     result: str
     state_times: dict[str, datetime]
+    statistics: RateCounts
     version: int
     history: list[EventOut]
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from evaluation_service.identity.model import can_read, sees_personal_data
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.clock import as_utc
 from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import (
@@ -43,18 +44,22 @@ from rectification.model import (
     State,
     TicketClock,
     TicketView,
+    WorkflowLimits,
 )
 from rectification.schemas import (
     ActionIn,
     ContactOut,
     EventOut,
     NotificationOut,
+    RateCounts,
     TicketDetail,
     TicketPage,
     TicketSummary,
 )
 from rectification.tables import Notification, Ticket, TicketEvent
 
+# Actions that record a contact with the citizen, dated by `contacted_at`.
+CONTACT_ACTIONS = frozenset({Action.record_contact, Action.record_attempt})
 SYSTEM_NAME = "系统"
 SYSTEM_ROLE = "system"
 LIST_LIMIT_MAX = 200
@@ -67,25 +72,63 @@ def ticket_clock(settings: Settings, calendar: WorkCalendar) -> TicketClock:
     return TicketClock(calendar=calendar, zone=ZoneInfo(settings.timezone), days=settings.step_days)
 
 
+def workflow_limits(settings: Settings) -> WorkflowLimits:
+    return WorkflowLimits(
+        unreachable_attempts=settings.ticket_unreachable_attempts,
+        redo_rounds=settings.ticket_redo_rounds,
+    )
+
+
 def accept_due_at(clock: TicketClock, now: datetime) -> Due:
     """The deadline of a ticket opened at `now`: its accept step (default 1 working day)."""
     return clock.accept_due(now)
 
 
 _OPENED_NOTE = "实名差评自动立案"
+_FOLLOW_UP_NOTE = "群众追加评价，仍不满意："
+_REOPEN_NOTE = "群众追加评价，仍不满意，工单重新打开："
+
+# What a reopened ticket starts again from (besides its state, deadline and counters): a new
+# verification with its own first contact, a new result, a new overall cap and extension.
+_REOPEN_RESET: dict[str, object] = {
+    "alert": Alert.none.value,
+    "alerted_at": None,
+    "escalated_at": None,
+    "result": "",
+    "feedback_contact_method": "",
+    "feedback_satisfaction": "",
+    "feedback_note": "",
+    "first_contact_at": None,
+    "first_contact_method": "",
+    "first_contact_outcome": "",
+    "rectify_started_at": None,
+    "rectify_cap_at": None,
+    "extension_used": False,
+    "requested_due_date": "",
+    "due_before_pause": None,
+}
+
+
+def _follow_up_details(evaluation_id: int, level: int) -> str:
+    return json.dumps({"evaluation": str(evaluation_id), "level": str(level)})
 
 
 async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None:
-    """Open the ticket of a real-name bad rating, with its 'opened' audit event.
+    """Open, join or reopen the ticket of a real-name bad rating, with its audit event.
 
-    Runs in whatever transaction is current, so called right after inserting the evaluation it
-    shares that transaction (DESIGN.md §3 rule 6). Returns None for a rating that opens no ticket
-    (good, or anonymous). The unique index on ticket.evaluation refuses a second ticket.
+    One ticket per service record (DESIGN.md §4): a bad follow-up rating (追加评价) of a record
+    whose ticket is open is recorded on it (`follow_up`); one whose ticket is closed reopens it
+    (`reopen`, counted in `reopen_count`, due to be accepted again by `due`). Runs in whatever
+    transaction is current, so called right after inserting the evaluation it shares that
+    transaction (DESIGN.md §3 rule 6). Returns None for a rating that concerns no ticket (good,
+    or anonymous). The unique indexes on ticket.evaluation and ticket.service_record refuse a
+    second ticket.
     """
     rating = (
         await Evaluation.select(
             Evaluation.id,
             Evaluation.level,
+            Evaluation.comment,
             Evaluation.real_name,
             Evaluation.service_record.as_alias("record"),
             Evaluation.service_record.window_no.as_alias("window_no"),
@@ -101,6 +144,15 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
         raise NotFound("unknown_evaluation", "评价不存在。", f"no evaluation {evaluation_id}")
     if not (rating["real_name"] and is_bad(rating["level"])):
         return None
+    existing = (
+        await Ticket.select(Ticket.id, Ticket.state, Ticket.evaluation)
+        .where(Ticket.service_record == rating["record"])
+        .first()
+    )
+    if existing is not None and existing["evaluation"] == rating["id"]:
+        return int(existing["id"])  # this rating opened it already
+    if existing is not None:
+        return await _join_ticket(existing, rating, now, due)
     inserted = await Ticket.insert(
         Ticket(
             evaluation=rating["id"],
@@ -137,14 +189,74 @@ async def open_ticket(evaluation_id: int, now: datetime, due: Due) -> int | None
     return ticket_id
 
 
+async def _join_ticket(
+    existing: dict[str, Any], rating: dict[str, Any], now: datetime, due: Due
+) -> int:
+    """The Piccolo path of a bad follow-up: record it on the open ticket, or reopen the closed one.
+
+    The write transaction is the lock here (SQLite serialises writers); PostgreSQL's one-statement
+    path below locks the row instead."""
+    ticket_id = int(existing["id"])
+    state = State(existing["state"])
+    reopen = state in CLOSED_STATES
+    values: dict[Any, Any] = {Ticket.version: Ticket.version + 1, Ticket.updated_at: now}
+    if reopen:
+        values.update({getattr(Ticket, name): value for name, value in _REOPEN_RESET.items()})
+        values.update(
+            {
+                Ticket.state: State.opened,
+                Ticket.reopen_count: Ticket.reopen_count + 1,
+                Ticket.due_at: due.at,
+                Ticket.warn_at: due.warn_at,
+                Ticket.due_estimated: due.estimated,
+            }
+        )
+    await Ticket.update(values).where(Ticket.id == ticket_id)
+    if reopen:
+        await notify.notify(ticket_id, rating["department"], notify.reopened_notice(ticket_id), now)
+    await TicketEvent.insert(
+        TicketEvent(
+            ticket=ticket_id,
+            action=model.SYSTEM_REOPEN if reopen else model.SYSTEM_FOLLOW_UP,
+            actor=None,
+            actor_name=SYSTEM_NAME,
+            role=SYSTEM_ROLE,
+            from_state=state,
+            to_state=State.opened if reopen else state,
+            note=(_REOPEN_NOTE if reopen else _FOLLOW_UP_NOTE) + (rating["comment"] or ""),
+            details=_follow_up_details(rating["id"], rating["level"]),
+            created_at=now,
+        )
+    )
+    return ticket_id
+
+
+def _sql_literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    assert isinstance(value, str) and "'" not in value
+    return f"'{value}'"
+
+
+_CLOSED_SQL = ", ".join(f"'{s.value}'" for s in sorted(CLOSED_STATES))
+_REOPEN_SET = ",\n        ".join(
+    f"{name} = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {_sql_literal(value)} ELSE k.{name} END"
+    for name, value in _REOPEN_RESET.items()
+)
+
 # PostgreSQL: the same opening as extra CTEs of the one-statement rating insert. The statement must
-# already have a CTE named `ins` with columns (id, service_record, level, real_name, received_at);
-# these CTEs follow it after a comma. Fill the three placeholders with parameter numbers
-# (`ticket_insert_ctes(first_param)` does) and pass `ticket_insert_params(due)` in that order.
-# The ticket id is `(SELECT id FROM ticket_new)`, NULL when the rating opened none.
+# already have a CTE named `ins` with columns (id, service_record, level, comment, real_name,
+# received_at); these CTEs follow it after a comma. Fill the three placeholders with parameter
+# numbers (`ticket_insert_ctes(first_param)` does) and pass `ticket_insert_params(due)` in that
+# order. `rating_ticket (id, evaluation)` is the ticket each real-name bad rating opened, joined or
+# reopened. A record without a ticket gets one (`ticket_inserted`); one with a ticket has it locked
+# (`ticket_locked`: FOR UPDATE waits for a concurrent action and reads the state it left) and
+# updated — reopened when closed — by `ticket_joined`, so a follow-up is never lost to a race.
 TICKET_INSERT_SQL = (
     """
-ticket_new AS (
+ticket_inserted AS (
     INSERT INTO ticket (evaluation, service_record, service_transaction, department, item, level,
         window_no, staff_no, state, version, due_at, warn_at, due_estimated, alert,
         opened_at, updated_at)
@@ -157,13 +269,52 @@ ticket_new AS (
     WHERE ins.real_name AND ins."""
     + bad_sql()
     + """
+      AND NOT EXISTS (SELECT 1 FROM ticket k WHERE k.service_record = ins.service_record)
     RETURNING id, evaluation, opened_at, department
-), ticket_opened AS (
+), ticket_locked AS (
+    SELECT k.id, k.state, ins.id AS evaluation
+    FROM ticket k JOIN ins ON k.service_record = ins.service_record
+    WHERE ins.real_name AND ins."""
+    + bad_sql()
+    + f"""
+    FOR UPDATE OF k
+), ticket_joined AS (
+    UPDATE ticket k SET
+        version = k.version + 1,
+        updated_at = ins.received_at,
+        state = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN 'opened' ELSE k.state END,
+        reopen_count = k.reopen_count + CASE WHEN x.state IN ({_CLOSED_SQL}) THEN 1 ELSE 0 END,
+        due_at = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{due_at}}::timestamptz
+                      ELSE k.due_at END,
+        warn_at = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{warn_at}}::timestamptz
+                       ELSE k.warn_at END,
+        due_estimated = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{due_estimated}}::boolean
+                             ELSE k.due_estimated END,
+        {_REOPEN_SET}
+    FROM ticket_locked x JOIN ins ON ins.id = x.evaluation
+    WHERE k.id = x.id
+    RETURNING k.id, k.department, x.evaluation, x.state AS from_state, k.state AS to_state
+), ticket_events AS (
     INSERT INTO ticket_event (ticket, action, actor, actor_name, role, from_state, to_state, note,
         attachments, details, created_at)
-    SELECT ticket_new.id, 'open', NULL, '系统', 'system', '', 'opened', '实名差评自动立案', '', '',
-           ticket_new.opened_at
-    FROM ticket_new
+    SELECT ticket_inserted.id, '{model.SYSTEM_OPEN}', CAST(NULL AS INTEGER), '{SYSTEM_NAME}',
+           '{SYSTEM_ROLE}', '', 'opened', '{_OPENED_NOTE}', '', '', ticket_inserted.opened_at
+    FROM ticket_inserted
+    UNION ALL
+    SELECT j.id,
+           CASE WHEN j.from_state IN ({_CLOSED_SQL}) THEN '{model.SYSTEM_REOPEN}'
+                ELSE '{model.SYSTEM_FOLLOW_UP}' END,
+           CAST(NULL AS INTEGER), '{SYSTEM_NAME}', '{SYSTEM_ROLE}', j.from_state, j.to_state,
+           CASE WHEN j.from_state IN ({_CLOSED_SQL}) THEN '{_REOPEN_NOTE}'
+                ELSE '{_FOLLOW_UP_NOTE}' END || ins.comment,
+           '', '{{{{"evaluation": "' || CAST(ins.id AS TEXT) || '", "level": "'
+               || CAST(ins.level AS TEXT) || '"}}}}',
+           ins.received_at
+    FROM ticket_joined j JOIN ins ON ins.id = j.evaluation
+), rating_ticket AS (
+    SELECT id, evaluation FROM ticket_inserted
+    UNION ALL
+    SELECT id, evaluation FROM ticket_joined
 )"""
     + notify.TICKET_NOTIFY_CTES
 )
@@ -198,7 +349,21 @@ class TicketOpening:
         return await open_ticket(evaluation_id, now, self.clock.accept_due(now))
 
     async def ticket_of(self, evaluation_id: int) -> int | None:
-        row = await Ticket.select(Ticket.id).where(Ticket.evaluation == evaluation_id).first()
+        """The ticket a stored rating opened, joined or reopened (for a repeated request)."""
+        rating = (
+            await Evaluation.select(
+                Evaluation.service_record, Evaluation.level, Evaluation.real_name
+            )
+            .where(Evaluation.id == evaluation_id)
+            .first()
+        )
+        if rating is None or not (rating["real_name"] and is_bad(rating["level"])):
+            return None
+        row = (
+            await Ticket.select(Ticket.id)
+            .where(Ticket.service_record == rating["service_record"])
+            .first()
+        )
         return int(row["id"]) if row else None
 
 
@@ -225,15 +390,18 @@ class TicketFilter:
 class Rectification:
     """The ticket workflow's use cases, with the collaborators the shell hands in."""
 
-    def __init__(self, db: Database, clock: TicketClock) -> None:
+    def __init__(
+        self, db: Database, clock: TicketClock, limits: WorkflowLimits | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.limits = limits or WorkflowLimits()
 
     @classmethod
     def from_settings(
         cls, db: Database, settings: Settings, calendar: WorkCalendar
     ) -> Rectification:
-        return cls(db, ticket_clock(settings, calendar))
+        return cls(db, ticket_clock(settings, calendar), workflow_limits(settings))
 
     # --- acting on a ticket ----------------------------------------------------------------
 
@@ -258,6 +426,8 @@ class Rectification:
             measures=data.measures,
             requested_due_date=data.requested_due_date,
             contact_method=data.contact_method.strip(),
+            contact_outcome=data.contact_outcome.strip(),
+            contacted_at=self._aware(data.contacted_at),
             satisfaction=data.satisfaction.strip(),
             attachments=tuple(name.strip() for name in data.attachments),
         )
@@ -265,15 +435,32 @@ class Rectification:
             ticket = await _ticket_row(ticket_id)
             if ticket is None or not can_read(actor, ticket["department"]):
                 raise _ticket_not_found(ticket_id)
+            state = State(ticket["state"])
             view = TicketView(
-                state=State(ticket["state"]),
+                state=state,
                 department_id=ticket["department"],
                 extension_used=bool(ticket["extension_used"]),
                 due_at=_local_due(ticket["due_at"], self.clock),
                 rectify_cap_at=_local_due(ticket["rectify_cap_at"], self.clock),
+                contacted=ticket["first_contact_at"] is not None,
+                redo_count=ticket["redo_count"],
+                feedback_satisfaction=ticket["feedback_satisfaction"],
+                attempt_days=await self._attempt_days(ticket)
+                if action == Action.record_feedback and state == State.feedback
+                else 0,
             )
-            outcome = model.apply(view, action, actor, given)
-            values = self._changes(ticket, outcome, now)
+            outcome = model.apply(view, action, actor, given, self.limits)
+            if action in CONTACT_ACTIONS:
+                # A contact is dated; recorded later than it happened is fine, invented is not.
+                given = replace(given, contacted_at=given.contacted_at or now)
+                assert given.contacted_at is not None
+                model.check_contacted_at(given.contacted_at, as_utc(ticket["opened_at"]), now)
+                outcome = replace(outcome, data=given)
+            elif given.contacted_at is not None:
+                # Only a contact is dated; elsewhere the field is ignored, not audited unchecked.
+                outcome = replace(outcome, data=replace(given, contacted_at=None))
+            extra: dict[str, str] = {}
+            values = self._changes(ticket, outcome, now, extra)
             changed = (
                 await Ticket.update(values)
                 .where(
@@ -301,7 +488,7 @@ class Rectification:
                     to_state=outcome.to_state,
                     note=(given.note or given.reason).strip(),
                     attachments="\n".join(given.attachments),
-                    details=json.dumps(_details(outcome), ensure_ascii=False),
+                    details=json.dumps({**_details(outcome), **extra}, ensure_ascii=False),
                     created_at=now,
                 )
             )
@@ -320,26 +507,90 @@ class Rectification:
                 )
         return await self.get_ticket(ticket_id, actor, now)
 
+    def _aware(self, value: datetime | None) -> datetime | None:
+        """A time given without a zone is the county's wall clock."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.clock.zone)
+        return value.astimezone(UTC)
+
+    async def _attempt_days(self, ticket: dict[str, Any]) -> int:
+        """Distinct county days of unanswered 回访 attempts since the ticket entered feedback."""
+        since = ticket["feedback_at"]
+        rows = await TicketEvent.select(TicketEvent.details).where(
+            (TicketEvent.ticket == ticket["id"])
+            & (TicketEvent.action == Action.record_attempt)
+            & (TicketEvent.created_at >= since)
+        )
+        days = set()
+        for row in rows:
+            when = json.loads(row["details"] or "{}").get("contacted_at")
+            if when:
+                days.add(self.clock.local_day(datetime.fromisoformat(when)))
+        return len(days)
+
     def _changes(
-        self, ticket: dict[str, Any], outcome: model.Outcome, now: datetime
+        self, ticket: dict[str, Any], outcome: model.Outcome, now: datetime, extra: dict[str, str]
     ) -> dict[Any, Any]:
-        """The columns an action writes: state, its timestamp, the next deadline, its own fields."""
-        to, data = outcome.to_state, outcome.data
+        """The columns an action writes: state, its timestamp, the next deadline, its own fields.
+
+        `extra` receives what the audit row should say beyond the action's fields (a pause's
+        length)."""
+        to, data, action = outcome.to_state, outcome.data, outcome.action
         values: dict[Any, Any] = {
             Ticket.state: to,
             Ticket.version: Ticket.version + 1,
             Ticket.updated_at: now,
-            getattr(Ticket, f"{to.value}_at"): now,
         }
+        if to != outcome.from_state:
+            values[getattr(Ticket, f"{to.value}_at")] = now
         due: Due | None = None
-        if to == State.rectifying and outcome.from_state != State.extension_review:
-            # A new rectification round: its own clock and its own 15-working-day cap.
-            due = self.clock.for_state(to, now)
-            values[Ticket.rectify_started_at] = now
-            values[Ticket.rectify_cap_at] = self.clock.rectify_cap(now)
-        elif outcome.action == Action.approve_extension:
+        if action == Action.accept:
+            due = self.clock.first_contact_due(now)
+        elif action == Action.record_contact:
+            if ticket["first_contact_at"] is None:
+                # The first contact is made: verification's own deadline from acceptance applies.
+                due = self.clock.for_state(State.verifying, as_utc(ticket["verifying_at"]))
+                values[Ticket.first_contact_at] = data.contacted_at
+                values[Ticket.first_contact_method] = data.value("contact_method")
+                values[Ticket.first_contact_outcome] = data.value("contact_outcome")
+        elif action == Action.record_attempt:
+            pass  # the feedback deadline runs on
+        elif to == State.paused:
+            # The clock stops: the due date is kept aside and the sweep ignores the ticket.
+            values.update(
+                {
+                    Ticket.due_before_pause: ticket["due_at"],
+                    Ticket.due_at: None,
+                    Ticket.warn_at: None,
+                    Ticket.alert: Alert.none,
+                }
+            )
+        elif action == Action.resume:
+            paused = self.clock.paused_working_days(as_utc(ticket["paused_at"]), now)
+            due = self.clock.shifted(as_utc(ticket["due_before_pause"]), paused)
+            cap = as_utc(ticket["rectify_cap_at"])
+            if cap is not None:
+                values[Ticket.rectify_cap_at] = self.clock.shifted(cap, paused).at
+            values[Ticket.due_before_pause] = None
+            values[Ticket.paused_working_days] = Ticket.paused_working_days + paused
+            extra.update(
+                paused_at=as_utc(ticket["paused_at"]).isoformat(), paused_working_days=str(paused)
+            )
+        elif action == Action.approve_extension:
             requested = date.fromisoformat(ticket["requested_due_date"])
             due = self.clock.due_on(requested)
+        elif to == State.rectifying and outcome.from_state != State.extension_review:
+            # A rectification round: its own allowance, within the ONE overall cap set at the first
+            # entry (confirmation) and moved on only by pauses — never a fresh cap per round.
+            cap = as_utc(ticket["rectify_cap_at"]) or self.clock.rectify_cap(now)
+            due = self.clock.for_state(to, now)
+            assert due is not None
+            if due.at > cap:
+                due = self.clock.due_on(self.clock.local_day(cap))
+            values[Ticket.rectify_started_at] = now
+            values[Ticket.rectify_cap_at] = cap
         elif to not in (State.extension_review, State.rectifying) and to not in CLOSED_STATES:
             due = self.clock.for_state(to, now)
         # An extension under review, or refused, leaves the rectification clock running as it was.
@@ -354,7 +605,6 @@ class Rectification:
                     Ticket.escalated_at: None,
                 }
             )
-        action = outcome.action
         if action == Action.appeal:
             values[Ticket.appeal_kind] = data.value("appeal_kind")
             values[Ticket.appeal_reason] = data.value("reason")
@@ -374,9 +624,11 @@ class Rectification:
             values[Ticket.feedback_contact_method] = data.value("contact_method")
             values[Ticket.feedback_satisfaction] = data.value("satisfaction")
             values[Ticket.feedback_note] = data.value("note")
-            if outcome.redo:
-                values[Ticket.redo_count] = Ticket.redo_count + 1
-                values[Ticket.result] = ""
+        elif action == Action.review_return:
+            values[Ticket.feedback_satisfaction] = ""
+        if outcome.redo:
+            values[Ticket.redo_count] = Ticket.redo_count + 1
+            values[Ticket.result] = ""
         elif action == Action.send_back:
             values[Ticket.result] = ""
         if to == State.closed_invalid:
@@ -441,6 +693,12 @@ class Rectification:
             extension_used=bool(row["extension_used"]),
             requested_due_date=row["requested_due_date"],
             redo_count=row["redo_count"],
+            reopen_count=row["reopen_count"],
+            first_contact_at=as_utc(row["first_contact_at"]),
+            first_contact_method=row["first_contact_method"],
+            first_contact_outcome=row["first_contact_outcome"],
+            paused_working_days=row["paused_working_days"],
+            attempt_days=await self._attempt_days(row) if state == State.feedback else 0,
             appeal_kind=row["appeal_kind"],
             appeal_reason=row["appeal_reason"],
             legal_basis=row["legal_basis"],
@@ -455,6 +713,16 @@ class Rectification:
                 for s in State
                 if row[f"{s.value}_at"] is not None
             },
+            statistics=RateCounts(
+                **asdict(
+                    rates.ticket_counts(
+                        state,
+                        row["feedback_satisfaction"],
+                        row["redo_count"],
+                        row["reopen_count"],
+                    )
+                )
+            ),
             version=row["version"],
             history=[_event_out(e) for e in events],
         )
@@ -652,6 +920,14 @@ async def _ticket_row(ticket_id: int) -> dict[str, Any] | None:
             Ticket.due_at,
             Ticket.rectify_cap_at,
             Ticket.requested_due_date,
+            Ticket.opened_at,
+            Ticket.verifying_at,
+            Ticket.feedback_at,
+            Ticket.paused_at,
+            Ticket.due_before_pause,
+            Ticket.first_contact_at,
+            Ticket.redo_count,
+            Ticket.feedback_satisfaction,
         )
         .where(Ticket.id == ticket_id)
         .first()
@@ -674,13 +950,15 @@ def _details(outcome: model.Outcome) -> dict[str, str]:
         "measures",
         "requested_due_date",
         "contact_method",
+        "contact_outcome",
+        "contacted_at",
         "satisfaction",
     )
     details = {}
     for name in names:
         value = data.value(name)
         if value not in ("", None):
-            details[name] = value.isoformat() if isinstance(value, date) else str(value)
+            details[name] = value.isoformat() if isinstance(value, date | datetime) else str(value)
     if outcome.redo:
         details["redo"] = "true"
     return details
@@ -765,6 +1043,7 @@ def _common_columns() -> list[Any]:
         Ticket.due_estimated,
         Ticket.alert,
         Ticket.redo_count,
+        Ticket.reopen_count,
         Ticket.result,
     ]
 
@@ -790,6 +1069,10 @@ def _detail_query() -> Any:
         Ticket.feedback_contact_method,
         Ticket.feedback_satisfaction,
         Ticket.feedback_note,
+        Ticket.first_contact_at,
+        Ticket.first_contact_method,
+        Ticket.first_contact_outcome,
+        Ticket.paused_working_days,
         *[getattr(Ticket, f"{s.value}_at") for s in State if s != State.opened],
         Ticket.service_record.service_number.as_alias("service_number"),
         Ticket.service_record.name.as_alias("service_name"),
@@ -823,6 +1106,7 @@ def _summary(row: dict[str, Any], now: datetime) -> TicketSummary:
         alert=row["alert"],
         overdue=_overdue(state, due_at, now),
         redo_count=row["redo_count"],
+        reopen_count=row["reopen_count"],
         result=row["result"],
     )
 

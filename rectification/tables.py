@@ -31,7 +31,9 @@ from rectification.model import Alert, State
 
 class Ticket(Table):
     id: Serial  # declared by Piccolo; annotated for the type checker
-    # Exactly one ticket per rating (DESIGN.md §3 rule 6): the database enforces it.
+    # Exactly one ticket per real-name bad review (DESIGN.md §3 rule 6), and one per service record:
+    # a bad follow-up joins or reopens it. `evaluation` is the rating that opened it. The database
+    # enforces both (service_record by a unique index in the migration).
     evaluation = ForeignKey(Evaluation, null=False, unique=True, on_delete=OnDelete.restrict)
     service_record = ForeignKey(ServiceRecord, null=False, on_delete=OnDelete.restrict)
     service_transaction = ForeignKey(ServiceTransaction, null=False, on_delete=OnDelete.restrict)
@@ -53,12 +55,23 @@ class Ticket(Table):
     alerted_at = Timestamptz(null=True, default=None)
     escalated_at = Timestamptz(null=True, default=None)
 
-    # The rectification round: when it began, its hard cap, and the one extension allowed.
+    # 回访核实: the first contact with the citizen at verification (method, time, outcome).
+    first_contact_at = Timestamptz(null=True, default=None)
+    first_contact_method = Varchar(length=12, default="")
+    first_contact_outcome = Varchar(length=12, default="")
+
+    # Rectification: the current round's start, the one overall cap from the first entry
+    # (confirmation) — moved on by paused working days — and the one extension allowed.
     rectify_started_at = Timestamptz(null=True, default=None)
     rectify_cap_at = Timestamptz(null=True, default=None)
     extension_used = Boolean(default=False)
     requested_due_date = Varchar(length=10, default="")
     redo_count = Integer(default=0)  # 重办: the citizen was still dissatisfied
+    # 材料补正: the due date the pause stopped, and the working days all pauses took.
+    due_before_pause = Timestamptz(null=True, default=None)
+    paused_working_days = Integer(default=0)
+    # A bad follow-up rating (追加评价) that reopened the closed ticket of its record.
+    reopen_count = Integer(default=0)
 
     appeal_kind = Varchar(length=12, default="")
     appeal_reason = Text(default="")
@@ -78,7 +91,9 @@ class Ticket(Table):
     rectifying_at = Timestamptz(null=True, default=None)
     extension_review_at = Timestamptz(null=True, default=None)
     feedback_at = Timestamptz(null=True, default=None)
+    contact_review_at = Timestamptz(null=True, default=None)
     supervision_at = Timestamptz(null=True, default=None)
+    paused_at = Timestamptz(null=True, default=None)  # also the start of the current pause
     closed_at = Timestamptz(null=True, default=None)
     closed_invalid_at = Timestamptz(null=True, default=None)
     updated_at = Timestamptz(default=TimestamptzNow())

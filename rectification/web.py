@@ -25,6 +25,7 @@ from litestar.response import File, Redirect, Template
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import ROLE_TEXT, Actor, Role
 from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.errors import DomainError, Forbidden, InvalidInput
 from evaluation_service.kernel.inputs import INT32_MAX, form_text
 from evaluation_service.kernel.schemas import QueryText, RowId, StateFilter
@@ -66,6 +67,7 @@ QUEUES: tuple[tuple[State, str], ...] = (
     (State.appeal_review, "申诉待审核"),
     (State.explanation_review, "情况说明待审核"),
     (State.extension_review, "延期申请待审核"),
+    (State.contact_review, "回访复核（联系不上/拒绝回访）"),
     (State.supervision, "待办结审核"),
 )
 PAGE_SIZE = 50
@@ -146,7 +148,7 @@ async def desk(
 class FormField:
     name: str
     label: str
-    kind: str  # "text", "date" or "choice"
+    kind: str  # "text", "date", "datetime" or "choice"
     required: bool
     options: list[tuple[str, str]] = field(default_factory=list)
 
@@ -198,6 +200,8 @@ def _field(name: str, required: bool) -> FormField:
         return FormField(name, _label(name), "choice", required, options)
     if name == "requested_due_date":
         return FormField(name, _label(name), "date", required)
+    if name == "contacted_at":
+        return FormField(name, _label(name), "datetime", required)
     return FormField(name, _label(name), "text", required)
 
 
@@ -209,6 +213,7 @@ def action_forms(state: State, actor: Actor) -> list[ActionForm]:
         if transition.role != actor.role:
             continue
         fields = [_field(name, True) for name in transition.required]
+        fields += [_field(name, False) for name in model.OPTIONAL_FIELDS.get(action, ())]
         if "note" not in transition.required:
             fields.append(_field("note", False))
         leads_to = "" if transition.branch else STATE_TEXT[transition.to]
@@ -222,7 +227,7 @@ def _history(detail: TicketDetail) -> list[dict[str, Any]]:
         try:
             action_text = ACTION_TEXT[Action(event.action)]
         except ValueError:
-            action_text = {model.SYSTEM_OPEN: "立案", ATTACH_ACTION: "上传证明材料"}.get(
+            action_text = {**model.SYSTEM_TEXT, ATTACH_ACTION: "上传证明材料"}.get(
                 event.action, event.action
             )
         roles = {r.value for r in Role}
@@ -347,6 +352,8 @@ async def _ticket_page(
         evidence_max_mb=(evidence.max_bytes / 1024 / 1024) if evidence is not None else 0,
         feedback_text=dict(_choices("satisfaction")),
         contact_text=dict(_choices("contact_method")),
+        outcome_text=dict(_choices("contact_outcome")),
+        rate_definitions=rates.DEFINITIONS,
         appeal_text=dict(_choices("appeal_kind")),
     )
 
@@ -376,16 +383,29 @@ def _action_in(form: Any) -> ActionIn:
             "requested_due_date must be YYYY-MM-DD",
             "requested_due_date",
         ) from None
+    raw_time = str(form.get("contacted_at") or "").strip()
+    try:
+        # A datetime-local field: county time, without a zone (the service reads it so).
+        contacted_at = datetime.fromisoformat(raw_time) if raw_time else None
+    except ValueError:
+        raise InvalidInput(
+            "bad_contacted_at",
+            "“联系时间”应为日期和时间，例如 2026-12-01 09:30。",
+            "contacted_at must be YYYY-MM-DDTHH:MM",
+            "contacted_at",
+        ) from None
     text = {
         name: form_text(
             str(form.get(name) or ""), name, _label(name), free_text=name in TEXT_FIELDS
         )
         for name in FIELD_TEXT
-        if name != "requested_due_date"
+        if name not in ("requested_due_date", "contacted_at")
     }
     try:
         # Through msgspec, so a form meets the same lengths as the JSON API.
-        return msgspec.convert({**text, "requested_due_date": requested}, ActionIn)
+        return msgspec.convert(
+            {**text, "requested_due_date": requested, "contacted_at": contacted_at}, ActionIn
+        )
     except msgspec.ValidationError as error:
         raise InvalidInput(
             "bad_form", f"表单填写不正确：{error}", f"invalid form: {error}", None

@@ -40,7 +40,16 @@ RATING_COUNTS = [
     "follow_ups",
 ]
 RECORD_COUNTS = ["records", "rated_records", "transactions", "rated_transactions"]
-TICKET_COUNTS = ["tickets", "invalid", "valid", "closed", "feedback_done", "overdue", "reopened"]
+TICKET_COUNTS = [
+    "tickets",
+    "invalid",
+    "valid",
+    "closed",
+    "feedback_done",
+    "no_view",
+    "overdue",
+    "reopened",
+]
 CLOSE_COUNTS = ["closed_on_time"]
 ITEM_COUNTS = ["items", "rated_items"]
 COUNT_COLUMNS = RATING_COUNTS + RECORD_COUNTS + TICKET_COUNTS + CLOSE_COUNTS + ITEM_COUNTS
@@ -190,6 +199,7 @@ def _closed_frame(
         "opened_at",
         "closed_at",
         "extension_used",
+        "paused_days",
     ]
     frame = _frame(rows, columns)
     if frame.empty:
@@ -197,7 +207,9 @@ def _closed_frame(
     opened = pd.to_datetime(frame["opened_at"], utc=True).dt.tz_convert(zone).dt.date
     closed = pd.to_datetime(frame["closed_at"], utc=True).dt.tz_convert(zone).dt.date
     counts = [calendar.count_working_days(a, b) for a, b in zip(opened, closed, strict=True)]
-    frame["days"] = [c.count for c in counts]
+    # Working days paused while waiting on the citizen (材料补正) are not the department's time.
+    paused = pd.to_numeric(frame["paused_days"]).fillna(0).astype("int64")
+    frame["days"] = pd.Series([c.count for c in counts], index=frame.index) - paused
     limits = [options.limits.on_time_total(bool(int(x))) for x in frame["extension_used"]]
     frame["on_time"] = (frame["days"] <= pd.Series(limits, index=frame.index)).astype("int64")
     return frame, any(c.estimated for c in counts)
@@ -241,7 +253,15 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         _frame(raw.records_by_window_staff, ["window_no", "staff_no", "records", "rated_records"]),
         ["records", "rated_records"],
     )
-    ticket_counts = ["tickets", "invalid", "closed", "feedback_done", "overdue", "reopened"]
+    ticket_counts = [
+        "tickets",
+        "invalid",
+        "closed",
+        "feedback_done",
+        "no_view",
+        "overdue",
+        "reopened",
+    ]
     tickets = _numeric(
         _frame(raw.tickets, ["department", "item", "channel", *ticket_counts]),
         ["department", "item", *ticket_counts],
@@ -452,6 +472,10 @@ def summary(county: pd.Series, departments: pd.DataFrame, options: ReportOptions
         f"其中按时办结 {int(county['closed_on_time']):,} 件；"
         f"逾期未整改 {int(county['overdue']):,} 件"
     )
+    if int(county["no_view"]):
+        parts.append(
+            f"回访时联系不上或拒绝回访 {int(county['no_view']):,} 件，计入已回访，另行列出"
+        )
     if int(county["invalid_bad"]):
         parts.append(f"申诉成立的无效差评 {int(county['invalid_bad']):,} 条不计入差评率")
     small = len(apart)

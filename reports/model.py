@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.errors import InvalidInput
 from evaluation_service.kernel.settings import StepDays
 
@@ -18,9 +19,8 @@ MIN_RATINGS = 10  # fewer valid ratings than this in a month: listed apart, not 
 WILSON_Z = 1.96  # 95 % confidence
 
 
-# A ticket's place in the month's figures, from its state (rectification.model.State values).
-CLOSED = "closed"
-CLOSED_INVALID = "closed_invalid"  # an appeal upheld: not a valid bad review, excluded from rates
+# A ticket's place in the month's figures: the kernel's definitions (kernel/rates.py).
+CLOSED, CLOSED_INVALID = rates.CLOSED, rates.CLOSED_INVALID
 
 # Rating dimensions of the report; "staff" only appears when the setting allows it.
 DIMENSIONS = ("department", "item", "channel", "window", "staff")
@@ -34,11 +34,7 @@ DIMENSION_TEXT = {
 
 # What every number on the page means; shown on the page and stored with the metrics.
 DEFINITIONS: dict[str, str] = {
-    "ratings": "本月收到的首次评价数，不含默认评价（pf=7）；追加评价另行统计，不计入各项比率",
-    "follow_ups": "追加评价：群众对同一服务记录的第二次评价（整改后回访），单独列出",
-    "good_rate": "好评率 = 好评数 / 有效评价数；好评为非常满意、满意（以及按设置计入的基本满意）；"
-    "有效评价数 = 评价数 − 申诉成立的无效差评",
-    "bad_rate": "差评率 = 有效差评数（不满意、非常不满意，不含申诉成立的无效差评）/ 有效评价数",
+    **{key: rates.DEFINITIONS[key] for key in ("ratings", "follow_ups", "good_rate", "bad_rate")},
     "ranking": (
         f"排名：按差评率从高到低；有效评价不足{MIN_RATINGS}条的部门或事项单独列出、不参与排名；"
         "置信区间为 Wilson 95% 区间；“较上月”为与上月差评率之差（百分点）"
@@ -48,13 +44,20 @@ DEFINITIONS: dict[str, str] = {
     " / 本月有服务记录的办件",
     "item_coverage": "事项评价覆盖率 = 本月至少有一条评价的事项数 / 目录中的事项数",
     "real_name_bad": "实名差评数：评价人身份已知的差评",
-    "feedback_rate": "回访率 = 已回访的工单 / 有效工单（本月开立，不含申诉成立的无效差评）",
-    "rectification_rate": "整改率 = 已办结的工单 / 有效工单（不含申诉成立的无效差评）",
-    "on_time_rate": "按时办结率 = 在各环节时限之和内办结的工单 / 已办结的工单",
+    **{
+        key: rates.DEFINITIONS[key]
+        for key in (
+            "invalid_bad",
+            "valid_tickets",
+            "feedback_rate",
+            "rectification_rate",
+            "on_time_rate",
+        )
+    },
     "days_to_close": "办结用时：从开立到办结的工作日数（法定节假日不计，调休上班日计入）；"
     "p90 为最近秩法第90百分位",
     "overdue": "超期工单：统计时点仍未办结且已过当前环节期限的工单",
-    "reopened": "重办工单：群众对整改结果仍不满意、被退回重新整改过的工单",
+    "reopened": rates.DEFINITIONS["reopened"],
     "forwarding": "转送省平台：本月产生的转送记录按状态计数；时延为产生到送达的秒数",
 }
 

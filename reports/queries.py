@@ -15,9 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from evaluation_service.kernel.rates import (
+    CLOSED,
+    CLOSED_INVALID,
+    feedback_done_sql,
+    no_view_sql,
+    rectified_sql,
+    reopened_sql,
+)
 from evaluation_service.kernel.tables import Evaluation
 from evaluation_service.kernel.vocabulary import bad_sql
-from reports.model import CLOSED, CLOSED_INVALID, ReportMonth
+from reports.model import ReportMonth
 
 Rows = list[dict[str, Any]]
 Progress = Callable[[str], None]
@@ -88,15 +96,17 @@ WHERE r.occurred_at >= {{}} AND r.occurred_at < {{}}
 GROUP BY r.window_no, r.staff_no
 """
 
+# Ticket rates by the kernel's definitions (evaluation_service/kernel/rates.py): one ticket per
+# service record, counted as it stands at `as_of` — a reopened ticket once, closed or not.
 _TICKET_COUNTS = f"""
        COUNT(*) AS tickets,
        SUM(CASE WHEN k.state = '{CLOSED_INVALID}' THEN 1 ELSE 0 END) AS invalid,
-       SUM(CASE WHEN k.state = '{CLOSED}' THEN 1 ELSE 0 END) AS closed,
-       SUM(CASE WHEN k.feedback_contact_method <> '' AND k.state <> '{CLOSED_INVALID}'
-                THEN 1 ELSE 0 END) AS feedback_done,
+       SUM(CASE WHEN {rectified_sql()} THEN 1 ELSE 0 END) AS closed,
+       SUM(CASE WHEN {feedback_done_sql()} THEN 1 ELSE 0 END) AS feedback_done,
+       SUM(CASE WHEN {no_view_sql()} THEN 1 ELSE 0 END) AS no_view,
        SUM(CASE WHEN k.state NOT IN ('{CLOSED}', '{CLOSED_INVALID}') AND k.due_at < {{}}
                 THEN 1 ELSE 0 END) AS overdue,
-       SUM(CASE WHEN k.redo_count > 0 THEN 1 ELSE 0 END) AS reopened"""
+       SUM(CASE WHEN {reopened_sql()} THEN 1 ELSE 0 END) AS reopened"""
 
 TICKETS_BY_DEPARTMENT_ITEM_CHANNEL = f"""
 SELECT k.department AS department, k.item AS item, e.channel AS channel, {_TICKET_COUNTS}
@@ -116,7 +126,8 @@ GROUP BY k.window_no, k.staff_no
 CLOSED_TICKETS = f"""
 SELECT k.department AS department, k.item AS item, e.channel AS channel, k.window_no AS window_no,
        k.staff_no AS staff_no, k.opened_at AS opened_at, k.closed_at AS closed_at,
-       CASE WHEN k.extension_used THEN 1 ELSE 0 END AS extension_used
+       CASE WHEN k.extension_used THEN 1 ELSE 0 END AS extension_used,
+       k.paused_working_days AS paused_days
 FROM ticket k JOIN evaluation e ON e.id = k.evaluation
 WHERE k.opened_at >= {{}} AND k.opened_at < {{}} AND k.state = '{CLOSED}'
 """
@@ -155,9 +166,8 @@ def _trend_tickets(months: int) -> str:
     return f"""
 SELECT {_month_case("k.opened_at", months)} AS month_index, COUNT(*) AS tickets,
        SUM(CASE WHEN k.state = '{CLOSED_INVALID}' THEN 1 ELSE 0 END) AS invalid,
-       SUM(CASE WHEN k.state = '{CLOSED}' THEN 1 ELSE 0 END) AS closed,
-       SUM(CASE WHEN k.feedback_contact_method <> '' AND k.state <> '{CLOSED_INVALID}'
-                THEN 1 ELSE 0 END) AS feedback_done
+       SUM(CASE WHEN {rectified_sql()} THEN 1 ELSE 0 END) AS closed,
+       SUM(CASE WHEN {feedback_done_sql()} THEN 1 ELSE 0 END) AS feedback_done
 FROM ticket k
 WHERE k.opened_at >= {{}} AND k.opened_at < {{}}
 GROUP BY 1

@@ -132,6 +132,7 @@ def _cards(frames: ReportFrames) -> list[dict[str, str]]:
         {"label": "办件评价覆盖率", "value": percent(c["transaction_rate"])},
         {"label": "实名差评", "value": f"{int(c['real_name_bad']):,}"},
         {"label": "回访率", "value": percent(c["feedback_rate"])},
+        {"label": "其中联系不上/拒绝回访", "value": f"{int(c['no_view']):,}"},
         {"label": "整改率", "value": percent(c["rectification_rate"])},
         {"label": "按时办结率（占已办结）", "value": percent(c["on_time_rate"])},
         {"label": "办结用时中位数（工作日）", "value": _days(c["median_days"])},
@@ -259,6 +260,8 @@ def page(
         "days_to_close": "办结用时",
         "overdue": "超期工单",
         "reopened": "重办工单",
+        "invalid_bad": "无效差评",
+        "valid_tickets": "有效工单",
         "forwarding": "转送省平台",
     }
     definitions = [(labels.get(key, key), text) for key, text in DEFINITIONS.items()]

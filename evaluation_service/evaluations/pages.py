@@ -47,6 +47,9 @@ class RecordView:
     rated: frozenset[int]
     client_id: int | None = None  # the business system that registered the transaction
     staff_no: str = ""  # who served the citizen in this contact (empty: not given)
+    # The first rating, shown on the follow-up page (追加评价 adds to it, it does not replace it).
+    first_level: int | None = None
+    first_rated_at: datetime | None = None
 
     @property
     def next_assess_number(self) -> int | None:
@@ -128,9 +131,10 @@ class Pages:
         )
         if row is None:
             return None
-        rated = await Evaluation.select(Evaluation.assess_number).where(
-            Evaluation.service_record == row["id"]
-        )
+        rated = await Evaluation.select(
+            Evaluation.assess_number, Evaluation.level, Evaluation.received_at
+        ).where(Evaluation.service_record == row["id"])
+        first = next((r for r in rated if r["assess_number"] == 1), None)
         return RecordView(
             record_id=row["id"],
             project_no=row["project_no"],
@@ -145,6 +149,8 @@ class Pages:
             rated=frozenset(r["assess_number"] for r in rated),
             client_id=row["client_id"],
             staff_no=row["staff_no"] or "",
+            first_level=first["level"] if first else None,
+            first_rated_at=as_utc(first["received_at"]).astimezone(self.zone) if first else None,
         )
 
     async def _record_by_number(self, project_no: str, service_number: int) -> RecordView | None:

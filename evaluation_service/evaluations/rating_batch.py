@@ -45,8 +45,9 @@ class RatingRow:
 # Every rule that needs the database is a condition of the INSERT, so a row comes back only for a
 # stored rating; for the others the caller finds out why. ON CONFLICT DO NOTHING covers both unique
 # keys: (service_record, assess_number) — one rating per contact — and idempotency_key. The outbox
-# row (§3 rule 5) and the ticket of a real-name bad rating (§3 rule 6) are written by the same
-# statement, so they commit or vanish with the rating.
+# row (§3 rule 5) and the ticket of a real-name bad rating (§3 rule 6) — new, or the record's own
+# ticket joined or reopened by a follow-up — are written by the same statement, so they commit or
+# vanish with the rating.
 _BATCH_SQL = """
 WITH input AS (
     SELECT * FROM unnest($1::int[], $2::text[], $3::int[], $4::smallint[], $5::text[],
@@ -86,7 +87,7 @@ SELECT DISTINCT ON (ins.id) ins.id, ins.idempotency_key, ins.service_record,
        ins.received_at, rec.t_project_no AS project_no, rec.sr_number AS service_number,
        tn.id AS ticket_id
 FROM ins JOIN rec ON rec.idempotency_key = ins.idempotency_key AND rec.sr_id = ins.service_record
-LEFT JOIN ticket_new tn ON tn.evaluation = ins.id
+LEFT JOIN rating_ticket tn ON tn.evaluation = ins.id
 """
 
 
@@ -105,7 +106,8 @@ class Statements:
     @classmethod
     def with_tickets(cls, ticket_ctes: str) -> Statements:
         """`ticket_ctes` follows `ins` after a comma and fills {due_at}, {warn_at} and
-        {due_estimated}; it must define `ticket_new (id, evaluation, …)`."""
+        {due_estimated}; it must define `rating_ticket (id, evaluation)`: the ticket a real-name
+        bad rating opened, or the one of its record it joined or reopened (a follow-up)."""
         tickets = ticket_ctes.format(
             due_at=_of_rating("ticket_due_at"),
             warn_at=_of_rating("ticket_warn_at"),

@@ -124,6 +124,7 @@ class TicketOpening(Protocol):
     in, so this package never imports its neighbour."""
 
     # PostgreSQL: CTEs that follow `ins` in the one-statement insert (see rating_batch.Statements).
+    # One ticket per service record: a bad follow-up joins or reopens the record's ticket.
     insert_ctes: str
 
     def accept_due(self, now: datetime) -> Deadline: ...

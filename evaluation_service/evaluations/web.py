@@ -99,6 +99,8 @@ def _record_context(view: RecordView) -> dict[str, Any]:
         "record": view,
         "occurred": when(view.occurred_at),
         "deadline": when(view.rating_deadline),
+        "first_level_text": LEVEL_TEXT.get(view.first_level or 0, ""),
+        "first_rated": when(view.first_rated_at) if view.first_rated_at else "",
     }
 
 

@@ -62,6 +62,7 @@ def _secret(raw: str | None, var_dir: Path) -> str:
 
 _TICKET_DAYS = {
     "ticket_accept_working_days": "1",
+    "ticket_first_contact_working_days": "1",
     "ticket_verify_working_days": "3",
     "ticket_rectify_working_days": "5",
     "ticket_rectify_cap_working_days": "15",
@@ -75,6 +76,12 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         name: _int(env.get(name.upper(), default), name.upper(), 1)
         for name, default in _TICKET_DAYS.items()
     }
+    # 联系不上 needs this many attempts on different days; after this many 重办 rounds the
+    # supervisor may close as 已整改、群众仍不满意.
+    values["ticket_unreachable_attempts"] = _int(
+        env.get("TICKET_UNREACHABLE_ATTEMPTS", "3"), "TICKET_UNREACHABLE_ATTEMPTS", 1
+    )
+    values["ticket_redo_rounds"] = _int(env.get("TICKET_REDO_ROUNDS", "2"), "TICKET_REDO_ROUNDS", 0)
     values["ticket_sweep_minutes"] = _int(
         env.get("TICKET_SWEEP_MINUTES", "10"), "TICKET_SWEEP_MINUTES", 1
     )
@@ -220,6 +227,7 @@ class StepDays:
     """Working days allowed per step (DESIGN.md §4 defaults); filled from settings."""
 
     accept: int = 1
+    first_contact: int = 1
     verify: int = 3
     rectify: int = 5
     rectify_cap: int = 15
@@ -257,11 +265,14 @@ class Settings:
     log_level: str = "INFO"
     # Rectification (DESIGN.md §4): working days per step, the cap with an extension, staff logins.
     ticket_accept_working_days: int = 1
+    ticket_first_contact_working_days: int = 1
     ticket_verify_working_days: int = 3
     ticket_rectify_working_days: int = 5
     ticket_rectify_cap_working_days: int = 15
     ticket_feedback_working_days: int = 2
     ticket_supervision_working_days: int = 3
+    ticket_unreachable_attempts: int = 3
+    ticket_redo_rounds: int = 2
     ticket_sweep_minutes: int = 10
     ticket_webhook_url: str = ""
     login_max_failures: int = 5
@@ -395,6 +406,7 @@ class Settings:
         """Each rectification step's working days (DESIGN §4), for rectification and reports."""
         return StepDays(
             accept=self.ticket_accept_working_days,
+            first_contact=self.ticket_first_contact_working_days,
             verify=self.ticket_verify_working_days,
             rectify=self.ticket_rectify_working_days,
             rectify_cap=self.ticket_rectify_cap_working_days,

@@ -121,6 +121,14 @@ def test_liaison_takes_a_ticket_to_feedback_and_a_supervisor_closes_it(
     run_action(page, "accept", "受理")
     expect(page.locator("#done")).to_contain_text("已完成“受理”")
     expect(page.locator(state)).to_have_text("核实中")
+    run_action(
+        page,
+        "record_contact",
+        "登记首次联系（回访核实）",
+        choose=("电话", "已联系上"),
+        说明="电话联系群众，核实窗口多收材料的情况",
+    )
+    expect(page.locator(state)).to_have_text("核实中")
     run_action(page, "confirm", "核实属实")
     expect(page.locator("#action-error")).to_have_text("请填写“说明”。")
     screenshot(page, "desk-ticket-refusal-phone")
@@ -142,7 +150,7 @@ def test_liaison_takes_a_ticket_to_feedback_and_a_supervisor_closes_it(
     )
     expect(page.locator(state)).to_have_text("待监督审核")
     expect(page.locator("#no-actions")).to_contain_text("等待监督员审核")
-    expect(page.locator("#history li")).to_have_count(5)
+    expect(page.locator("#history li")).to_have_count(6)
     screenshot(page, "desk-ticket-supervision-phone")
     page.get_by_role("button", name="退出").click()
     expect(page.get_by_role("heading", name="工作人员登录")).to_be_visible()
@@ -165,6 +173,7 @@ def test_liaison_takes_a_ticket_to_feedback_and_a_supervisor_closes_it(
     assert [e["action"] for e in detail["history"]] == [
         "open",
         "accept",
+        "record_contact",
         "confirm",
         "submit_result",
         "record_feedback",

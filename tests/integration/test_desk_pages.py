@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from evaluation_service.evaluations.model import OutboxState, uscc_check_char
 from evaluation_service.identity.service import create_user
 from evaluation_service.identity.tables import StaffUser
 from evaluation_service.kernel.tables import Department, Outbox, ServiceItem
-from rectification.tables import Notification
+from rectification.tables import Notification, Ticket
 from tests.rectification_support import (
     CHEAP_HASHER,
     PASSWORD,
@@ -308,8 +309,10 @@ async def test_verifying_ticket_offers_each_liaison_action_with_its_required_fie
 
     response = await page(api, f"/desk/tickets/{ticket_id}", staff.liaison_a)
 
-    for action in ("confirm", "appeal", "explain"):
+    for action in ("record_contact", "confirm", "appeal", "explain"):
         assert f"/actions/{action}" in response.text
+    assert 'type="datetime-local"' in response.text  # when the contact happened
+    assert "统计口径：尚未回访" in response.text
     assert 'name="appeal_kind"' in response.text
     assert "恶意差评" in response.text
     assert 'name="legal_basis"' in response.text
@@ -401,6 +404,14 @@ async def test_console_shows_the_queues_with_tickets_waiting_for_a_decision(
     ticket_id = await new_ticket(api, "A")
     await act(api, staff.liaison_a, ticket_id, "accept")
     await act(
+        api,
+        staff.liaison_a,
+        ticket_id,
+        "record_contact",
+        contact_method="phone",
+        contact_outcome="reached",
+    )
+    await act(
         api, staff.liaison_a, ticket_id, "appeal", appeal_kind="mistaken", reason="评价人误选"
     )
 
@@ -408,7 +419,14 @@ async def test_console_shows_the_queues_with_tickets_waiting_for_a_decision(
     ticket = await page(api, f"/desk/tickets/{ticket_id}", staff.supervisor)
 
     assert console.status_code == 200
-    for title in ("申诉待审核", "情况说明待审核", "延期申请待审核", "待办结审核", "超期工单"):
+    for title in (
+        "申诉待审核",
+        "情况说明待审核",
+        "延期申请待审核",
+        "回访复核（联系不上/拒绝回访）",
+        "待办结审核",
+        "超期工单",
+    ):
         assert title in console.text
     assert f'href="/desk/tickets/{ticket_id}"' in console.text
     assert "/actions/decide_appeal" in ticket.text
@@ -491,3 +509,43 @@ async def test_anonymous_browsers_opening_the_reports_are_sent_to_the_login_page
 
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=")
+
+
+async def test_the_first_contact_form_takes_the_county_time_of_the_call(
+    api: Client, staff: Staff
+) -> None:
+    ticket_id = await new_ticket(api, "A")
+    await act(api, staff.liaison_a, ticket_id, "accept")
+    # Opened an hour ago, so a call five minutes ago is after the opening.
+    await Ticket.update({Ticket.opened_at: datetime.now(UTC) - timedelta(hours=1)}).where(
+        Ticket.id == ticket_id
+    )
+    called = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(minutes=5)).replace(
+        second=0, microsecond=0
+    )
+
+    posted = await post_action(
+        api,
+        staff.liaison_a,
+        ticket_id,
+        "record_contact",
+        contact_method="phone",
+        contact_outcome="reached",
+        contacted_at=called.strftime("%Y-%m-%dT%H:%M"),
+        note="电话核实",
+    )
+    garbled = await post_action(
+        api,
+        staff.liaison_a,
+        ticket_id,
+        "record_contact",
+        contact_method="phone",
+        contact_outcome="reached",
+        contacted_at="昨天下午",
+    )
+
+    detail = (await api.get(f"/api/v1/tickets/{ticket_id}", headers=staff.liaison_a)).json()
+    assert posted.status_code == 303
+    assert datetime.fromisoformat(detail["first_contact_at"]) == called
+    assert garbled.status_code == 422
+    assert "联系时间" in garbled.text

@@ -201,6 +201,10 @@ async def test_a_rated_record_offers_one_follow_up_rating(api: Client, project_n
     assert rated.status_code == 409
     assert f'href="/r/{token}?follow_up=1"' in rated.text
     assert '<input type="hidden" name="assess_number" value="2">' in follow_up_form.text
+    # It says it adds to the first rating, instead of asking the first question again.
+    assert "首次评价（“基本满意”）的追加评价" in follow_up_form.text
+    assert "您对本次服务满意吗？" not in follow_up_form.text
+    assert "提交追加评价" in follow_up_form.text
     assert follow_up.status_code == 200
     assert "追加评价" in follow_up.text
     # The real-name bad follow-up opened a case: once rated, the link leads to it (issue 10).

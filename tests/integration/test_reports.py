@@ -399,6 +399,7 @@ async def seed_month() -> None:
         "2026-10-12 10:00",
         closed_at="2026-10-16 15:00",
         feedback_contact_method="phone",
+        feedback_satisfaction="satisfied",
         result="rectified",
     )
     # K2: closed in 18 working days (14 Oct – 6 Nov) > 14 allowed: late; redone once (重办).
@@ -412,6 +413,7 @@ async def seed_month() -> None:
         "2026-10-13 09:00",
         closed_at="2026-11-06 16:00",
         feedback_contact_method="sms",
+        feedback_satisfaction="satisfied",
         redo_count=1,
         result="rectified",
     )
@@ -439,6 +441,7 @@ async def seed_month() -> None:
         "2026-10-19 10:00",
         closed_at="2026-11-10 11:00",
         feedback_contact_method="phone",
+        feedback_satisfaction="satisfied",
         extension_used=True,
         result="rectified",
     )
@@ -464,6 +467,7 @@ async def seed_month() -> None:
         "2026-10-22 10:00",
         due_at="2026-11-25 23:59",
         feedback_contact_method="sms",
+        feedback_satisfaction="satisfied",
         redo_count=2,
     )
     # K7: never accepted, due 30 Oct: overdue.
@@ -489,6 +493,80 @@ async def seed_month() -> None:
         "2026-09-30 23:30",
         closed_at="2026-10-09 10:00",
         feedback_contact_method="phone",
+        feedback_satisfaction="satisfied",
+    )
+
+    # June 2025 (outside October's trend): the rates of issue 10, counted by hand in
+    # test_june_feedback_and_rectification_rates_follow_the_written_definitions.
+    june = "2025-06-10 10:00"
+    for key, ratings in [
+        ("T501", [R("mobile", 1, real=True, tags="101")]),  # J1: closed, citizen satisfied
+        ("T502", [R("mobile", 1, real=True, tags="101")]),  # J2: appeal upheld (无效差评)
+        ("T503", [R("mobile", 2, real=True, tags="101")]),  # J3: unreachable, 复核 close
+        (
+            "T504",  # J4: closed, then reopened by a bad follow-up; verifying again
+            [
+                R("mobile", 1, real=True, tags="101"),
+                R("mobile", 1, real=True, tags="101", assess=2),
+            ],
+        ),
+        ("T505", [R("mobile", 2, real=True, tags="102")]),  # J5: still rectifying
+        ("T506", [R("window", 5)]),
+        ("T507", [R("window", 4)]),
+    ]:
+        await transaction(key, "D1", "I1", "W01", "S002", [(june, ratings)])
+    opened = "2025-06-10 11:00"
+    await ticket(
+        "T501.1.1",
+        "D1",
+        "I1",
+        "W01",
+        "S002",
+        "closed",
+        opened,
+        closed_at="2025-06-13 10:00",
+        feedback_contact_method="phone",
+        feedback_satisfaction="satisfied",
+        result="rectified",
+    )
+    await ticket(
+        "T502.1.1",
+        "D1",
+        "I1",
+        "W01",
+        "S002",
+        "closed_invalid",
+        opened,
+        closed_invalid_at="2025-06-12 10:00",
+        appeal_kind="mistaken",
+        result="invalid",
+    )
+    await ticket(
+        "T503.1.1",
+        "D1",
+        "I1",
+        "W01",
+        "S002",
+        "closed",
+        opened,
+        closed_at="2025-06-20 10:00",
+        feedback_contact_method="phone",
+        feedback_satisfaction="unreachable",
+        result="rectified",
+    )
+    await ticket(
+        "T504.1.1",
+        "D1",
+        "I1",
+        "W01",
+        "S002",
+        "verifying",
+        opened,
+        due_at="2025-06-30 23:59",
+        reopen_count=1,
+    )
+    await ticket(
+        "T505.1.1", "D1", "I1", "W01", "S002", "rectifying", opened, due_at="2025-06-30 23:59"
     )
 
     # Forwarding: created in October, delivered after 2 s, 30 s, 120 s (evaluations) and 5 s
@@ -1146,3 +1224,43 @@ async def test_every_table_downloads_as_excel_sheets_and_csv_with_chinese_header
     assert (
         await client.get("/reports/2026-10/tables/nope.csv", headers=headers)
     ).status_code == 404
+
+
+async def test_june_feedback_and_rectification_rates_follow_the_written_definitions(
+    report_db: Database,
+) -> None:
+    """Issue 10: five tickets — one closed, one upheld appeal, one unreachable citizen closed by
+    review, one reopened by a bad follow-up, one still open (kernel/rates.py, docs/domain.md)."""
+    with bound_to(report_db):
+        june = county(await reports(report_db).compute(ReportMonth(2025, 6), AS_OF))
+
+    counts = {
+        name: int(june[name])
+        for name in (
+            "ratings",
+            "follow_ups",
+            "invalid_bad",
+            "tickets",
+            "invalid",
+            "valid",
+            "feedback_done",
+            "no_view",
+            "closed",
+            "reopened",
+        )
+    }
+    assert counts == {
+        "ratings": 7,  # first ratings only: the follow-up is not another rating
+        "follow_ups": 1,
+        "invalid_bad": 1,
+        "tickets": 5,  # one per service record: the follow-up opened none
+        "invalid": 1,
+        "valid": 4,
+        "feedback_done": 2,  # J1 satisfied, J3 unreachable after the attempts
+        "no_view": 1,
+        "closed": 2,  # J1, and J3 closed by the supervisor's review; J4 reopened is not
+        "reopened": 1,
+    }
+    assert june["bad_rate"] == pytest.approx(4 / 6)  # the upheld appeal left the rate
+    assert june["feedback_rate"] == pytest.approx(2 / 4)
+    assert june["rectification_rate"] == pytest.approx(2 / 4)

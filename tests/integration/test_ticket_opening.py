@@ -33,21 +33,27 @@ async def test_a_real_name_bad_rating_opens_one_ticket_with_its_opened_event(api
     assert events == [{"action": "open", "to_state": "opened"}]
 
 
-async def test_a_second_ticket_for_the_same_rating_is_refused_by_the_database(
+async def test_a_second_ticket_for_the_same_record_is_refused_by_the_database(
     api: Client,
 ) -> None:
     ticket_id = await new_ticket(api)
-    evaluation = (await Ticket.select(Ticket.evaluation).where(Ticket.id == ticket_id).first())[
-        "evaluation"
-    ]
+    row = (
+        await Ticket.select(*Ticket.all_columns(exclude=[Ticket.id]))
+        .where(Ticket.id == ticket_id)
+        .first()
+    )
     service = service_of(api)
     now = datetime.now(UTC)
 
     with pytest.raises(Exception, match=r"(?i)unique"):
         async with service.db.write():
-            await open_ticket(evaluation, now, service.clock.accept_due(now))
+            await Ticket.insert(Ticket(**row))
+    async with service.db.write():
+        again = await open_ticket(row["evaluation"], now, service.clock.accept_due(now))
 
-    assert await Ticket.count().where(Ticket.evaluation == evaluation) == 1
+    assert again == ticket_id
+    assert await Ticket.count().where(Ticket.service_record == row["service_record"]) == 1
+    assert await TicketEvent.count().where(TicketEvent.ticket == ticket_id) == 1
 
 
 async def test_a_good_rating_opens_no_ticket(api: Client) -> None:
@@ -96,11 +102,11 @@ async def test_the_ticket_ctes_open_a_ticket_in_the_rating_statement_on_postgres
             INSERT INTO evaluation (service_record, assess_number, channel, level, tags, comment,
                 real_name, is_default, idempotency_key, indicator_version, received_at)
             VALUES ($1, 1, 'mobile', 1, '103', '多次跑腿', true, false, $2, 'SIM-2020.1', $3)
-            RETURNING id, service_record, level, real_name, received_at
+            RETURNING id, service_record, level, comment, real_name, received_at
         ),"""
         + ticket_insert_ctes(4)
         + """
-        SELECT ins.id, (SELECT id FROM ticket_new) AS ticket_id FROM ins"""
+        SELECT ins.id, (SELECT id FROM rating_ticket) AS ticket_id FROM ins"""
     )
 
     async with service.db.pool.acquire() as connection:

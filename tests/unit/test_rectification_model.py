@@ -9,18 +9,23 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from evaluation_service.identity.model import Actor, Role, can_read, sees_personal_data
+from evaluation_service.kernel import rates
 from evaluation_service.kernel.errors import Conflict, Forbidden, InvalidInput
-from evaluation_service.kernel.settings import StepDays
+from evaluation_service.kernel.settings import Settings, StepDays
 from evaluation_service.kernel.workdays import WorkCalendar
 from rectification.model import (
     TRANSITIONS,
     Action,
     ActionInput,
+    Satisfaction,
     State,
     TicketClock,
     TicketView,
+    WorkflowLimits,
     apply,
+    check_contacted_at,
 )
+from rectification.service import workflow_limits
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DEPARTMENT = 7
@@ -36,6 +41,7 @@ CAP = datetime(2025, 10, 28, 23, 59, tzinfo=ZONE)
 # The complete data every action needs to succeed (beyond what it branches on).
 VALID: dict[Action, ActionInput] = {
     Action.accept: ActionInput(),
+    Action.record_contact: ActionInput(contact_method="phone", contact_outcome="reached"),
     Action.confirm: ActionInput(note="已核实：窗口未一次性告知所需材料"),
     Action.appeal: ActionInput(appeal_kind="mistaken", reason="评价人误选了差评"),
     Action.decide_appeal: ActionInput(decision="rejected", note="理由不充分"),
@@ -46,16 +52,23 @@ VALID: dict[Action, ActionInput] = {
     Action.request_extension: ActionInput(requested_due_date=date(2025, 10, 20), note="需协调"),
     Action.approve_extension: ActionInput(),
     Action.reject_extension: ActionInput(note="不同意"),
+    Action.pause: ActionInput(note="等待群众补正身份证明材料"),
+    Action.resume: ActionInput(),
+    Action.record_attempt: ActionInput(contact_method="phone"),
     Action.record_feedback: ActionInput(
         contact_method="phone", satisfaction="satisfied", note="电话回访，群众满意"
     ),
+    Action.review_close: ActionInput(note="三次电话均未接通，附通话记录"),
+    Action.review_return: ActionInput(note="请换用短信再联系"),
     Action.close: ActionInput(),
+    Action.close_dissatisfied: ActionInput(note="已按规定整改两轮，群众诉求超出政策范围"),
     Action.send_back: ActionInput(note="整改措施不具体"),
 }
 
 # Written out independently of TRANSITIONS, so a changed table fails here.
 EXPECTED: dict[tuple[State, Action], State] = {
     (State.opened, Action.accept): State.verifying,
+    (State.verifying, Action.record_contact): State.verifying,
     (State.verifying, Action.confirm): State.rectifying,
     (State.verifying, Action.appeal): State.appeal_review,
     (State.verifying, Action.explain): State.explanation_review,
@@ -67,8 +80,14 @@ EXPECTED: dict[tuple[State, Action], State] = {
     (State.rectifying, Action.request_extension): State.extension_review,
     (State.extension_review, Action.approve_extension): State.rectifying,
     (State.extension_review, Action.reject_extension): State.rectifying,
+    (State.rectifying, Action.pause): State.paused,
+    (State.paused, Action.resume): State.rectifying,
+    (State.feedback, Action.record_attempt): State.feedback,
     (State.feedback, Action.record_feedback): State.supervision,
+    (State.contact_review, Action.review_close): State.closed,
+    (State.contact_review, Action.review_return): State.feedback,
     (State.supervision, Action.close): State.closed,
+    (State.supervision, Action.close_dissatisfied): State.closed,
     (State.supervision, Action.send_back): State.rectifying,
 }
 
@@ -80,6 +99,9 @@ SUPERVISOR_ACTIONS = {
     Action.reject_extension,
     Action.close,
     Action.send_back,
+    Action.review_close,
+    Action.review_return,
+    Action.close_dissatisfied,
 }
 
 REFUSED = [pair for pair in product(State, Action) if pair not in EXPECTED]
@@ -94,9 +116,21 @@ def wrong_actors(action: Action) -> list[Actor]:
 
 
 def ticket(state: State, **fields: object) -> TicketView:
-    values: dict[str, object] = {"due_at": DUE, "rectify_cap_at": CAP}
+    # Contacted at verification; in supervision after the allowed 重办 rounds when the action is
+    # the close for a still dissatisfied citizen (the precondition tests below vary these).
+    values: dict[str, object] = {"due_at": DUE, "rectify_cap_at": CAP, "contacted": True}
     values.update(fields)
     return TicketView(state=state, department_id=DEPARTMENT, **values)  # type: ignore[arg-type]
+
+
+# What a ticket must already carry for an action's preconditions (beyond the first contact).
+PREPARED: dict[Action, dict[str, object]] = {
+    Action.close_dissatisfied: {"feedback_satisfaction": "dissatisfied", "redo_count": 2},
+}
+
+
+def ready(state: State, action: Action) -> TicketView:
+    return ticket(state, **PREPARED.get(action, {}))
 
 
 def test_the_transition_table_is_the_one_of_design_section_4() -> None:
@@ -105,7 +139,7 @@ def test_the_transition_table_is_the_one_of_design_section_4() -> None:
 
 @pytest.mark.parametrize(("state", "action"), list(EXPECTED))
 def test_allowed_pair_succeeds_for_the_right_role(state: State, action: Action) -> None:
-    outcome = apply(ticket(state), action, right_actor(action), VALID[action])
+    outcome = apply(ready(state, action), action, right_actor(action), VALID[action])
 
     assert (outcome.from_state, outcome.to_state) == (state, EXPECTED[(state, action)])
 
@@ -139,7 +173,7 @@ def test_every_other_pair_is_refused_to_the_wrong_role_too(state: State, action:
 
 
 def test_the_walk_covers_every_pair() -> None:
-    assert len(EXPECTED) + len(REFUSED) == len(State) * len(Action) == 140
+    assert len(EXPECTED) + len(REFUSED) == len(State) * len(Action) == 12 * 21
 
 
 @pytest.mark.parametrize(
@@ -193,7 +227,7 @@ def test_each_required_field_is_named_when_missing(
     )
 
     with pytest.raises(InvalidInput) as refused:
-        apply(ticket(state), action, right_actor(action), data)
+        apply(ready(state, action), action, right_actor(action), data)
 
     assert (refused.value.code, refused.value.field) == ("missing_field", missing)
 
@@ -329,3 +363,170 @@ def test_deadlines_are_returned_in_utc() -> None:
     due = CLOCK.accept_due(local(2025, 9, 30))
 
     assert due.at.tzinfo == UTC
+
+
+# --- first contact, 联系不上 / 拒绝回访, 重办 rounds (issue 10) ----------------------------------
+
+
+@pytest.mark.parametrize("action", [Action.confirm, Action.appeal, Action.explain])
+def test_verification_needs_the_first_contact_recorded(action: Action) -> None:
+    with pytest.raises(Conflict) as refused:
+        apply(ticket(State.verifying, contacted=False), action, LIAISON, VALID[action])
+
+    assert refused.value.code == "first_contact_missing"
+
+
+def test_an_unknown_contact_outcome_is_refused() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        apply(
+            ticket(State.verifying),
+            Action.record_contact,
+            LIAISON,
+            ActionInput(contact_method="phone", contact_outcome="maybe"),
+        )
+
+    assert refused.value.field == "contact_outcome"
+
+
+@pytest.mark.parametrize(("days", "allowed"), [(2, False), (3, True)])
+def test_unreachable_needs_attempts_on_three_different_days(days: int, allowed: bool) -> None:
+    data = ActionInput(contact_method="phone", satisfaction="unreachable", note="均未接通")
+    view = ticket(State.feedback, attempt_days=days)
+
+    if allowed:
+        assert apply(view, Action.record_feedback, LIAISON, data).to_state == State.contact_review
+    else:
+        with pytest.raises(Conflict) as refused:
+            apply(view, Action.record_feedback, LIAISON, data)
+        assert refused.value.code == "too_few_attempts"
+
+
+def test_a_refusal_goes_to_the_supervisor_without_attempts() -> None:
+    outcome = apply(
+        ticket(State.feedback),
+        Action.record_feedback,
+        LIAISON,
+        ActionInput(contact_method="phone", satisfaction="refused", note="群众拒绝回访"),
+    )
+
+    assert (outcome.to_state, outcome.redo) == (State.contact_review, False)
+
+
+@pytest.mark.parametrize(
+    ("redo_count", "target", "redo"),
+    [(0, State.rectifying, True), (1, State.rectifying, True), (2, State.supervision, False)],
+)
+def test_after_the_allowed_redo_rounds_a_dissatisfied_citizen_goes_to_the_supervisor(
+    redo_count: int, target: State, redo: bool
+) -> None:
+    outcome = apply(
+        ticket(State.feedback, redo_count=redo_count),
+        Action.record_feedback,
+        LIAISON,
+        ActionInput(contact_method="phone", satisfaction="dissatisfied", note="仍不满意"),
+    )
+
+    assert (outcome.to_state, outcome.redo) == (target, redo)
+
+
+def test_the_redo_limit_is_a_setting() -> None:
+    outcome = apply(
+        ticket(State.feedback, redo_count=0),
+        Action.record_feedback,
+        LIAISON,
+        ActionInput(contact_method="phone", satisfaction="dissatisfied", note="仍不满意"),
+        WorkflowLimits(redo_rounds=0),
+    )
+
+    assert outcome.to_state == State.supervision
+
+
+def test_a_still_dissatisfied_citizen_is_not_closed_as_a_plain_close() -> None:
+    view = ticket(State.supervision, feedback_satisfaction="dissatisfied", redo_count=2)
+
+    with pytest.raises(Conflict) as refused:
+        apply(view, Action.close, SUPERVISOR, ActionInput())
+
+    assert refused.value.code == "citizen_dissatisfied"
+
+
+def test_closing_as_still_dissatisfied_needs_the_redo_rounds_used_up() -> None:
+    view = ticket(State.supervision, feedback_satisfaction="satisfied")
+
+    with pytest.raises(Conflict) as refused:
+        apply(view, Action.close_dissatisfied, SUPERVISOR, VALID[Action.close_dissatisfied])
+
+    assert refused.value.code == "redo_rounds_not_used"
+
+
+def test_sending_back_a_still_dissatisfied_citizen_counts_as_a_redo() -> None:
+    view = ticket(State.supervision, feedback_satisfaction="dissatisfied", redo_count=2)
+
+    outcome = apply(view, Action.send_back, SUPERVISOR, VALID[Action.send_back])
+
+    assert (outcome.to_state, outcome.redo) == (State.rectifying, True)
+
+
+def test_a_contact_time_in_the_future_or_before_the_opening_is_refused() -> None:
+    opened = datetime(2025, 10, 9, 9, tzinfo=UTC)
+    now = datetime(2025, 10, 10, 9, tzinfo=UTC)
+    refusals = []
+    for when in (now + timedelta(hours=1), opened - timedelta(minutes=1)):
+        with pytest.raises(InvalidInput) as refused:
+            check_contacted_at(when, opened, now)
+        refusals.append(refused.value.code)
+
+    check_contacted_at(now - timedelta(hours=3), opened, now)
+    assert refusals == ["bad_contacted_at", "bad_contacted_at"]
+
+
+def test_a_pause_over_national_day_moves_the_due_date_by_its_working_days() -> None:
+    paused = CLOCK.paused_working_days(local(2025, 9, 29), local(2025, 10, 10))
+    moved = CLOCK.shifted(end_of_day(date(2025, 10, 14)), paused)
+
+    # Sep 30, Oct 9, Oct 10 are the working days after Mon Sep 29 up to Fri Oct 10.
+    assert paused == 3
+    assert moved.at == end_of_day(date(2025, 10, 17))
+
+
+def test_the_first_contact_is_due_within_one_working_day_of_acceptance() -> None:
+    due = CLOCK.first_contact_due(local(2025, 9, 30, 16))
+
+    assert due.at == end_of_day(date(2025, 10, 9))
+
+
+def test_the_rate_definitions_name_the_workflows_states_and_outcomes() -> None:
+    assert (State.closed, State.closed_invalid) == (rates.CLOSED, rates.CLOSED_INVALID)
+    assert set(rates.FEEDBACK_OUTCOMES) == {s.value for s in Satisfaction}
+
+
+@pytest.mark.parametrize(
+    ("state", "satisfaction", "expected"),
+    [
+        ("closed", "satisfied", (True, True, False, True)),
+        ("closed", "unreachable", (True, True, True, True)),
+        ("closed_invalid", "", (False, False, False, False)),
+        ("opened", "", (True, False, False, False)),
+    ],
+)
+def test_a_ticket_counts_in_the_rates_by_the_one_definition(
+    state: str, satisfaction: str, expected: tuple[bool, ...]
+) -> None:
+    counts = rates.ticket_counts(state, satisfaction, redo_count=0, reopen_count=0)
+
+    assert (counts.valid, counts.feedback_done, counts.no_view, counts.rectified) == expected
+
+
+def test_the_workflow_counts_and_the_first_contact_days_are_settings() -> None:
+    settings = Settings.from_env(
+        {
+            "TOKEN_SECRET": "x",
+            "TICKET_FIRST_CONTACT_WORKING_DAYS": "2",
+            "TICKET_UNREACHABLE_ATTEMPTS": "4",
+            "TICKET_REDO_ROUNDS": "0",
+        }
+    )
+
+    assert workflow_limits(settings) == WorkflowLimits(unreachable_attempts=4, redo_rounds=0)
+    assert settings.step_days.first_contact == 2
+    assert WorkflowLimits() == workflow_limits(Settings())
