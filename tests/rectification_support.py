@@ -170,6 +170,14 @@ async def backdate(ticket_id: int, opened_at: datetime, due: Due) -> None:
     ).where(Ticket.id == ticket_id)
 
 
+# What a liaison records of the first call to the citizen (required before confirming or appealing).
+FIRST_CONTACT = {
+    "contact_method": "phone",
+    "contact_outcome": "reached",
+    "note": "电话联系群众核实",
+}
+
+
 async def act(
     api: httpx.AsyncClient, headers: Headers, ticket_id: int, action: str, **fields: Any
 ) -> httpx.Response:

@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     screenshot,
 )
 from tests.browser.test_desk_console import PASSWORD, bad_rating, create_user, log_in
+from tests.rectification_support import FIRST_CONTACT
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +69,7 @@ def test_citizen_follows_the_case_from_the_thank_you_page_to_the_closed_result(
     ticket_id = int(case_url.rsplit("/", 1)[1].split(".")[0])
 
     staff_act(served, liaison, ticket_id, "accept")
+    staff_act(served, liaison, ticket_id, "record_contact", **FIRST_CONTACT)
     staff_act(served, liaison, ticket_id, "confirm", note="电话联系群众，情况属实")
     staff_act(served, liaison, ticket_id, "submit_result", measures="窗口一次性告知清单已更新")
     page.reload()
@@ -132,6 +134,7 @@ def test_after_a_send_back_the_liaison_sees_the_reason_and_attaches_evidence(
     supervisor = create_user(served, "supervisor", "吴监督")
     ticket_id = bad_rating(served, project_no)
     staff_act(served, liaison, ticket_id, "accept")
+    staff_act(served, liaison, ticket_id, "record_contact", **FIRST_CONTACT)
     staff_act(served, liaison, ticket_id, "confirm", note="属实")
     staff_act(served, liaison, ticket_id, "submit_result", measures="已培训")
     feedback = {"contact_method": "phone", "satisfaction": "satisfied", "note": "电话回访"}

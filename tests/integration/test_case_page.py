@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rectification.tables import Ticket, TicketEvent
-from tests.rectification_support import Staff, act, make_staff
+from tests.rectification_support import FIRST_CONTACT, Staff, act, make_staff
 from tests.support import auth, transaction_body
 
 Client = httpx.AsyncClient
@@ -102,6 +102,9 @@ async def test_citizen_answers_the_feedback_online_and_follows_the_case_to_its_r
     path = case_path(thanks.text)
     ticket_id = await ticket_of(path)
     assert (await act(api, staff.liaison_a, ticket_id, "accept")).status_code == 200
+    assert (
+        await act(api, staff.liaison_a, ticket_id, "record_contact", **FIRST_CONTACT)
+    ).status_code == 200
     assert (await act(api, staff.liaison_a, ticket_id, "confirm", note="属实")).status_code == 200
     early = await api.post(f"{path}/feedback", data={"satisfaction": "satisfied"})
     assert early.status_code == 409
@@ -173,6 +176,7 @@ async def test_a_bad_answer_is_refused_in_chinese_and_changes_nothing(
     path = case_path(thanks.text)
     ticket_id = await ticket_of(path)
     await act(api, staff.liaison_a, ticket_id, "accept")
+    await act(api, staff.liaison_a, ticket_id, "record_contact", **FIRST_CONTACT)
     await act(api, staff.liaison_a, ticket_id, "confirm", note="属实")
     await act(api, staff.liaison_a, ticket_id, "submit_result", measures="培训")
     for data, message in (

@@ -16,6 +16,7 @@ import pytest
 
 from rectification.tables import TicketEvidence
 from tests.rectification_support import (
+    FIRST_CONTACT,
     Headers,
     Staff,
     act,
@@ -49,6 +50,9 @@ def section(page: str, element_id: str) -> str:
 
 async def to_rectifying(api: Client, staff: Staff, ticket_id: int) -> None:
     assert (await act(api, staff.liaison_a, ticket_id, "accept")).status_code == 200
+    assert (
+        await act(api, staff.liaison_a, ticket_id, "record_contact", **FIRST_CONTACT)
+    ).status_code == 200
     assert (await act(api, staff.liaison_a, ticket_id, "confirm", note="属实")).status_code == 200
 
 
@@ -82,6 +86,9 @@ async def test_tickets_waiting_on_the_supervisor_are_apart_from_the_liaisons_own
     to_do = await new_ticket(api)
     appealed = await new_ticket(api)
     assert (await act(api, staff.liaison_a, appealed, "accept")).status_code == 200
+    assert (
+        await act(api, staff.liaison_a, appealed, "record_contact", **FIRST_CONTACT)
+    ).status_code == 200
     appeal = {"appeal_kind": "mistaken", "reason": "误评"}
     assert (await act(api, staff.liaison_a, appealed, "appeal", **appeal)).status_code == 200
 

@@ -27,7 +27,7 @@ from rectification.senders import WebhookSender
 from rectification.tables import Notification, OutboundMessage
 from tests.forwarding_support import ROOT, Simulator, until
 from tests.integration.test_forwarding_broker import broker_sim, broker_url
-from tests.rectification_support import Staff, act, make_staff, new_ticket
+from tests.rectification_support import FIRST_CONTACT, Staff, act, make_staff, new_ticket
 
 __all__ = ["broker_sim", "broker_url"]  # fixtures shared with the forwarding broker tests
 
@@ -76,6 +76,9 @@ async def test_each_decision_notifies_whoever_must_act_next(api: Client, staff: 
     ticket_id = await new_ticket(api)
     liaison, supervisor = staff.names["liaison_a"], staff.names["supervisor"]
     assert (await act(api, staff.liaison_a, ticket_id, "accept")).status_code == 200
+    assert (
+        await act(api, staff.liaison_a, ticket_id, "record_contact", **FIRST_CONTACT)
+    ).status_code == 200
     appeal = {"appeal_kind": "mistaken", "reason": "评价人误选了事项"}
     assert (await act(api, staff.liaison_a, ticket_id, "appeal", **appeal)).status_code == 200
     assert await kinds_for(supervisor, ticket_id) == ["review"]

@@ -15,7 +15,7 @@ import pytest
 from evaluation_service.kernel.tables import Outbox
 from rectification.actors import sweep_and_escalate
 from rectification.model import State, TicketClock
-from rectification.tables import Ticket, TicketEvent
+from rectification.tables import Notification, Ticket, TicketEvent
 from tests.rectification_support import (
     OTHER_DEPARTMENT_CODE,
     Headers,
@@ -975,6 +975,9 @@ async def test_a_bad_follow_up_reopens_the_closed_ticket_and_counts_the_reopen(
         "closed",
         "opened",
     )
+    # The department's liaisons are told, in the rating's own statement or transaction.
+    told = await Notification.select(Notification.kind).where(Notification.ticket == ticket_id)
+    assert "reopened" in [row["kind"] for row in told]
     # The reopened ticket starts again: accepted, contacted, and so on.
     again = await act(api, staff.liaison_a, ticket_id, "accept")
     assert again.json()["state"] == "verifying"
