@@ -4,8 +4,10 @@ as latency instead of as fewer requests (no coordinated omission, as wrk2 measur
 
 Several processes (the rate split between them), each an asyncio loop with a pool of keep-alive
 connections; request i of a process is due at start + i / rate. When every connection is busy the
-request waits for one, and that wait counts in its latency. Raw HTTP/1.1 on asyncio streams keeps
-the generator's own cost per request low enough to offer thousands per second from Python.
+request waits for one, and that wait counts in its latency. Requests are built before the clock
+starts and answers are parsed in the connection's `data_received` (raw HTTP/1.1, no task per
+request), so the generator's own cost per request stays small: it shares the machine with the
+server it measures.
 
     python bench/openloop.py --url http://127.0.0.1:8000/api/v1/evaluations --rate 3000 \
         --seconds 20 --tokens tokens.txt
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import multiprocessing
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,67 +72,141 @@ def _request(plan: Plan, n: int) -> bytes:
     return head.encode() + body
 
 
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    writer.write(request)
-    status_line = await reader.readline()
-    status = int(status_line.split(b" ", 2)[1])
-    length = 0
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return status
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection that answers one request at a time and parses the answer in
+    `data_received`: no task and no coroutine per request, so the generator's own cost per request
+    stays small beside the server's (both share the machine)."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.due = 0.0
+        self.busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request: bytes, due: float) -> None:
+        self.due, self.busy, self.buffer = due, True, b""
+        assert self.transport is not None
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        found = _CONTENT_LENGTH.search(self.buffer, 0, end + 2)
+        length = int(found.group(1)) if found else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(self.buffer[9:12])
+        self.busy = False
+        self.run.answered(self, status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.busy:
+            self.busy = False
+            self.run.lost(self)
+
+
+class _Run:
+    """The schedule of one process: request n is due at start + n / rate. A due request goes out
+    on a free connection at once, or waits in line for the next one to free up; its latency is
+    measured from its due time either way."""
+
+    def __init__(self, plan: Plan, requests: list[bytes]) -> None:
+        self.plan = plan
+        self.requests = requests
+        self.free: list[_Connection] = []
+        self.waiting: collections.deque[tuple[bytes, float]] = collections.deque()
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.outstanding = 0
+        self.finished = asyncio.get_running_loop().create_future()
+        self.scheduled_all = False
+        self._replacing: set[asyncio.Task[None]] = set()
+
+    def dispatch(self, request: bytes, due: float) -> None:
+        self.outstanding += 1
+        if self.free:
+            self.free.pop().send(request, due)
+        else:
+            self.waiting.append((request, due))
+
+    def answered(self, connection: _Connection, status: int) -> None:
+        self.latencies.append(time.time() - connection.due)
+        if status >= 300:
+            self.errors += 1
+        self._next(connection)
+
+    def lost(self, connection: _Connection) -> None:
+        self.errors += 1
+        task = asyncio.ensure_future(self._replace())
+        self._replacing.add(task)
+        task.add_done_callback(self._replacing.discard)
+
+    async def _replace(self) -> None:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            lambda: _Connection(self), self.plan.host, self.plan.port
+        )
+        self.outstanding -= 1
+        self._check_done()
+        if self.waiting:
+            request, due = self.waiting.popleft()
+            connection.send(request, due)
+        else:
+            self.free.append(connection)
+
+    def _next(self, connection: _Connection) -> None:
+        self.outstanding -= 1
+        if self.waiting:
+            request, due = self.waiting.popleft()
+            connection.send(request, due)
+        else:
+            self.free.append(connection)
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.outstanding == 0 and self.scheduled_all and not self.finished.done():
+            self.finished.set_result(None)
 
 
 async def _run(plan: Plan) -> dict[str, object]:
-    free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(plan.connections):
-        free.put_nowait(await asyncio.open_connection(plan.host, plan.port))
-    latencies: list[float] = []
-    errors = 0
-    late = 0
+    loop = asyncio.get_running_loop()
     total = int(plan.rate * plan.seconds)
+    requests = [_request(plan, n) for n in range(total)]  # built before the clock starts
+    run = _Run(plan, requests)
+    for _ in range(plan.connections):
+        _, connection = await loop.create_connection(lambda: _Connection(run), plan.host, plan.port)
+        run.free.append(connection)
+    late = 0
     interval = 1.0 / plan.rate
     clock: Callable[[], float] = time.time
-    pending: set[asyncio.Task[None]] = set()
-
-    async def one(n: int, due: float) -> None:
-        nonlocal errors
-        reader, writer = await free.get()
-        try:
-            status = await _exchange(reader, writer, _request(plan, n))
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-            errors += 1
-            writer.close()
-            free.put_nowait(await asyncio.open_connection(plan.host, plan.port))
-            return
-        latencies.append(clock() - due)
-        free.put_nowait((reader, writer))
-        if status >= 300:
-            errors += 1
-
     await asyncio.sleep(max(0.0, plan.start_at - clock()))
     start = plan.start_at + plan.offset
-    for n in range(total):
-        due = start + n * interval
-        delay = due - clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif -delay * 1000 > LATE_MS:
-            late += 1
-        task = asyncio.create_task(one(n, due))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    await asyncio.gather(*pending)
+    n = 0
+    while n < total:
+        now = clock()
+        # Everything due by now goes out; then sleep until the next one is due.
+        while n < total and start + n * interval <= now:
+            due = start + n * interval
+            if (now - due) * 1000 > LATE_MS:
+                late += 1
+            run.dispatch(requests[n], due)
+            n += 1
+        if n < total:
+            await asyncio.sleep(max(0.0, start + n * interval - clock()))
+    run.scheduled_all = True
+    run._check_done()
+    await run.finished
     elapsed = clock() - start
-    return {"latencies": latencies, "errors": errors, "late": late, "elapsed": elapsed}
+    return {"latencies": run.latencies, "errors": run.errors, "late": late, "elapsed": elapsed}
 
 
 def _process(plan: Plan, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -160,6 +160,10 @@ async def all_delivered(ids: list[int]) -> bool:
     return all(r["state"] == "delivered" for r in (await states(ids)).values())
 
 
+async def some_attempt_failed(ids: list[int]) -> bool:
+    return any(r["attempts"] >= 1 and r["last_error"] for r in (await states(ids)).values())
+
+
 def counted_once(keys: dict[tuple[str, ...], dict[str, int]]) -> bool:
     return bool(keys) and all(k["accepted"] == 1 for k in keys.values())
 
@@ -188,10 +192,14 @@ async def test_a_rating_reaches_the_province_after_its_service_record(
 async def test_province_down_for_a_while_then_back_every_row_counted_exactly_once(
     api: Client, province: Simulator, harness: Harness
 ) -> None:
-    await province.faults(down_seconds=1.2)
+    # Down until the worker has seen it fail, however long the machine takes to get there.
+    await province.faults(down_seconds=3600)
     projects = [await rated_project(api) for _ in range(8)]
     ids = [i for _, project_ids in projects for i in project_ids]
     harness.start()
+    await until(lambda: some_attempt_failed(ids), what="a delivery refused during the outage")
+    assert not await all_delivered(ids)
+    await province.faults()
 
     await until(lambda: all_delivered(ids), what="all rows delivered after the outage")
 
