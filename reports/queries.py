@@ -17,7 +17,7 @@ from typing import Any
 
 from evaluation_service.kernel.tables import Evaluation
 from evaluation_service.kernel.vocabulary import bad_sql
-from reports.model import CLOSED, CLOSED_INVALID, ReportMonth
+from reports.model import CLOSED, CLOSED_INVALID, FlagRules, ReportMonth
 
 Rows = list[dict[str, Any]]
 Progress = Callable[[str], None]
@@ -195,6 +195,176 @@ GROUP BY x.kind, x.state
 """
 
 
+# --- bad-review themes and integrity flags ------------------------------------------------------
+
+# The month's bad ratings that carry words; jieba segments them in `themes.py`.
+BAD_COMMENTS = f"""
+SELECT e.id AS id, t.department AS department, e.comment AS comment
+FROM evaluation e {_JOIN_RECORD}
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {bad_sql("e.level")}
+  AND e.comment <> ''
+"""
+
+DEVICES = "SELECT id, device_id, name FROM device"
+
+# Where a hall rating was given: its device, or for a window rating without one, the window.
+_HALL_KEY = (
+    "CASE WHEN e.device IS NULL THEN 'w:' || r.window_no ELSE 'd:' || CAST(e.device AS TEXT) END"
+)
+_HALL = "(e.device IS NOT NULL OR (e.channel IN ('window', 'kiosk') AND r.window_no <> ''))"
+EVIDENCE_ROWS = 2000  # rows of evidence a flag query answers at most; the counts stay exact
+
+
+def _epoch(is_sqlite: bool, column: str) -> str:
+    if is_sqlite:
+        return f"((julianday({column}) - 2440587.5) * 86400.0)"
+    return f"date_part('epoch', {column})"
+
+
+def _ids(is_sqlite: bool) -> str:
+    """The ids of a group as one comma-separated text (the evidence of an island)."""
+    if is_sqlite:
+        return "group_concat(x.id, ',')"
+    return "string_agg(CAST(x.id AS TEXT), ',' ORDER BY x.id)"
+
+
+def _islands(inner: str, fresh: str, minimum: int, is_sqlite: bool, extra: str = "") -> str:
+    """Runs of consecutive rows per key `k` of `inner` (ordered by time): a row whose `fresh`
+    condition holds starts a new island. Answers the islands of at least `minimum` rows."""
+    return f"""
+WITH s AS ({inner}),
+g AS (
+    SELECT s.*, CASE WHEN {fresh} THEN 1 ELSE 0 END AS fresh
+    FROM (SELECT s.*, LAG(s.at_s) OVER w AS prev_at, LAG(s.level) OVER w AS prev_level
+          FROM s WINDOW w AS (PARTITION BY s.k ORDER BY s.at_s, s.id)) s
+),
+x AS (
+    SELECT g.*, SUM(g.fresh) OVER (PARTITION BY g.k ORDER BY g.at_s, g.id
+                                   ROWS UNBOUNDED PRECEDING) AS island
+    FROM g
+)
+SELECT x.k AS k, x.island AS island, MIN(x.level) AS level, COUNT(*) AS ratings,
+       MIN(x.received_at) AS first_at, MAX(x.received_at) AS last_at, {_ids(is_sqlite)} AS ids
+       {extra}
+FROM x
+GROUP BY x.k, x.island
+HAVING COUNT(*) >= {int(minimum)}
+ORDER BY COUNT(*) DESC
+LIMIT {EVIDENCE_ROWS}
+"""
+
+
+def _hall_ratings(is_sqlite: bool, five_only: bool) -> str:
+    level = "AND e.level = 5" if five_only else ""
+    return f"""
+SELECT e.id AS id, {_HALL_KEY} AS k, e.level AS level, e.received_at AS received_at,
+       {_epoch(is_sqlite, "e.received_at")} AS at_s
+FROM evaluation e JOIN service_record r ON r.id = e.service_record
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {_HALL} {level}
+"""
+
+
+def device_bursts(rules: FlagRules, is_sqlite: bool) -> str:
+    """5-star ratings at one device (or window), each soon after the one before."""
+    gap = f"s.prev_at IS NULL OR s.at_s - s.prev_at > {int(rules.device_burst_gap_seconds)}"
+    return _islands(
+        _hall_ratings(is_sqlite, five_only=True), gap, rules.device_burst_count, is_sqlite
+    )
+
+
+def identical_runs(rules: FlagRules, is_sqlite: bool) -> str:
+    """The same level given many times in a row at one device (or window)."""
+    fresh = "s.prev_level IS NULL OR s.level <> s.prev_level"
+    return _islands(_hall_ratings(is_sqlite, five_only=False), fresh, rules.run_length, is_sqlite)
+
+
+def phone_bursts(rules: FlagRules, is_sqlite: bool) -> str:
+    """5-star ratings of one applicant phone, each soon after the one before, of several
+    transactions. Only phones with enough 5-star ratings in the month reach the window pass."""
+    n = int(rules.phone_burst_count)
+    inner = f"""
+SELECT e.id AS id, t.applicant_phone AS k, e.level AS level, e.received_at AS received_at,
+       {_epoch(is_sqlite, "e.received_at")} AS at_s, t.id AS txn
+FROM evaluation e {_JOIN_RECORD}
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.level = 5
+  AND t.applicant_phone IN (
+      SELECT t2.applicant_phone FROM evaluation e2
+      JOIN service_record r2 ON r2.id = e2.service_record
+      JOIN service_transaction t2 ON t2.id = r2.service_transaction
+      WHERE e2.received_at >= {{}} AND e2.received_at < {{}} AND NOT e2.is_default
+        AND e2.level = 5 AND t2.applicant_phone <> ''
+      GROUP BY t2.applicant_phone HAVING COUNT(*) >= {n})
+"""
+    gap = f"s.prev_at IS NULL OR s.at_s - s.prev_at > {int(rules.phone_burst_gap_seconds)}"
+    return _islands(inner, gap, n, is_sqlite, extra=", COUNT(DISTINCT x.txn) AS transactions")
+
+
+# A rating given from the phone of the staff member who served the record.
+STAFF_OWN_PHONE = f"""
+SELECT e.id AS id, r.staff_no AS staff_no, r.window_no AS window_no, e.level AS level,
+       e.channel AS channel, e.received_at AS received_at
+FROM evaluation e {_JOIN_RECORD}
+JOIN staff s ON s.staff_no = r.staff_no
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
+  AND r.staff_no <> '' AND s.phone <> '' AND s.phone = t.applicant_phone
+ORDER BY e.id
+LIMIT {EVIDENCE_ROWS}
+"""
+
+
+def _local_minute(is_sqlite: bool) -> str:
+    """Minute of the day on the county's clock; the parameter is the zone (PostgreSQL) or its
+    offset as '+480 minutes' (SQLite, which knows no zones: the offset at the month's start)."""
+    if is_sqlite:
+        return (
+            "(CAST(strftime('%H', e.received_at, {}) AS INTEGER) * 60"
+            " + CAST(strftime('%M', e.received_at, {}) AS INTEGER))"
+        )
+    return (
+        "(CAST(EXTRACT(HOUR FROM timezone({}, e.received_at)) AS INTEGER) * 60"
+        " + CAST(EXTRACT(MINUTE FROM timezone({}, e.received_at)) AS INTEGER))"
+    )
+
+
+def closed_hours(rules: FlagRules, is_sqlite: bool) -> str:
+    """Hall ratings (device, window or kiosk) given while the hall is closed."""
+    opens, closes = (int(m) for m in rules.hall_hours)
+    return f"""
+SELECT y.id AS id, y.k AS k, y.level AS level, y.received_at AS received_at, y.minute AS minute
+FROM (
+    SELECT e.id AS id, {_HALL_KEY} AS k, e.level AS level, e.received_at AS received_at,
+           {_local_minute(is_sqlite)} AS minute
+    FROM evaluation e JOIN service_record r ON r.id = e.service_record
+    WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {_HALL}
+) y
+WHERE y.minute < {opens} OR y.minute >= {closes}
+ORDER BY y.id
+LIMIT {EVIDENCE_ROWS}
+"""
+
+
+# Each window's first ratings this month and in the months before (`current` 1 / 0).
+WINDOW_FIVE_STAR = f"""
+SELECT r.window_no AS window_no,
+       CASE WHEN e.received_at >= {{}} THEN 1 ELSE 0 END AS current,
+       COUNT(*) AS ratings, SUM(CASE WHEN e.level = 5 THEN 1 ELSE 0 END) AS five
+FROM evaluation e JOIN service_record r ON r.id = e.service_record
+WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.assess_number = 1
+  AND r.window_no <> ''
+GROUP BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class FlagQuery:
+    """What the flag queries need besides the month: rules, zone, the history's first instant."""
+
+    rules: FlagRules
+    timezone: str
+    offset_minutes: int  # the zone's offset at the month's start (SQLite's local clock)
+    history_start: datetime
+
+
 @dataclass
 class RawReport:
     """What the database said about one month, grouped; the input of `frames.build`."""
@@ -220,6 +390,14 @@ class RawReport:
     trend_ratings: Rows = field(default_factory=list)
     trend_records: Rows = field(default_factory=list)
     trend_tickets: Rows = field(default_factory=list)
+    bad_comments: Rows = field(default_factory=list)
+    devices: Rows = field(default_factory=list)
+    device_bursts: Rows = field(default_factory=list)
+    phone_bursts: Rows = field(default_factory=list)
+    staff_own_phone: Rows = field(default_factory=list)
+    closed_hours: Rows = field(default_factory=list)
+    window_five_star: Rows = field(default_factory=list)
+    identical_runs: Rows = field(default_factory=list)
 
 
 async def _raw(sql: str, *params: Any) -> Rows:
@@ -235,6 +413,8 @@ async def fetch(
     is_sqlite: bool,
     progress: Progress | None = None,
     previous: tuple[datetime, datetime] | None = None,
+    flags: FlagQuery | None = None,
+    with_comments: bool = True,
 ) -> RawReport:
     """Run the month's queries; on PostgreSQL they run side by side on the pool's connections.
 
@@ -267,6 +447,24 @@ async def fetch(
         "closed_tickets": _raw(CLOSED_TICKETS, start, end),
         "forwarding": _raw(_forwarding(is_sqlite), start, end),
     }
+    if with_comments:  # else the caller fetches them itself (`bad_comments`), to segment early
+        jobs["bad_comments"] = bad_comments(start, end)
+    if flags is not None:
+        rules = flags.rules
+        zone: tuple[str, ...] = (
+            (f"{flags.offset_minutes:+d} minutes",) * 2 if is_sqlite else (flags.timezone,) * 2
+        )
+        jobs.update(
+            {
+                "devices": _raw(DEVICES),
+                "device_bursts": _raw(device_bursts(rules, is_sqlite), start, end),
+                "phone_bursts": _raw(phone_bursts(rules, is_sqlite), start, end, start, end),
+                "staff_own_phone": _raw(STAFF_OWN_PHONE, start, end),
+                "closed_hours": _raw(closed_hours(rules, is_sqlite), *zone, start, end),
+                "window_five_star": _raw(WINDOW_FIVE_STAR, start, flags.history_start, end),
+                "identical_runs": _raw(identical_runs(rules, is_sqlite), start, end),
+            }
+        )
     if n_earlier:
         inner = earlier[1:]  # the upper bound of each earlier month, in order
         window = (earlier[0], earlier[-1])
@@ -283,6 +481,10 @@ async def fetch(
     return raw
 
 
-def query_count(trend: bool = True) -> int:
+def bad_comments(start: datetime, end: datetime) -> Awaitable[Rows]:
+    return _raw(BAD_COMMENTS, start, end)
+
+
+def query_count(trend: bool = True, flags: bool = True) -> int:
     """How many queries `fetch` runs: the progress bar's length."""
-    return 13 + (3 if trend else 0)
+    return 14 + (3 if trend else 0) + (7 if flags else 0)

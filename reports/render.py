@@ -232,6 +232,36 @@ def _forwarding(frames: ReportFrames) -> str:
     return _table(pd.DataFrame(rows, columns=["项目", "数值"]))
 
 
+def _themes(frames: ReportFrames) -> str:
+    """Bad-review themes per department: themes from the domain list and counts, no text."""
+    rows = [
+        {
+            "部门": row["department"],
+            "有文字的差评": row["comments"],
+            "主要主题（条数）": "、".join(f"{t['theme']}（{t['comments']}）" for t in row["themes"])
+            or "—",
+        }
+        for row in frames.themes.public
+    ]
+    if not rows:
+        return ""
+    return _table(pd.DataFrame(rows, columns=["部门", "有文字的差评", "主要主题（条数）"]))
+
+
+def _integrity(frames: ReportFrames) -> str:
+    """How many integrity flags of each kind were raised: counts and rules, no evidence."""
+    rows = [
+        {
+            "类型": row["kind_text"],
+            "标记数": row["flags"],
+            "涉及评价": row["ratings"],
+            "规则": row["rule"],
+        }
+        for row in frames.flag_counts
+    ]
+    return _table(pd.DataFrame(rows, columns=["类型", "标记数", "涉及评价", "规则"]))
+
+
 def page(
     frames: ReportFrames,
     charts: list[Chart],
@@ -286,6 +316,9 @@ def page(
             for c in charts
         ],
         breakdowns=_breakdowns(frames),
+        themes=_themes(frames),
+        integrity=_integrity(frames),
+        flag_total=sum(int(row["flags"]) for row in frames.flag_counts),
         forwarding=_forwarding(frames),
         earlier=earlier,
         definitions=definitions,

@@ -19,14 +19,14 @@ from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import NotFound
 from evaluation_service.kernel.settings import Settings
 from evaluation_service.kernel.workdays import WorkCalendar
-from reports import figures, frames, queries, render
-from reports.model import TREND_MONTHS, ReportMonth, ReportOptions
+from reports import figures, frames, queries, render, themes
+from reports.model import TREND_MONTHS, FlagRules, ReportMonth, ReportOptions
 from reports.tables import ReportVersion
 
 Progress = Callable[[str], None]
 
-# Steps after the queries, for the progress bar: frames, figures, page, archive.
-LATER_STEPS = ("frames", "figures", "page", "archive")
+# Steps after the queries, for the progress bar: themes, frames, figures, page, archive.
+LATER_STEPS = ("themes", "frames", "figures", "page", "archive")
 
 
 def options_from(settings: Settings) -> ReportOptions:
@@ -35,6 +35,18 @@ def options_from(settings: Settings) -> ReportOptions:
         show_staff_numbers=settings.report_show_staff_numbers,
         timezone=settings.timezone,
         limits=settings.step_days,
+        flags=FlagRules(
+            device_burst_count=settings.flag_device_burst_count,
+            device_burst_gap_seconds=settings.flag_device_burst_gap_seconds,
+            phone_burst_count=settings.flag_phone_burst_count,
+            phone_burst_gap_seconds=settings.flag_phone_burst_gap_seconds,
+            hall_hours=settings.hall_hours,
+            closed_hours_min_ratings=settings.flag_closed_hours_min_ratings,
+            jump_points=settings.flag_jump_points,
+            jump_min_ratings=settings.flag_jump_min_ratings,
+            jump_history_months=settings.flag_jump_history_months,
+            run_length=settings.flag_run_length,
+        ),
     )
 
 
@@ -69,6 +81,11 @@ def build_page(
     data["version"] = version
     html = render.page(report_frames, figures.build(report_frames), version, earlier)
     return dump_metrics(data), html
+
+
+def build_restricted(report_frames: frames.ReportFrames, version: int) -> str:
+    """The supervisors' part of a version (flags with evidence, example comments), as JSON."""
+    return dump_metrics({**frames.restricted(report_frames), "version": version})
 
 
 @dataclass
@@ -133,18 +150,45 @@ class Reports:
     ) -> frames.ReportFrames:
         """Query and shape one month; nothing is stored."""
         trend = month.trend(TREND_MONTHS)
-        trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [month.bounds(self.zone)[1]]
-        raw = await queries.fetch(
-            month,
-            month.bounds(self.zone),
-            trend_bounds,
-            as_of,
-            self.db.is_sqlite,
-            progress,
-            previous=month.shifted(-1).bounds(self.zone),
+        start, end = month.bounds(self.zone)
+        trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [end]
+        rules = self.options.flags
+        offset = start.astimezone(self.zone).utcoffset()
+        flag_query = queries.FlagQuery(
+            rules=rules,
+            timezone=self.options.timezone,
+            offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
+            history_start=month.shifted(-rules.jump_history_months).bounds(self.zone)[0],
+        )
+
+        async def segmented() -> themes.Themes:
+            # jieba works while the database answers the other queries.
+            rows = await queries.bad_comments(start, end)
+            if progress is not None:
+                progress("bad_comments")
+            found = await asyncio.to_thread(themes.segment_themes, rows)
+            if progress is not None:
+                progress("themes")
+            return found
+
+        raw, found_themes = await asyncio.gather(
+            queries.fetch(
+                month,
+                (start, end),
+                trend_bounds,
+                as_of,
+                self.db.is_sqlite,
+                progress,
+                previous=month.shifted(-1).bounds(self.zone),
+                flags=flag_query,
+                with_comments=False,
+            ),
+            segmented(),
         )
         # The CPU-bound steps run off the event loop, so a web process keeps answering meanwhile.
-        shaped = await asyncio.to_thread(frames.build, raw, self.options, self.calendar)
+        shaped = await asyncio.to_thread(
+            frames.build, raw, self.options, self.calendar, found_themes
+        )
         if progress is not None:
             progress("frames")
         return shaped
@@ -174,6 +218,7 @@ class Reports:
                             content_hash=digest,
                             metrics=metrics_json,
                             html=html,
+                            restricted=build_restricted(shaped, version),
                         )
                     )
             except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
@@ -248,6 +293,19 @@ class Reports:
     async def metrics(self, month: ReportMonth, version: int | None = None) -> dict[str, Any]:
         row = await self._stored(month, version, ReportVersion.metrics)
         data: dict[str, Any] = json.loads(row["metrics"])
+        data["content_hash"] = row["content_hash"]
+        return data
+
+    async def restricted(self, month: ReportMonth, version: int | None = None) -> dict[str, Any]:
+        """The supervisors' part of a version: integrity flags with evidence, example comments.
+        Empty lists for a version archived before it existed."""
+        row = await self._stored(month, version, ReportVersion.restricted)
+        data: dict[str, Any] = json.loads(row["restricted"] or "{}")
+        data.setdefault("flags", [])
+        data.setdefault("themes", [])
+        data.setdefault("flag_counts", [])
+        data.setdefault("rules", {})
+        data["version"] = row["version"]
         data["content_hash"] = row["content_hash"]
         return data
 

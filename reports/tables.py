@@ -20,6 +20,9 @@ class ReportVersion(Table, tablename="report_version"):
     content_hash = Varchar(length=64)  # SHA-256 of the metrics JSON and the page, as stored
     metrics = Text()  # JSON, exactly as hashed
     html = Text()  # the self-contained page, exactly as hashed
+    # JSON for supervisors only, archived with the version but outside its content hash (what
+    # deputies are shown): the integrity flags with their evidence, example bad-review comments.
+    restricted = Text(default="")
 
 
 TABLES: list[type[Table]] = [ReportVersion]

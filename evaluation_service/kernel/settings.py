@@ -92,6 +92,48 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+# Integrity flags of the monthly report (issue 11): thresholds, all documented in operations.md.
+_REPORT_FLAG_INTS = {
+    "flag_device_burst_count": ("8", 2),
+    "flag_device_burst_gap_seconds": ("60", 1),
+    "flag_phone_burst_count": ("4", 2),
+    "flag_phone_burst_gap_seconds": ("600", 1),
+    "flag_closed_hours_min_ratings": ("3", 1),
+    "flag_jump_min_ratings": ("30", 1),
+    "flag_jump_history_months": ("3", 1),
+    "flag_run_length": ("30", 2),
+}
+
+
+def _hall_hours(raw: str, name: str) -> tuple[int, int]:
+    """`08:30-17:30`: the hall's opening hours on the county's clock, as minutes of the day."""
+    try:
+        opens, closes = (part.strip() for part in raw.split("-"))
+        minutes = []
+        for part in (opens, closes):
+            hours, mins = part.split(":")
+            if not (0 <= int(hours) <= 24 and 0 <= int(mins) < 60):
+                raise ValueError
+            minutes.append(int(hours) * 60 + int(mins))
+    except ValueError:
+        raise SettingsError(f"{name} must be HH:MM-HH:MM, got {raw!r}") from None
+    if not minutes[0] < minutes[1] <= 24 * 60:
+        raise SettingsError(f"{name} must open before it closes, got {raw!r}")
+    return minutes[0], minutes[1]
+
+
+def _report_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        name: _int(env.get(name.upper(), default), name.upper(), minimum)
+        for name, (default, minimum) in _REPORT_FLAG_INTS.items()
+    }
+    values["flag_jump_points"] = _float(env.get("FLAG_JUMP_POINTS", "25"), "FLAG_JUMP_POINTS", 1)
+    values["hall_hours"] = _hall_hours(
+        env.get("HALL_OPENING_HOURS", "08:30-17:30"), "HALL_OPENING_HOURS"
+    )
+    return values
+
+
 def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:
     value = raw.strip()
     if value not in allowed:
@@ -232,6 +274,18 @@ class Settings:
     relay_interval_seconds: float = 0.2
     # Monthly reports (issue 5): whether staff appear by staff number in the deputies' report.
     report_show_staff_numbers: bool = True
+    # The hall's opening hours (minutes of the day, county clock) and the integrity flags'
+    # thresholds (docs/operations.md, "Integrity flags").
+    hall_hours: tuple[int, int] = (8 * 60 + 30, 17 * 60 + 30)
+    flag_device_burst_count: int = 8
+    flag_device_burst_gap_seconds: int = 60
+    flag_phone_burst_count: int = 4
+    flag_phone_burst_gap_seconds: int = 600
+    flag_closed_hours_min_ratings: int = 3
+    flag_jump_points: float = 25.0
+    flag_jump_min_ratings: int = 30
+    flag_jump_history_months: int = 3
+    flag_run_length: int = 30
     # Embedded broker only: whether the web process also runs the schedules (deadline sweep, monthly
     # report, daily reconciliation). From the environment it defaults to true, so `make run` has
     # them; the dataclass default is false so an app built in a test does not generate a report or
@@ -281,6 +335,7 @@ class Settings:
             scheduler_enabled=_bool(env.get("SCHEDULER_ENABLED", "true"), "SCHEDULER_ENABLED"),
             **_rectification_settings(env),
             **_forwarding_settings(env),
+            **_report_settings(env),
         )
         settings.validate()
         return settings
