@@ -14,17 +14,20 @@ from typing import Any
 
 from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from evaluation_service.identity.api import requires
 from evaluation_service.identity.model import Role
 from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
 from evaluation_service.kernel.errors import DomainError, Forbidden
+from evaluation_service.kernel.schemas import Version
 from reports.model import ReportMonth, previous_month
 from reports.service import GenerationJobs, Reports
 
-TEMPLATE = (Path(__file__).parent / "templates" / "staff_reports.html").read_text(encoding="utf-8")
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = (TEMPLATES / "staff_reports.html").read_text(encoding="utf-8")
+INTEGRITY_TEMPLATE = (TEMPLATES / "staff_integrity.html").read_text(encoding="utf-8")
 
 # Monthly reports carry no personal data; liaisons and admins have other pages.
 REPORT_READERS = requires(
@@ -40,6 +43,15 @@ GENERATORS = requires(
     Role.supervisor,
     refusal=Forbidden(
         "generate_forbidden", "只有监督员可以生成月度报告。", "only supervisors generate reports"
+    ),
+)
+# Integrity evidence names devices, times and rating ids, and themes quote citizens' comments.
+SUPERVISORS_ONLY = requires(
+    Role.supervisor,
+    refusal=Forbidden(
+        "integrity_forbidden",
+        "评价真实性核查的证据明细和差评原文仅向监督员开放；月度报告中可查看各类标记的数量和差评主题。",
+        "integrity evidence and comments are for supervisors only",
     ),
 )
 JOBS = GenerationJobs()
@@ -92,9 +104,30 @@ async def generate(request: Request[Any, Any, Any], reports: NamedDependency[Rep
     return Redirect("/reports#generate", status_code=303)
 
 
+@get("/reports/{month:str}/integrity", guards=[SUPERVISORS_ONLY], dependencies=VIEWER)
+async def integrity_page(
+    request: Request[Any, Any, Any],
+    reports: NamedDependency[Reports],
+    viewer: NamedDependency[Viewer],
+    month: FromPath[str],
+    version: Version = None,
+) -> Template:
+    parsed = ReportMonth.parse(month)
+    data = await reports.restricted(parsed, version)
+    page = staff_page(
+        request,
+        "staff/_layout.html",
+        viewer,
+        month=str(parsed),
+        month_text=parsed.text,
+        data=data,
+    )
+    return Template(template_str=INTEGRITY_TEMPLATE, context=page.context)
+
+
 REPORT_PAGES = Router(
     path="/",
-    route_handlers=[reports_index, open_month, generate],
+    route_handlers=[reports_index, open_month, generate, integrity_page],
     exception_handlers={DomainError: staff_error_page},
     include_in_schema=False,
 )
