@@ -21,7 +21,7 @@ from evaluation_service.kernel.settings import Settings
 from evaluation_service.kernel.workdays import WorkCalendar
 from reports import figures, frames, queries, render, themes
 from reports.model import TREND_MONTHS, FlagRules, ReportMonth, ReportOptions
-from reports.tables import ReportVersion
+from reports.tables import ReportJob, ReportVersion
 
 Progress = Callable[[str], None]
 
@@ -90,45 +90,91 @@ def build_restricted(report_frames: frames.ReportFrames, version: int) -> str:
 
 @dataclass
 class GenerationJob:
-    """One generation started from the page: how far it got, and how it ended."""
+    """One generation started from the page, as any web process reads it from the database."""
 
+    id: int
     month: str
     total: int
     done: int = 0
-    state: str = "running"  # running | done | failed
+    state: str = "running"  # running | done | failed | interrupted (its process stopped)
     version: int | None = None
     error: str = ""
+
+
+class _Counter:
+    """The progress callback of a running generation: counted in memory, flushed by `run`."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
 
     def step(self, _name: str) -> None:
         self.done = min(self.total, self.done + 1)
 
 
 class GenerationJobs:
-    """The web process's generations of the last hour or so, newest first (kept in memory)."""
+    """Generations started from the page, in the `report_job` table: the process that runs one
+    writes its progress there every `FLUSH_SECONDS`, so the page's poll may land on any process.
+    A running job whose heartbeat is older than `STALE_SECONDS` lost its process."""
 
     KEEP = 10
+    FLUSH_SECONDS = 0.5
+    STALE_SECONDS = 120.0
 
-    def __init__(self) -> None:
-        self.jobs: list[GenerationJob] = []
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    def start(self, month: str, total: int) -> GenerationJob:
-        job = GenerationJob(month, total)
-        self.jobs = [job, *self.jobs][: self.KEEP]
-        return job
+    async def start(self, month: str, total: int) -> tuple[int, _Counter]:
+        async with self.db.write():
+            rows = await ReportJob.insert(ReportJob(month=month, total=total)).returning(
+                ReportJob.id
+            )
+        return int(rows[0]["id"]), _Counter(total)
 
-    async def run(self, job: GenerationJob, work: Awaitable[VersionInfo]) -> None:
+    async def _save(self, job_id: int, **values: Any) -> None:
+        values["heartbeat_at"] = datetime.now(UTC)
+        async with self.db.write():
+            await ReportJob.update(
+                {getattr(ReportJob, name): value for name, value in values.items()}
+            ).where(ReportJob.id == job_id)
+
+    async def run(self, job_id: int, counter: _Counter, work: Awaitable[VersionInfo]) -> None:
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.FLUSH_SECONDS)
+                await self._save(job_id, done=counter.done)
+
+        beating = asyncio.create_task(heartbeat())
         try:
             info = await work
         except Exception as error:  # shown on the page; the archive is unchanged
-            job.state, job.error = "failed", f"{type(error).__name__} {error}"
+            beating.cancel()
+            await self._save(
+                job_id, state="failed", done=counter.done, error=f"{type(error).__name__} {error}"
+            )
             return
-        job.state, job.version, job.done = "done", info.version, job.total
+        beating.cancel()
+        await self._save(job_id, state="done", done=counter.total, version=info.version)
 
-    def recent(self) -> list[GenerationJob]:
-        return list(self.jobs)
-
-    def running(self) -> bool:
-        return any(job.state == "running" for job in self.jobs)
+    async def recent(self, now: datetime) -> list[GenerationJob]:
+        rows = await ReportJob.select().order_by(ReportJob.id, ascending=False).limit(self.KEEP)
+        jobs = []
+        for row in rows:
+            state = row["state"]
+            beat = as_utc(row["heartbeat_at"])
+            if state == "running" and (now - beat).total_seconds() > self.STALE_SECONDS:
+                state = "interrupted"
+            jobs.append(
+                GenerationJob(
+                    id=row["id"],
+                    month=row["month"],
+                    total=row["total"],
+                    done=row["done"],
+                    state=state,
+                    version=row["version"],
+                    error=row["error"],
+                )
+            )
+        return jobs
 
 
 class Reports:
@@ -137,6 +183,7 @@ class Reports:
         self.options = options
         self.calendar = calendar
         self.zone = ZoneInfo(options.timezone)
+        self.jobs = GenerationJobs(db)
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, calendar: WorkCalendar) -> Reports:

@@ -25,4 +25,21 @@ class ReportVersion(Table, tablename="report_version"):
     restricted = Text(default="")
 
 
-TABLES: list[type[Table]] = [ReportVersion]
+class ReportJob(Table, tablename="report_job"):
+    """A generation started from the page, in the database so that any web process can answer the
+    progress poll (a browser's next request may land on another process). The process running it
+    writes `done` and `heartbeat_at` as it goes; a running job whose heartbeat stopped (its process
+    died) is shown as interrupted."""
+
+    id: Serial
+    month = Varchar(length=7)
+    total = Integer(default=0)
+    done = Integer(default=0)
+    state = Varchar(length=10, default="running")  # running | done | failed
+    version = Integer(null=True, default=None)
+    error = Text(default="")
+    started_at = Timestamptz(default=TimestamptzNow())
+    heartbeat_at = Timestamptz(default=TimestamptzNow())
+
+
+TABLES: list[type[Table]] = [ReportVersion, ReportJob]

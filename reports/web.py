@@ -1,7 +1,8 @@
 """Staff pages of reports inside the staff frame: the archive, the month picker, generation.
 
 Generation runs as a background task of the web process (the same `Reports.generate` the schedule
-and the command line use); its progress lives in `GenerationJobs`, polled by the page.
+and the command line use); its progress is written to the database (`GenerationJobs`), so the
+page's poll is answered by whichever web process it reaches.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, st
 from evaluation_service.kernel.errors import DomainError, Forbidden
 from evaluation_service.kernel.schemas import Version
 from reports.model import ReportMonth, previous_month
-from reports.service import GenerationJobs, Reports
+from reports.service import Reports
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = (TEMPLATES / "staff_reports.html").read_text(encoding="utf-8")
@@ -54,7 +55,6 @@ SUPERVISORS_ONLY = requires(
         "integrity evidence and comments are for supervisors only",
     ),
 )
-JOBS = GenerationJobs()
 _TASKS: set[asyncio.Task[Any]] = set()  # held so a running generation is not collected
 
 
@@ -72,6 +72,9 @@ async def reports_index(
     viewer: NamedDependency[Viewer],
 ) -> Template:
     versions = await reports.list_versions()
+    jobs = (
+        await reports.jobs.recent(datetime.now(UTC)) if viewer.actor.role == Role.supervisor else []
+    )
     page = staff_page(
         request,
         "staff/_layout.html",
@@ -80,8 +83,8 @@ async def reports_index(
         latest=versions[0].month if versions else None,
         can_generate=viewer.actor.role == Role.supervisor,
         default_month=str(previous_month(datetime.now(reports.zone).date())),
-        jobs=JOBS.recent(),
-        running=JOBS.running(),
+        jobs=jobs,
+        running=any(job.state == "running" for job in jobs),
     )
     return Template(template_str=TEMPLATE, context=page.context)
 
@@ -95,9 +98,11 @@ async def open_month(month: FromQuery[str]) -> Redirect:
 async def generate(request: Request[Any, Any, Any], reports: NamedDependency[Reports]) -> Redirect:
     form = await request.form()
     month = ReportMonth.parse(str(form.get("month") or ""))
-    job = JOBS.start(str(month), reports.step_count())
+    job_id, counter = await reports.jobs.start(str(month), reports.step_count())
     task = asyncio.create_task(
-        JOBS.run(job, reports.generate(month, datetime.now(UTC), progress=job.step))
+        reports.jobs.run(
+            job_id, counter, reports.generate(month, datetime.now(UTC), progress=counter.step)
+        )
     )
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)

@@ -7,6 +7,7 @@ stays readable.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -458,3 +459,43 @@ async def test_supervisors_read_every_flag_with_its_evidence_and_the_examples(
     assert 'action="/logout"' in page.text
     assert (await http.get("/reports/2026-13/integrity", headers=supervisor)).status_code == 422
     assert (await http.get("/reports/2026-08/integrity", headers=supervisor)).status_code == 404
+
+
+async def test_a_generation_started_on_one_web_process_is_followed_from_another(
+    http: httpx.AsyncClient,
+    integrity_url: str,
+    seeded: tuple[Database, Month],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The progress lives in the database: a poll that lands on another process sees it."""
+    with bound_to(seeded[0]):
+        other = create_app(settings_for(integrity_url, tmp_path_factory.mktemp("integrity-b")))
+    other_db: Database = other.state.services.db
+    await other_db.start()
+    try:
+        supervisor = await session(http, "supervisor")
+        form = await http.get("/reports", headers=supervisor)
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        csrf = form.cookies.get("hcp_csrf") or http.cookies["hcp_csrf"]
+        posted = await http.post(
+            "/reports/generate",
+            headers={"Cookie": f"{supervisor['Cookie']}; hcp_csrf={csrf}"},
+            data={"month": "2026-09", "_csrf_token": token.group(1)},
+        )
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b") as elsewhere:
+            seen: list[str] = []
+            for _ in range(400):  # until the job is no longer running, as the page's refresh does
+                with bound_to(other_db):
+                    listing = await elsewhere.get("/reports", headers=supervisor)
+                seen.append(re.findall(r'data-state="(\w+)"', listing.text)[0])
+                if seen[-1] != "running":
+                    break
+                await asyncio.sleep(0.05)
+
+        assert posted.status_code == 303
+        assert seen[-1] == "done"
+        assert '已生成第1版，<a href="/reports/2026-09?version=1">' in listing.text
+    finally:
+        await other_db.close()
