@@ -96,6 +96,69 @@ def self_contained(html: str) -> str:
     return html
 
 
+@dataclass(frozen=True)
+class FramedParts:
+    """An archived page taken apart to be shown inside the staff frame (`framed`)."""
+
+    title: str
+    style: str  # its stylesheet, every rule scoped under `.report-body`
+    body: str  # what was between <body> and </body>, unchanged
+
+
+SCOPE = ".report-body"
+
+
+def _scoped(css: str) -> str:
+    """Each rule of a plain stylesheet (rules, @media and @page blocks) limited to the report's
+    box, so the archived page's `body`, `h1`, `table` rules do not restyle the staff frame."""
+    out: list[str] = []
+    i = 0
+    while i < len(css):
+        brace = css.find("{", i)
+        if brace < 0:
+            break
+        head = css[i:brace].strip()
+        depth, j = 1, brace + 1
+        while j < len(css) and depth:
+            depth += {"{": 1, "}": -1}.get(css[j], 0)
+            j += 1
+        inner = css[brace + 1 : j - 1]
+        if head.startswith("@media"):
+            out.append(f"{head} {{ {_scoped(inner)} }}")
+        elif head.startswith("@"):
+            out.append(f"{head} {{{inner}}}")
+        else:
+            selectors = []
+            for selector in head.split(","):
+                selector = selector.strip()
+                if selector in ("body", "html"):
+                    selectors.append(SCOPE)
+                else:
+                    selectors.append(f"{SCOPE} {selector}")
+            out.append(f"{', '.join(selectors)} {{{inner}}}")
+        i = j
+    return "\n".join(out)
+
+
+def framed(html: str) -> FramedParts:
+    """The archived page's title, scoped stylesheet and body: its content shown as it is, inside
+    the site's own frame; the archived document itself is served unchanged elsewhere."""
+
+    def between(start: str, end: str) -> str:
+        a = html.find(start)
+        if a < 0:
+            return ""
+        a = html.find(">", a) + 1
+        b = html.find(end, a)
+        return html[a:b] if b >= 0 else ""
+
+    return FramedParts(
+        title=between("<title", "</title>"),
+        style=_scoped(between("<style", "</style>")),
+        body=between("<body", "</body>"),
+    )
+
+
 def _inline(text: str) -> str:
     return text.replace("</script", "<\\/script")
 

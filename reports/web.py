@@ -23,12 +23,14 @@ from evaluation_service.identity.model import Role
 from evaluation_service.identity.web import VIEWER, Viewer, staff_error_page, staff_page
 from evaluation_service.kernel.errors import DomainError, Forbidden
 from evaluation_service.kernel.schemas import Version
+from reports import render
 from reports.model import ReportMonth, previous_month
 from reports.service import Reports
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = (TEMPLATES / "staff_reports.html").read_text(encoding="utf-8")
 INTEGRITY_TEMPLATE = (TEMPLATES / "staff_integrity.html").read_text(encoding="utf-8")
+MONTH_TEMPLATE = (TEMPLATES / "staff_month.html").read_text(encoding="utf-8")
 
 # Monthly reports carry no personal data; liaisons and admins have other pages.
 REPORT_READERS = requires(
@@ -109,6 +111,39 @@ async def generate(request: Request[Any, Any, Any], reports: NamedDependency[Rep
     return Redirect("/reports#generate", status_code=303)
 
 
+@get("/reports/{month:str}", guards=[REPORT_READERS], dependencies=VIEWER)
+async def month_page(
+    request: Request[Any, Any, Any],
+    reports: NamedDependency[Reports],
+    viewer: NamedDependency[Viewer],
+    month: FromPath[str],
+    version: Version = None,
+) -> Template:
+    """A generated month inside the staff frame (header, who is logged in, logout): the archived
+    page's content as it is, with links to the archived document and its checksum."""
+    parsed = ReportMonth.parse(month)
+    html, number, digest = await reports.page(parsed, version)
+    page = staff_page(
+        request,
+        "staff/_layout.html",
+        _nav(viewer),
+        month=str(parsed),
+        version=number,
+        content_hash=digest,
+        report=render.framed(html),
+        supervisor=viewer.actor.role == Role.supervisor,
+    )
+    return Template(
+        template_str=MONTH_TEMPLATE,
+        context=page.context,
+        headers={
+            "X-Report-Version": str(number),
+            "X-Content-SHA256": digest,
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 @get("/reports/{month:str}/integrity", guards=[SUPERVISORS_ONLY], dependencies=VIEWER)
 async def integrity_page(
     request: Request[Any, Any, Any],
@@ -132,7 +167,7 @@ async def integrity_page(
 
 REPORT_PAGES = Router(
     path="/",
-    route_handlers=[reports_index, open_month, generate, integrity_page],
+    route_handlers=[reports_index, open_month, generate, month_page, integrity_page],
     exception_handlers={DomainError: staff_error_page},
     include_in_schema=False,
 )
