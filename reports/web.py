@@ -108,7 +108,9 @@ async def generate(request: Request[Any, Any, Any], reports: NamedDependency[Rep
     )
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
-    return Redirect("/reports#generate", status_code=303)
+    # No fragment: Chromium treats a refresh of a URL with a fragment as a move within the page
+    # and never reloads it, so the progress froze at its first figure (the reported stall).
+    return Redirect("/reports", status_code=303)
 
 
 @get("/reports/{month:str}", guards=[REPORT_READERS], dependencies=VIEWER)
