@@ -73,10 +73,8 @@ def _local(value: Any, zone: ZoneInfo) -> str:
 
 
 def _place(key: str, devices: dict[int, str]) -> str:
-    kind, _, value = key.partition(":")
-    if kind == "d" and value.isdigit():
-        return f"设备 {devices.get(int(value), value)}"
-    return f"窗口 {value}"
+    """A hall rating's place: its device (the queries' key is the device's row id)."""
+    return f"设备 {devices.get(int(key), key)}" if key.isdigit() else f"设备 {key}"
 
 
 def _flag(
@@ -195,7 +193,7 @@ def flags(raw: RawReport, rules: FlagRules, zone: ZoneInfo) -> list[dict[str, An
             )
         )
 
-    found += _jumps(raw.window_five_star, rules)
+    found += _jumps(raw.ratings_by_window_staff, raw.window_history, rules)
     found += _islands(
         "identical_run",
         raw.identical_runs,
@@ -206,13 +204,21 @@ def flags(raw: RawReport, rules: FlagRules, zone: ZoneInfo) -> list[dict[str, An
     return found
 
 
-def _jumps(rows: Rows, rules: FlagRules) -> list[dict[str, Any]]:
+def _jumps(this_month: Rows, history: Rows, rules: FlagRules) -> list[dict[str, Any]]:
+    """`this_month`: the month's ratings by window, staff, level and assess number (the report's
+    own query); `history`: (window_no, ratings, five) rows of the earlier months."""
     counts: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
-    for row in rows:
-        counts[str(row["window_no"])][int(row["current"])] = (
-            int(row["ratings"]),
-            int(row["five"] or 0),
-        )
+
+    def add(window: str, period: int, ratings: int, five: int) -> None:
+        n, f = counts[window].get(period, (0, 0))
+        counts[window][period] = (n + ratings, f + five)
+
+    for row in this_month:
+        if str(row["window_no"]) and int(row["assess"]) == 1:
+            n = int(row["ratings"])
+            add(str(row["window_no"]), 1, n, n if int(row["level"]) == 5 else 0)
+    for row in history:
+        add(str(row["window_no"]), 0, int(row["ratings"]), int(row["five"] or 0))
     out = []
     for window, by_period in sorted(counts.items()):
         now_n, now_five = by_period.get(1, (0, 0))

@@ -207,11 +207,10 @@ WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {bad
 
 DEVICES = "SELECT id, device_id, name FROM device"
 
-# Where a hall rating was given: its device, or for a window rating without one, the window.
-_HALL_KEY = (
-    "CASE WHEN e.device IS NULL THEN 'w:' || r.window_no ELSE 'd:' || CAST(e.device AS TEXT) END"
-)
-_HALL = "(e.device IS NOT NULL OR (e.channel IN ('window', 'kiosk') AND r.window_no <> ''))"
+# Hall ratings are the ones given at a device (window evaluators and kiosks authenticate with
+# their key, so every window or kiosk rating names its device): flags about the hall need no join.
+_HALL_KEY = "e.device"  # an integer: sorting by it is cheap, unlike text under a collation
+_HALL = "e.device IS NOT NULL"
 EVIDENCE_ROWS = 2000  # rows of evidence a flag query answers at most; the counts stay exact
 
 
@@ -236,19 +235,23 @@ WITH s AS ({inner}),
 g AS (
     SELECT s.*, CASE WHEN {fresh} THEN 1 ELSE 0 END AS fresh
     FROM (SELECT s.*, LAG(s.at_s) OVER w AS prev_at, LAG(s.level) OVER w AS prev_level
-          FROM s WINDOW w AS (PARTITION BY s.k ORDER BY s.at_s, s.id)) s
+          FROM s WINDOW w AS (PARTITION BY s.k ORDER BY s.received_at, s.id)) s
 ),
 x AS (
-    SELECT g.*, SUM(g.fresh) OVER (PARTITION BY g.k ORDER BY g.at_s, g.id
+    SELECT g.*, SUM(g.fresh) OVER (PARTITION BY g.k ORDER BY g.received_at, g.id
                                    ROWS UNBOUNDED PRECEDING) AS island
     FROM g
+),
+-- The islands long enough first, so that only their rows are gathered into id lists.
+big AS (
+    SELECT x.k AS k, x.island AS island FROM x GROUP BY x.k, x.island
+    HAVING COUNT(*) >= {int(minimum)}
 )
 SELECT x.k AS k, x.island AS island, MIN(x.level) AS level, COUNT(*) AS ratings,
        MIN(x.received_at) AS first_at, MAX(x.received_at) AS last_at, {_ids(is_sqlite)} AS ids
        {extra}
-FROM x
+FROM x JOIN big ON big.k = x.k AND big.island = x.island
 GROUP BY x.k, x.island
-HAVING COUNT(*) >= {int(minimum)}
 ORDER BY COUNT(*) DESC
 LIMIT {EVIDENCE_ROWS}
 """
@@ -259,13 +262,13 @@ def _hall_ratings(is_sqlite: bool, five_only: bool) -> str:
     return f"""
 SELECT e.id AS id, {_HALL_KEY} AS k, e.level AS level, e.received_at AS received_at,
        {_epoch(is_sqlite, "e.received_at")} AS at_s
-FROM evaluation e JOIN service_record r ON r.id = e.service_record
+FROM evaluation e
 WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {_HALL} {level}
 """
 
 
 def device_bursts(rules: FlagRules, is_sqlite: bool) -> str:
-    """5-star ratings at one device (or window), each soon after the one before."""
+    """5-star ratings at one device, each soon after the one before."""
     gap = f"s.prev_at IS NULL OR s.at_s - s.prev_at > {int(rules.device_burst_gap_seconds)}"
     return _islands(
         _hall_ratings(is_sqlite, five_only=True), gap, rules.device_burst_count, is_sqlite
@@ -273,7 +276,7 @@ def device_bursts(rules: FlagRules, is_sqlite: bool) -> str:
 
 
 def identical_runs(rules: FlagRules, is_sqlite: bool) -> str:
-    """The same level given many times in a row at one device (or window)."""
+    """The same level given many times in a row at one device."""
     fresh = "s.prev_level IS NULL OR s.level <> s.prev_level"
     return _islands(_hall_ratings(is_sqlite, five_only=False), fresh, rules.run_length, is_sqlite)
 
@@ -283,17 +286,15 @@ def phone_bursts(rules: FlagRules, is_sqlite: bool) -> str:
     transactions. Only phones with enough 5-star ratings in the month reach the window pass."""
     n = int(rules.phone_burst_count)
     inner = f"""
-SELECT e.id AS id, t.applicant_phone AS k, e.level AS level, e.received_at AS received_at,
-       {_epoch(is_sqlite, "e.received_at")} AS at_s, t.id AS txn
-FROM evaluation e {_JOIN_RECORD}
-WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.level = 5
-  AND t.applicant_phone IN (
-      SELECT t2.applicant_phone FROM evaluation e2
-      JOIN service_record r2 ON r2.id = e2.service_record
-      JOIN service_transaction t2 ON t2.id = r2.service_transaction
-      WHERE e2.received_at >= {{}} AND e2.received_at < {{}} AND NOT e2.is_default
-        AND e2.level = 5 AND t2.applicant_phone <> ''
-      GROUP BY t2.applicant_phone HAVING COUNT(*) >= {n})
+WITH p AS (
+    SELECT e.id AS id, t.applicant_phone AS k, e.level AS level, e.received_at AS received_at,
+           {_epoch(is_sqlite, "e.received_at")} AS at_s, t.id AS txn
+    FROM evaluation e {_JOIN_RECORD}
+    WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.level = 5
+      AND t.applicant_phone <> ''
+),
+suspects AS (SELECT p.k AS k FROM p GROUP BY p.k HAVING COUNT(*) >= {n})
+SELECT p.* FROM p JOIN suspects ON suspects.k = p.k
 """
     gap = f"s.prev_at IS NULL OR s.at_s - s.prev_at > {int(rules.phone_burst_gap_seconds)}"
     return _islands(inner, gap, n, is_sqlite, extra=", COUNT(DISTINCT x.txn) AS transactions")
@@ -327,14 +328,14 @@ def _local_minute(is_sqlite: bool) -> str:
 
 
 def closed_hours(rules: FlagRules, is_sqlite: bool) -> str:
-    """Hall ratings (device, window or kiosk) given while the hall is closed."""
+    """Hall ratings (at a device) given while the hall is closed."""
     opens, closes = (int(m) for m in rules.hall_hours)
     return f"""
 SELECT y.id AS id, y.k AS k, y.level AS level, y.received_at AS received_at, y.minute AS minute
 FROM (
     SELECT e.id AS id, {_HALL_KEY} AS k, e.level AS level, e.received_at AS received_at,
            {_local_minute(is_sqlite)} AS minute
-    FROM evaluation e JOIN service_record r ON r.id = e.service_record
+    FROM evaluation e
     WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {_HALL}
 ) y
 WHERE y.minute < {opens} OR y.minute >= {closes}
@@ -343,26 +344,29 @@ LIMIT {EVIDENCE_ROWS}
 """
 
 
-# Each window's first ratings this month and in the months before (`current` 1 / 0).
-WINDOW_FIVE_STAR = f"""
-SELECT r.window_no AS window_no,
-       CASE WHEN e.received_at >= {{}} THEN 1 ELSE 0 END AS current,
-       COUNT(*) AS ratings, SUM(CASE WHEN e.level = 5 THEN 1 ELSE 0 END) AS five
+# A window's first ratings over an earlier month that has no archived report (the history of the
+# 5-star jump flag; archived months are read from their metrics instead, at no scan).
+WINDOW_HISTORY = f"""
+SELECT r.window_no AS window_no, COUNT(*) AS ratings,
+       SUM(CASE WHEN e.level = 5 THEN 1 ELSE 0 END) AS five
 FROM evaluation e JOIN service_record r ON r.id = e.service_record
 WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND e.assess_number = 1
   AND r.window_no <> ''
-GROUP BY 1, 2
+GROUP BY r.window_no
 """
 
 
 @dataclass(frozen=True)
 class FlagQuery:
-    """What the flag queries need besides the month: rules, zone, the history's first instant."""
+    """What the flag queries need besides the month: rules, zone, and the window history: rows
+    (window_no, ratings, five) of the earlier months already archived, and the bounds of those
+    that are not, to be counted here."""
 
     rules: FlagRules
     timezone: str
     offset_minutes: int  # the zone's offset at the month's start (SQLite's local clock)
-    history_start: datetime
+    archived_history: Rows = field(default_factory=list)
+    unarchived_months: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -396,7 +400,7 @@ class RawReport:
     phone_bursts: Rows = field(default_factory=list)
     staff_own_phone: Rows = field(default_factory=list)
     closed_hours: Rows = field(default_factory=list)
-    window_five_star: Rows = field(default_factory=list)
+    window_history: Rows = field(default_factory=list)  # earlier months, per window
     identical_runs: Rows = field(default_factory=list)
 
 
@@ -458,10 +462,9 @@ async def fetch(
             {
                 "devices": _raw(DEVICES),
                 "device_bursts": _raw(device_bursts(rules, is_sqlite), start, end),
-                "phone_bursts": _raw(phone_bursts(rules, is_sqlite), start, end, start, end),
+                "phone_bursts": _raw(phone_bursts(rules, is_sqlite), start, end),
                 "staff_own_phone": _raw(STAFF_OWN_PHONE, start, end),
                 "closed_hours": _raw(closed_hours(rules, is_sqlite), *zone, start, end),
-                "window_five_star": _raw(WINDOW_FIVE_STAR, start, flags.history_start, end),
                 "identical_runs": _raw(identical_runs(rules, is_sqlite), start, end),
             }
         )
@@ -477,6 +480,14 @@ async def fetch(
         if progress is not None:
             progress(name)
 
+    if flags is not None:
+        history = [_raw(WINDOW_HISTORY, a, b) for a, b in flags.unarchived_months]
+
+        async def window_history() -> Rows:
+            counted = [row for rows in await asyncio.gather(*history) for row in rows]
+            return list(flags.archived_history) + counted
+
+        jobs["window_history"] = window_history()
     await asyncio.gather(*(run(name, job) for name, job in jobs.items()))
     return raw
 

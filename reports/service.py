@@ -201,11 +201,13 @@ class Reports:
         trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [end]
         rules = self.options.flags
         offset = start.astimezone(self.zone).utcoffset()
+        archived, unarchived = await self._window_history(month, rules.jump_history_months)
         flag_query = queries.FlagQuery(
             rules=rules,
             timezone=self.options.timezone,
             offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
-            history_start=month.shifted(-rules.jump_history_months).bounds(self.zone)[0],
+            archived_history=archived,
+            unarchived_months=unarchived,
         )
 
         async def segmented() -> themes.Themes:
@@ -239,6 +241,33 @@ class Reports:
         if progress is not None:
             progress("frames")
         return shaped
+
+    async def _window_history(
+        self, month: ReportMonth, months: int
+    ) -> tuple[queries.Rows, list[tuple[datetime, datetime]]]:
+        """Each window's first ratings and 5-star ratings in the `months` before `month`: from
+        the latest archived version of a month when there is one (no scan of its ratings), else
+        the bounds of the month, to be counted by a query."""
+        earlier = [month.shifted(-i) for i in range(months, 0, -1)]
+        rows: queries.Rows = []
+        missing: list[tuple[datetime, datetime]] = []
+        for previous in earlier:
+            stored = (
+                await ReportVersion.select(ReportVersion.metrics)
+                .where(ReportVersion.month == str(previous))
+                .order_by(ReportVersion.version, ascending=False)
+                .first()
+            )
+            windows = json.loads(stored["metrics"])["breakdowns"].get("window") if stored else None
+            if windows is None:
+                missing.append(previous.bounds(self.zone))
+                continue
+            rows += [
+                {"window_no": w["window_no"], "ratings": w["ratings"], "five": w["level_5"]}
+                for w in windows
+                if w.get("window_no")
+            ]
+        return rows, missing
 
     async def generate(
         self, month: ReportMonth, as_of: datetime, progress: Progress | None = None
