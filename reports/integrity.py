@@ -3,12 +3,12 @@
 A flag never changes or removes a rating: it names what looks wrong, which ratings show it, the
 counts and the threshold it crossed, so a supervisor can look and decide. Six kinds:
 
-- device_burst: 5-star ratings at one device (or window), each soon after the one before;
+- device_burst: 5-star ratings at one device, each soon after the one before;
 - phone_burst: the same from one applicant phone, over several transactions;
 - staff_own_phone: a rating given from the phone of the staff member who served the record;
-- closed_hours: hall ratings (device, window, kiosk) while the hall is closed;
+- closed_hours: ratings at a hall device (window evaluator, kiosk) while the hall is closed;
 - rate_jump: a window whose 5-star rate jumps far above its own recent months;
-- identical_run: the same level many times in a row at one device (or window).
+- identical_run: the same level many times in a row at one device.
 
 The rows come from `queries.py` (islands and rows already cut by the thresholds there); this module
 turns them into flags. Phones appear masked; deputies get only the counts per kind.
@@ -32,7 +32,7 @@ KINDS: dict[str, str] = {
     "staff_own_phone": "工作人员本人手机评价本人服务",
     "closed_hours": "大厅非办公时间的现场评价",
     "rate_jump": "窗口五星率较自身历史骤升",
-    "identical_run": "同一设备（窗口）连续相同评价",
+    "identical_run": "同一设备连续相同评价",
 }
 EVIDENCE_IDS = 50  # rating ids listed per flag; the count is always the whole
 
@@ -40,16 +40,16 @@ EVIDENCE_IDS = 50  # rating ids listed per flag; the count is always the whole
 def rules_text(rules: FlagRules) -> dict[str, str]:
     """Each kind's rule in words, with the thresholds in force."""
     return {
-        "device_burst": f"同一设备（无设备时同一窗口）至少{rules.device_burst_count}条五星评价，"
+        "device_burst": f"同一评价设备至少{rules.device_burst_count}条五星评价，"
         f"相邻两条间隔均不超过{rules.device_burst_gap_seconds}秒",
         "phone_burst": f"同一申请人手机号至少{rules.phone_burst_count}条五星评价、涉及至少2个办件，"
         f"相邻两条间隔均不超过{rules.phone_burst_gap_seconds}秒",
         "staff_own_phone": "评价所属办件的申请人手机号与经办工作人员登记的本人手机号相同",
-        "closed_hours": f"大厅办公时间为{rules.hall_hours_text()}（县时间），同一设备（窗口）"
+        "closed_hours": f"大厅办公时间为{rules.hall_hours_text()}（县时间），同一评价设备"
         f"在此之外至少有{rules.closed_hours_min_ratings}条现场评价",
         "rate_jump": f"窗口本月五星率比前{rules.jump_history_months}个月高出至少"
         f"{rules.jump_points:g}个百分点，且本月和前期各至少{rules.jump_min_ratings}条评价",
-        "identical_run": f"同一设备（窗口）连续至少{rules.run_length}条评价等级完全相同",
+        "identical_run": f"同一评价设备连续至少{rules.run_length}条评价等级完全相同",
     }
 
 

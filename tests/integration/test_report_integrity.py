@@ -209,14 +209,15 @@ class Month:
         # closed_hours — raised: DEV-C01 rated at 21:00 and at 07:00 (hall open 08:30–17:30).
         await self.rate("closed", "2026-10-14 21:00", 4, "window", window="C01", device="C01")
         await self.rate("closed", "2026-10-15 07:00", 4, "window", window="C01", device="C01")
-        # … not raised: window D01 (no device) once at 21:00, below the minimum of two; twice
-        # inside the hours; and a phone rating at 23:00 is not a hall rating.
+        # … not raised: DEV-F01 once at 21:00, below the minimum of two; window D01's ratings
+        # name no device, so they are no hall ratings, whenever given.
+        await self.rate("no-closed", "2026-10-14 21:00", 3, "window", window="F01", device="F01")
         await self.rate("no-closed", "2026-10-14 21:00", 4, "window", window="D01")
         await self.rate("no-closed", "2026-10-15 09:00", 4, "window", window="D01")
         await self.rate("no-closed", "2026-10-15 17:29", 4, "window", window="D01")
         await self.rate("no-closed", "2026-10-15 23:00", 4, "mobile", window="D01")
 
-        # rate_jump — raised: window J01 had 2 of 6 five-star ratings in August–September and has
+        # rate_jump — raised: window J01 had 2 of 6 five-star ratings in September and has
         # 6 of 6 in October (+66.7 points). Not raised: J02 from 5 of 6 to 6 of 6 (+16.7); J03
         # has only 4 ratings in October. Mobile ratings a day apart: no burst, not hall ratings.
         history = {"J01": [5, 5, 4, 4, 4, 4], "J02": [5, 5, 5, 5, 5, 4], "J03": [3] * 6}
