@@ -257,28 +257,56 @@ LIMIT {EVIDENCE_ROWS}
 """
 
 
-def _hall_ratings(is_sqlite: bool, five_only: bool) -> str:
-    level = "AND e.level = 5" if five_only else ""
+def device_islands(rules: FlagRules, is_sqlite: bool) -> str:
+    """Both device flags from one pass over the month's hall ratings, sorted once per device:
+    `burst` islands (5-star ratings, each soon after the previous 5-star one) and `run` islands
+    (the same level again and again). Answers the islands long enough, with `flag` naming which."""
+    gap = int(rules.device_burst_gap_seconds)
+    order = "PARTITION BY s.k ORDER BY s.received_at, s.id"
+
+    def part(flag: str, island: str, minimum: int, five_only: bool) -> str:
+        only = "WHERE x.level = 5" if five_only else ""
+        return f"""
+SELECT * FROM (
+    SELECT '{flag}' AS flag, x.k AS k, MIN(x.level) AS level, COUNT(*) AS ratings,
+           MIN(x.received_at) AS first_at, MAX(x.received_at) AS last_at,
+           {_ids(is_sqlite)} AS ids
+    FROM x JOIN (
+        SELECT x.k AS k, x.{island} AS island FROM x {only}
+        GROUP BY x.k, x.{island} HAVING COUNT(*) >= {int(minimum)}
+    ) big ON big.k = x.k AND big.island = x.{island}
+    {only}
+    GROUP BY x.k, x.{island}
+    ORDER BY COUNT(*) DESC
+    LIMIT {EVIDENCE_ROWS}
+) {flag}s"""
+
     return f"""
-SELECT e.id AS id, {_HALL_KEY} AS k, e.level AS level, e.received_at AS received_at,
-       {_epoch(is_sqlite, "e.received_at")} AS at_s
-FROM evaluation e
-WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {_HALL} {level}
+WITH s AS (
+    SELECT e.id AS id, {_HALL_KEY} AS k, e.level AS level, e.received_at AS received_at,
+           {_epoch(is_sqlite, "e.received_at")} AS at_s
+    FROM evaluation e
+    WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT} AND {_HALL}
+),
+g AS (
+    SELECT s.*, LAG(s.level) OVER ({order}) AS prev_level,
+           MAX(CASE WHEN s.level = 5 THEN s.at_s END) OVER (
+               {order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_five_at
+    FROM s
+),
+x AS (
+    SELECT s.*,
+           SUM(CASE WHEN s.prev_level IS NULL OR s.level <> s.prev_level THEN 1 ELSE 0 END)
+               OVER ({order} ROWS UNBOUNDED PRECEDING) AS run_island,
+           SUM(CASE WHEN s.level = 5 AND (s.prev_five_at IS NULL OR s.at_s - s.prev_five_at > {gap})
+                    THEN 1 ELSE 0 END)
+               OVER ({order} ROWS UNBOUNDED PRECEDING) AS burst_island
+    FROM g s
+)
+{part("burst", "burst_island", rules.device_burst_count, True)}
+UNION ALL
+{part("run", "run_island", rules.run_length, False)}
 """
-
-
-def device_bursts(rules: FlagRules, is_sqlite: bool) -> str:
-    """5-star ratings at one device, each soon after the one before."""
-    gap = f"s.prev_at IS NULL OR s.at_s - s.prev_at > {int(rules.device_burst_gap_seconds)}"
-    return _islands(
-        _hall_ratings(is_sqlite, five_only=True), gap, rules.device_burst_count, is_sqlite
-    )
-
-
-def identical_runs(rules: FlagRules, is_sqlite: bool) -> str:
-    """The same level given many times in a row at one device."""
-    fresh = "s.prev_level IS NULL OR s.level <> s.prev_level"
-    return _islands(_hall_ratings(is_sqlite, five_only=False), fresh, rules.run_length, is_sqlite)
 
 
 def phone_bursts(rules: FlagRules, is_sqlite: bool) -> str:
@@ -461,11 +489,10 @@ async def fetch(
         jobs.update(
             {
                 "devices": _raw(DEVICES),
-                "device_bursts": _raw(device_bursts(rules, is_sqlite), start, end),
+                "device_islands": _raw(device_islands(rules, is_sqlite), start, end),
                 "phone_bursts": _raw(phone_bursts(rules, is_sqlite), start, end),
                 "staff_own_phone": _raw(STAFF_OWN_PHONE, start, end),
                 "closed_hours": _raw(closed_hours(rules, is_sqlite), *zone, start, end),
-                "identical_runs": _raw(identical_runs(rules, is_sqlite), start, end),
             }
         )
     if n_earlier:
@@ -476,7 +503,10 @@ async def fetch(
         jobs["trend_tickets"] = _raw(_trend_tickets(n_earlier), *inner, *window)
 
     async def run(name: str, job: Awaitable[Rows]) -> None:
-        setattr(raw, name, await job)
+        if name == "device_islands":
+            split_device_islands(raw, await job)
+        else:
+            setattr(raw, name, await job)
         if progress is not None:
             progress(name)
 
@@ -492,10 +522,15 @@ async def fetch(
     return raw
 
 
+def split_device_islands(raw: RawReport, rows: Rows) -> None:
+    raw.device_bursts = [r for r in rows if r["flag"] == "burst"]
+    raw.identical_runs = [r for r in rows if r["flag"] == "run"]
+
+
 def bad_comments(start: datetime, end: datetime) -> Awaitable[Rows]:
     return _raw(BAD_COMMENTS, start, end)
 
 
 def query_count(trend: bool = True, flags: bool = True) -> int:
     """How many queries `fetch` runs: the progress bar's length."""
-    return 14 + (3 if trend else 0) + (7 if flags else 0)
+    return 14 + (3 if trend else 0) + (6 if flags else 0)
