@@ -511,7 +511,14 @@ async def fetch(
             progress(name)
 
     if flags is not None:
-        history = [_raw(WINDOW_HISTORY, a, b) for a, b in flags.unarchived_months]
+        # Adjacent months without an archive are counted by one query over their span.
+        spans: list[tuple[datetime, datetime]] = []
+        for a, b in sorted(flags.unarchived_months):
+            if spans and spans[-1][1] == a:
+                spans[-1] = (spans[-1][0], b)
+            else:
+                spans.append((a, b))
+        history = [_raw(WINDOW_HISTORY, a, b) for a, b in spans]
 
         async def window_history() -> Rows:
             counted = [row for rows in await asyncio.gather(*history) for row in rows]
