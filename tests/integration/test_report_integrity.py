@@ -8,6 +8,7 @@ stays readable.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import re
@@ -19,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 from argon2 import PasswordHasher
 
@@ -433,6 +435,12 @@ async def test_deputies_read_counts_and_themes_but_no_comment_and_no_evidence(
         assert secret not in text
     assert 'id="integrity"' in page.text and "服务态度（2）" in page.text
     assert "/integrity" not in index.text  # a deputy is shown no link that leads to a 403
+    excel = await http.get("/reports/2026-10/tables.xlsx", headers=deputy)
+    book = openpyxl.load_workbook(io.BytesIO(excel.content), read_only=True)
+    themes = list(book["差评主题"].iter_rows(values_only=True))
+    flags = list(book["评价真实性核查"].iter_rows(values_only=True))
+    assert themes[1] == ("县行政审批服务局", 3, "服务态度", 2)
+    assert [row[1] for row in flags[1:]] == [1] * 6
     assert evidence.status_code == 403
     assert "仅向监督员开放" in evidence.text
 

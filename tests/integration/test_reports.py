@@ -1163,6 +1163,8 @@ async def test_every_table_downloads_as_excel_sheets_and_csv_with_chinese_header
         "差评原因",
         "转送省平台",
         "近12个月趋势",
+        "差评主题",
+        "评价真实性核查",
     ]
     rows = list(book["部门排名"].iter_rows(values_only=True))
     header = list(rows[0])
