@@ -45,6 +45,26 @@ MONTH = ReportMonth(2026, 10)
 START = "2026-09-30 16:00:00+00"  # 1 October 00:00 in Asia/Shanghai
 SECONDS_IN_MONTH = 31 * 86400
 DEPARTMENTS, ITEMS_PER_DEPARTMENT, WINDOWS, STAFF_PER_WINDOW = 20, 10, 40, 3
+COMMENT_CLAUSES = (
+    "窗口人员态度不好",
+    "材料要求反复变",
+    "排队等了很久",
+    "还让我回去补复印件",
+    "系统老是卡顿",
+    "跑了三趟",
+    "没有一次性告知",
+    "工作人员玩手机",
+    "收费不合理",
+    "办得太慢了",
+    "电话打不通",
+    "停车难",
+    "推来推去没人管",
+    "网上办登录不上",
+    "说不清楚要什么材料",
+    "态度差还不耐烦",
+    "叫号系统乱",
+    "超过承诺时限",
+)
 
 
 def seed_sql(ratings: int, tickets: int, extra_records: int, defaults: int) -> list[str]:
@@ -60,10 +80,27 @@ def seed_sql(ratings: int, tickets: int, extra_records: int, defaults: int) -> l
         "CASE WHEN i % 100 < 60 THEN 5 WHEN i % 100 < 80 THEN 4 WHEN i % 100 < 90 THEN 3 "
         "WHEN i % 100 < 96 THEN 2 ELSE 1 END"
     )
+    # Three bad ratings in ten carry words: one to three clauses of what citizens write, and a
+    # number, so that few comments are identical (themes cut each distinct clause once).
+    clauses = ", ".join(f"'{c}'" for c in COMMENT_CLAUSES)
+    n_clauses = len(COMMENT_CLAUSES)
+    comment = (
+        f"CASE WHEN i % 100 >= 90 AND i % 10 < 3 THEN (ARRAY[{clauses}])[i % {n_clauses} + 1]"
+        f" || CASE WHEN i % 3 > 0 THEN '，' || (ARRAY[{clauses}])[(i / 7) % {n_clauses} + 1]"
+        " ELSE '' END || '，等了' || (i % 120) || '分钟' ELSE '' END"
+    )
     return [
         f"""INSERT INTO department (id, code, name, area_code)
             SELECT d, '11370124MB' || lpad(d::text, 8, '0'), '部门' || d, '370124000000'
             FROM generate_series(1, {DEPARTMENTS}) d""",
+        # A counter evaluator per window, and staff with their own phones (none rates itself).
+        f"""INSERT INTO device (id, device_id, kind, name, key_hash, active, voice_prompts)
+            SELECT d, 'BENCH-DEV-' || d, 'window', '评价器' || d, md5(d::text), true, false
+            FROM generate_series(1, {WINDOWS}) d""",
+        f"""INSERT INTO staff (staff_no, name, department, phone, star_level, photo_sha256)
+            SELECT 'S' || lpad(n::text, 3, '0'), '工作人员' || n, n % {DEPARTMENTS} + 1,
+                   '139' || lpad(n::text, 8, '0'), 0, ''
+            FROM generate_series(0, {WINDOWS * STAFF_PER_WINDOW - 1}) n""",
         f"""INSERT INTO service_item (id, code, name, department)
             SELECT n, lpad(n::text, 31, '0'), '事项' || n, (n - 1) / {ITEMS_PER_DEPARTMENT} + 1
             FROM generate_series(1, {items}) n""",
@@ -77,7 +114,8 @@ def seed_sql(ratings: int, tickets: int, extra_records: int, defaults: int) -> l
                 applicant_type, applicant_name, applicant_phone, applicant_identified,
                 created_at, updated_at)
             SELECT i, 'BENCH' || i, i % {items} + 1, (i % {items}) / {ITEMS_PER_DEPARTMENT} + 1,
-                   '370124000000', 1, '申请人', '13800000000', true, {at}, {at}
+                   '370124000000', 1, '申请人', '138' || lpad((i % 400000)::text, 8, '0'), true,
+                   {at}, {at}
             FROM generate_series(1, {records}) i""",
         f"""INSERT INTO service_record (id, service_transaction, service_number, name, occurred_at,
                 window_no, staff_no, rating_deadline, created_at)
@@ -86,16 +124,18 @@ def seed_sql(ratings: int, tickets: int, extra_records: int, defaults: int) -> l
                                {STAFF_PER_WINDOW})::text, 3, '0'),
                    {at} + INTERVAL '7 days', {at}
             FROM generate_series(1, {records}) i""",
+        # Window and kiosk ratings come from the window's evaluator device.
         f"""INSERT INTO evaluation (id, service_record, assess_number, channel, level, tags,
-                comment, real_name, is_default, idempotency_key, received_at)
+                comment, real_name, is_default, idempotency_key, received_at, device)
             SELECT i, i, 1,
                    (ARRAY['pc', 'mobile', 'qr', 'window', 'kiosk'])[i % 5 + 1],
                    {level},
                    CASE WHEN i % 100 >= 96 THEN (ARRAY['B101', 'B102', 'B101,B103'])[i % 3 + 1]
                         WHEN i % 100 >= 90 THEN (ARRAY['B201', 'B202', 'B201,B203'])[i % 3 + 1]
                         ELSE '' END,
-                   '', (i % 100 >= 90 AND (i / 100) % 5 = 0), false, 'bench-' || i,
-                   {at} + INTERVAL '10 minutes'
+                   {comment}, (i % 100 >= 90 AND (i / 100) % 5 = 0), false, 'bench-' || i,
+                   {at} + INTERVAL '10 minutes',
+                   CASE WHEN i % 5 >= 3 THEN i % {WINDOWS} + 1 END
             FROM generate_series(1, {ratings}) i""",
         # Default ratings (pf=7): stored, never counted.
         f"""INSERT INTO evaluation (id, service_record, assess_number, channel, level, tags,
@@ -178,11 +218,23 @@ async def seed(url: str, statements: list[str]) -> None:
         await connection.close()
 
 
+# The staff frame's stylesheets, fetched with the month page (/reports/{month} is in the frame).
+FRAME_CSS = [
+    ROOT / "evaluation_service" / "evaluations" / "static" / name
+    for name in ("site.css", "staff.css")
+]
+FRAME_HTML_ALLOWANCE = 4_000  # the frame's header, navigation, tools bar and footer, generously
+
+
 def first_view_kb(html: str) -> float:
-    """What a first view transfers, gzipped as the app sends it: the page and its two scripts."""
+    """What a first view transfers, gzipped as the app sends it: the month page in the staff
+    frame (the archived page's body and scoped stylesheet, the frame), the frame's stylesheets
+    and the two scripts."""
     names = (render.plotly_asset_name(), render.report_asset_name())
     parts = [html, *(render.asset(name) or "" for name in names)]
-    return sum(len(gzip.compress(part.encode(), compresslevel=6)) for part in parts) / 1024
+    parts += [path.read_text(encoding="utf-8") for path in FRAME_CSS]
+    compressed = sum(len(gzip.compress(part.encode(), compresslevel=6)) for part in parts)
+    return (compressed + FRAME_HTML_ALLOWANCE) / 1024
 
 
 async def generate(url: str) -> tuple[float, int, float]:
@@ -198,6 +250,10 @@ async def generate(url: str) -> tuple[float, int, float]:
         html, _, _ = await reports.page(MONTH)
     finally:
         await db.close()
+    print(
+        f"  themes: {sum(d['comments'] for d in metrics['themes']):,} comments with words; "
+        "flags: " + ", ".join(f"{r['kind']} {r['flags']}" for r in metrics["integrity"])
+    )
     print(
         f"  county: ratings {metrics['county']['ratings']:,}, 好评率 "
         f"{metrics['county']['good_rate']:.3f}, tickets {metrics['county']['tickets']:,}, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +34,7 @@ from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, LEVEL_TEXT
 from rectification import model
 from rectification.case import SATISFACTION_TEXT, Cases, TimeLeft, step_bar, time_left
 from rectification.evidence import ATTACH_ACTION, Evidence
+from rectification.exports import tickets_xlsx
 from rectification.model import (
     ACTION_TEXT,
     ENUM_FIELDS,
@@ -44,7 +45,7 @@ from rectification.model import (
 )
 from rectification.notify import next_role
 from rectification.schemas import ActionIn, TicketDetail, TicketSummary
-from rectification.service import Rectification, TicketFilter
+from rectification.service import LIST_LIMIT_MAX, Rectification, TicketFilter
 
 TEMPLATE_DIRECTORY = Path(__file__).parent / "templates"
 
@@ -647,6 +648,55 @@ async def console_tickets(
     )
 
 
+EXPORT_MAX = 50_000  # rows in one Excel download; a wider filter is refused with a reason
+
+
+@get("/console/tickets.xlsx", guards=[CONSOLE_PAGES])
+async def console_tickets_xlsx(
+    request: Request[Any, Any, Any],
+    rectification: NamedDependency[Rectification],
+    viewer: NamedDependency[Viewer],
+    ticket_state: StateFilter = None,
+    department: QueryText = None,
+    overdue: QueryText = None,
+    month: QueryText = None,
+) -> Response[bytes]:
+    """Exactly the list `/console/tickets` shows for the same filters, every page, as Excel."""
+    filters = TicketFilter(
+        state=ticket_state or None,
+        department_code=department or None,
+        overdue=True if overdue == "1" else None,
+        month=month or None,
+        limit=LIST_LIMIT_MAX,
+    )
+    now = datetime.now(UTC)
+    found = await rectification.list_tickets(viewer.actor, filters, now)
+    if found.total > EXPORT_MAX:
+        raise InvalidInput(
+            "export_too_large",
+            f"符合条件的工单有{found.total}件，超过一次导出的上限{EXPORT_MAX}件，请缩小筛选范围。",
+            f"{found.total} tickets exceed the export limit of {EXPORT_MAX}",
+        )
+    tickets = list(found.items)
+    while len(tickets) < found.total:
+        more = await rectification.list_tickets(
+            viewer.actor, replace(filters, offset=len(tickets)), now
+        )
+        if not more.items:
+            break
+        tickets.extend(more.items)
+    body = tickets_xlsx(tickets, request.app.state.zone, "工单")
+    stamp = now.astimezone(request.app.state.zone).strftime("%Y%m%d-%H%M")
+    return Response(
+        body,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="tickets-{stamp}.xlsx"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 STAFF_ROUTER = Router(
     path="/",
     route_handlers=[
@@ -660,6 +710,7 @@ STAFF_ROUTER = Router(
         notifications_read_all,
         console,
         console_tickets,
+        console_tickets_xlsx,
     ],
     dependencies=VIEWER,
     exception_handlers={DomainError: staff_error_page},

@@ -78,7 +78,11 @@ class ReportPageController(Controller):
     guards = [REPORT_READERS]  # noqa: RUF012 (Litestar reads it as a class attribute)
     include_in_schema = False
 
-    @get("/{month:str}", media_type=MediaType.HTML, summary="A month's page, exactly as archived")
+    @get(
+        "/{month:str}/archived",
+        media_type=MediaType.HTML,
+        summary="A month's page, exactly as archived (its checksum: X-Content-SHA256)",
+    )
     async def page(
         self,
         reports: NamedDependency[Reports],
@@ -115,7 +119,8 @@ class ReportPageController(Controller):
             headers={
                 "Content-Disposition": f'attachment; filename="report-{parsed}-v{number}.html"',
                 "X-Report-Version": str(number),
-                # The archive's checksum: the archived page is served as stored by /reports/{m}.
+                # The archive's checksum: the archived page is served as stored by
+                # /reports/{m}/archived.
                 "X-Content-SHA256": digest,
                 "Cache-Control": "private, no-store",
             },

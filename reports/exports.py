@@ -101,6 +101,8 @@ SHEETS: dict[str, str] = {
     "tags": "差评原因",
     "forwarding": "转送省平台",
     "trend": "近12个月趋势",
+    "themes": "差评主题",
+    "integrity": "评价真实性核查",
 }
 
 
@@ -132,6 +134,21 @@ def tables(metrics: dict[str, Any]) -> dict[str, pd.DataFrame]:
     )
     trend = metrics["trend"]
     out["trend"] = _shaped(trend, list(trend[0]) if trend else [], ranked=False)
+    # Versions archived before themes and flags existed have neither table.
+    if "themes" in metrics:
+        out["themes"] = pd.DataFrame(
+            [
+                (d["department"], d["comments"], t["theme"], t["comments"])
+                for d in metrics["themes"]
+                for t in d["themes"]
+            ],
+            columns=["部门", "有文字的差评", "主题", "含该主题的差评"],
+        )
+    if "integrity" in metrics:
+        out["integrity"] = pd.DataFrame(
+            [(r["kind_text"], r["flags"], r["ratings"], r["rule"]) for r in metrics["integrity"]],
+            columns=["类型", "标记数", "涉及评价", "规则"],
+        )
     return out
 
 

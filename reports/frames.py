@@ -12,6 +12,7 @@ import pandas as pd
 
 from evaluation_service.kernel.vocabulary import CHANNEL_TEXT, is_bad
 from evaluation_service.kernel.workdays import WorkCalendar
+from reports import integrity
 from reports.model import (
     DEFINITIONS,
     LEVELS,
@@ -26,6 +27,7 @@ from reports.model import (
     wilson,
 )
 from reports.queries import LAG_BUCKETS, RawReport, Rows
+from reports.themes import Themes, named_themes, segment_themes
 
 LEVEL_COLUMNS = [f"level_{level}" for level in LEVELS]
 RATING_COUNTS = [
@@ -85,6 +87,9 @@ class ReportFrames:
     summary: str = ""
     estimated_days: bool = False
     notes: list[str] = field(default_factory=list)
+    themes: Themes = field(default_factory=lambda: Themes([], []))
+    flags: list[dict[str, Any]] = field(default_factory=list)  # supervisors only, with evidence
+    flag_counts: list[dict[str, Any]] = field(default_factory=list)  # per kind, for everyone
 
 
 def _frame(rows: Rows, columns: list[str]) -> pd.DataFrame:
@@ -225,7 +230,14 @@ def _labels_item(rows: Rows) -> pd.DataFrame:
     return frame.rename(columns={"id": "item", "department": "item_department"}).set_index("item")
 
 
-def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> ReportFrames:
+def build(
+    raw: RawReport,
+    options: ReportOptions,
+    calendar: WorkCalendar,
+    found_themes: Themes | None = None,
+) -> ReportFrames:
+    """The month shaped; `found_themes` when the comments were segmented already (the service
+    does it beside the queries), else they are segmented here from `raw.bad_comments`."""
     zone = ZoneInfo(options.timezone)
     rating_columns = ["level", "assess", "ratings", "real_name", "invalid_bad"]
     all_ratings = _numeric(
@@ -399,6 +411,11 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         notes.append(f"本月另有追加评价 {follow_total:,} 条，单独统计，不计入各项比率。")
     if estimated:
         notes.append("部分办结用时跨越尚未公布放假安排的年份，按周一至周五估算。")
+    names = {int(k): str(v) for k, v in departments["name"].items()}
+    month_themes = named_themes(
+        found_themes if found_themes is not None else segment_themes(raw.bad_comments), names
+    )
+    month_flags = integrity.flags(raw, options.flags, zone)
     return ReportFrames(
         month=str(raw.month),
         as_of=raw.as_of,
@@ -412,6 +429,9 @@ def build(raw: RawReport, options: ReportOptions, calendar: WorkCalendar) -> Rep
         summary=summary(county.iloc[0], by_department, options),
         estimated_days=estimated,
         notes=notes,
+        themes=month_themes,
+        flags=month_flags,
+        flag_counts=integrity.counts(month_flags, options.flags),
     )
 
 
@@ -679,4 +699,17 @@ def metrics(frames: ReportFrames) -> dict[str, Any]:
         "summary": frames.summary,
         "notes": frames.notes,
         "definitions": DEFINITIONS,
+        "themes": frames.themes.public,
+        "integrity": frames.flag_counts,
+    }
+
+
+def restricted(frames: ReportFrames) -> dict[str, Any]:
+    """What only supervisors read: every flag with its evidence, themes with example comments."""
+    return {
+        "month": frames.month,
+        "flags": frames.flags,
+        "flag_counts": frames.flag_counts,
+        "rules": integrity.rules_text(frames.options.flags),
+        "themes": frames.themes.restricted,
     }

@@ -192,6 +192,27 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 @dataclass(frozen=True)
+class FlagRules:
+    """Thresholds of the integrity flags (settings FLAG_*; the hall's day is HALL_OPEN_HOURS from
+    the first opening to the last closing; operations.md)."""
+
+    device_burst_count: int = 8  # this many 5-star ratings from one device …
+    device_burst_gap_seconds: int = 60  # … each at most this long after the one before
+    phone_burst_count: int = 4  # the same for one applicant phone (of ≥ 2 transactions)
+    phone_burst_gap_seconds: int = 600
+    hall_hours: tuple[int, int] = (8 * 60 + 30, 17 * 60 + 30)  # minutes of the day, open–close
+    closed_hours_min_ratings: int = 3  # hall ratings outside the hours at one device or window
+    jump_points: float = 25.0  # 5-star rate this many points above the window's own history
+    jump_min_ratings: int = 30  # … with at least this many ratings this month and before
+    jump_history_months: int = 3  # the history: this many months before the report's month
+    run_length: int = 30  # this many identical ratings in a row at one device or window
+
+    def hall_hours_text(self) -> str:
+        (a, b) = self.hall_hours
+        return f"{a // 60:02d}:{a % 60:02d}–{b // 60:02d}:{b % 60:02d}"
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     """The settings a report depends on, passed in by the shell and stored with the metrics."""
 
@@ -200,3 +221,4 @@ class ReportOptions:
     timezone: str = "Asia/Shanghai"
     min_ratings: int = MIN_RATINGS
     limits: StepDays = field(default_factory=StepDays)
+    flags: FlagRules = field(default_factory=FlagRules)

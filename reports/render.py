@@ -96,6 +96,69 @@ def self_contained(html: str) -> str:
     return html
 
 
+@dataclass(frozen=True)
+class FramedParts:
+    """An archived page taken apart to be shown inside the staff frame (`framed`)."""
+
+    title: str
+    style: str  # its stylesheet, every rule scoped under `.report-body`
+    body: str  # what was between <body> and </body>, unchanged
+
+
+SCOPE = ".report-body"
+
+
+def _scoped(css: str) -> str:
+    """Each rule of a plain stylesheet (rules, @media and @page blocks) limited to the report's
+    box, so the archived page's `body`, `h1`, `table` rules do not restyle the staff frame."""
+    out: list[str] = []
+    i = 0
+    while i < len(css):
+        brace = css.find("{", i)
+        if brace < 0:
+            break
+        head = css[i:brace].strip()
+        depth, j = 1, brace + 1
+        while j < len(css) and depth:
+            depth += {"{": 1, "}": -1}.get(css[j], 0)
+            j += 1
+        inner = css[brace + 1 : j - 1]
+        if head.startswith("@media"):
+            out.append(f"{head} {{ {_scoped(inner)} }}")
+        elif head.startswith("@"):
+            out.append(f"{head} {{{inner}}}")
+        else:
+            selectors = []
+            for selector in head.split(","):
+                selector = selector.strip()
+                if selector in ("body", "html"):
+                    selectors.append(SCOPE)
+                else:
+                    selectors.append(f"{SCOPE} {selector}")
+            out.append(f"{', '.join(selectors)} {{{inner}}}")
+        i = j
+    return "\n".join(out)
+
+
+def framed(html: str) -> FramedParts:
+    """The archived page's title, scoped stylesheet and body: its content shown as it is, inside
+    the site's own frame; the archived document itself is served unchanged elsewhere."""
+
+    def between(start: str, end: str) -> str:
+        a = html.find(start)
+        if a < 0:
+            return ""
+        a = html.find(">", a) + 1
+        b = html.find(end, a)
+        return html[a:b] if b >= 0 else ""
+
+    return FramedParts(
+        title=between("<title", "</title>"),
+        style=_scoped(between("<style", "</style>")),
+        body=between("<body", "</body>"),
+    )
+
+
 def _inline(text: str) -> str:
     return text.replace("</script", "<\\/script")
 
@@ -233,6 +296,36 @@ def _forwarding(frames: ReportFrames) -> str:
     return _table(pd.DataFrame(rows, columns=["项目", "数值"]))
 
 
+def _themes(frames: ReportFrames) -> str:
+    """Bad-review themes per department: themes from the domain list and counts, no text."""
+    rows = [
+        {
+            "部门": row["department"],
+            "有文字的差评": row["comments"],
+            "主要主题（条数）": "、".join(f"{t['theme']}（{t['comments']}）" for t in row["themes"])
+            or "—",
+        }
+        for row in frames.themes.public
+    ]
+    if not rows:
+        return ""
+    return _table(pd.DataFrame(rows, columns=["部门", "有文字的差评", "主要主题（条数）"]))
+
+
+def _integrity(frames: ReportFrames) -> str:
+    """How many integrity flags of each kind were raised: counts and rules, no evidence."""
+    rows = [
+        {
+            "类型": row["kind_text"],
+            "标记数": row["flags"],
+            "涉及评价": row["ratings"],
+            "规则": row["rule"],
+        }
+        for row in frames.flag_counts
+    ]
+    return _table(pd.DataFrame(rows, columns=["类型", "标记数", "涉及评价", "规则"]))
+
+
 def page(
     frames: ReportFrames,
     charts: list[Chart],
@@ -289,6 +382,9 @@ def page(
             for c in charts
         ],
         breakdowns=_breakdowns(frames),
+        themes=_themes(frames),
+        integrity=_integrity(frames),
+        flag_total=sum(int(row["flags"]) for row in frames.flag_counts),
         forwarding=_forwarding(frames),
         earlier=earlier,
         definitions=definitions,

@@ -19,14 +19,14 @@ from evaluation_service.kernel.database import Database
 from evaluation_service.kernel.errors import NotFound
 from evaluation_service.kernel.settings import Settings
 from evaluation_service.kernel.workdays import WorkCalendar
-from reports import figures, frames, queries, render
-from reports.model import TREND_MONTHS, ReportMonth, ReportOptions
-from reports.tables import ReportVersion
+from reports import figures, frames, queries, render, themes
+from reports.model import TREND_MONTHS, FlagRules, ReportMonth, ReportOptions
+from reports.tables import ReportJob, ReportVersion
 
 Progress = Callable[[str], None]
 
-# Steps after the queries, for the progress bar: frames, figures, page, archive.
-LATER_STEPS = ("frames", "figures", "page", "archive")
+# Steps after the queries, for the progress bar: themes, frames, figures, page, archive.
+LATER_STEPS = ("themes", "frames", "figures", "page", "archive")
 
 
 def options_from(settings: Settings) -> ReportOptions:
@@ -35,6 +35,18 @@ def options_from(settings: Settings) -> ReportOptions:
         show_staff_numbers=settings.report_show_staff_numbers,
         timezone=settings.timezone,
         limits=settings.step_days,
+        flags=FlagRules(
+            device_burst_count=settings.flag_device_burst_count,
+            device_burst_gap_seconds=settings.flag_device_burst_gap_seconds,
+            phone_burst_count=settings.flag_phone_burst_count,
+            phone_burst_gap_seconds=settings.flag_phone_burst_gap_seconds,
+            hall_hours=settings.hall_day_span,
+            closed_hours_min_ratings=settings.flag_closed_hours_min_ratings,
+            jump_points=settings.flag_jump_points,
+            jump_min_ratings=settings.flag_jump_min_ratings,
+            jump_history_months=settings.flag_jump_history_months,
+            run_length=settings.flag_run_length,
+        ),
     )
 
 
@@ -71,47 +83,98 @@ def build_page(
     return dump_metrics(data), html
 
 
+def build_restricted(report_frames: frames.ReportFrames, version: int) -> str:
+    """The supervisors' part of a version (flags with evidence, example comments), as JSON."""
+    return dump_metrics({**frames.restricted(report_frames), "version": version})
+
+
 @dataclass
 class GenerationJob:
-    """One generation started from the page: how far it got, and how it ended."""
+    """One generation started from the page, as any web process reads it from the database."""
 
+    id: int
     month: str
     total: int
     done: int = 0
-    state: str = "running"  # running | done | failed
+    state: str = "running"  # running | done | failed | interrupted (its process stopped)
     version: int | None = None
     error: str = ""
+
+
+class _Counter:
+    """The progress callback of a running generation: counted in memory, flushed by `run`."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
 
     def step(self, _name: str) -> None:
         self.done = min(self.total, self.done + 1)
 
 
 class GenerationJobs:
-    """The web process's generations of the last hour or so, newest first (kept in memory)."""
+    """Generations started from the page, in the `report_job` table: the process that runs one
+    writes its progress there every `FLUSH_SECONDS`, so the page's poll may land on any process.
+    A running job whose heartbeat is older than `STALE_SECONDS` lost its process."""
 
     KEEP = 10
+    FLUSH_SECONDS = 0.5
+    STALE_SECONDS = 120.0
 
-    def __init__(self) -> None:
-        self.jobs: list[GenerationJob] = []
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    def start(self, month: str, total: int) -> GenerationJob:
-        job = GenerationJob(month, total)
-        self.jobs = [job, *self.jobs][: self.KEEP]
-        return job
+    async def start(self, month: str, total: int) -> tuple[int, _Counter]:
+        async with self.db.write():
+            rows = await ReportJob.insert(ReportJob(month=month, total=total)).returning(
+                ReportJob.id
+            )
+        return int(rows[0]["id"]), _Counter(total)
 
-    async def run(self, job: GenerationJob, work: Awaitable[VersionInfo]) -> None:
+    async def _save(self, job_id: int, **values: Any) -> None:
+        values["heartbeat_at"] = datetime.now(UTC)
+        async with self.db.write():
+            await ReportJob.update(
+                {getattr(ReportJob, name): value for name, value in values.items()}
+            ).where(ReportJob.id == job_id)
+
+    async def run(self, job_id: int, counter: _Counter, work: Awaitable[VersionInfo]) -> None:
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.FLUSH_SECONDS)
+                await self._save(job_id, done=counter.done)
+
+        beating = asyncio.create_task(heartbeat())
         try:
             info = await work
         except Exception as error:  # shown on the page; the archive is unchanged
-            job.state, job.error = "failed", f"{type(error).__name__} {error}"
+            beating.cancel()
+            await self._save(
+                job_id, state="failed", done=counter.done, error=f"{type(error).__name__} {error}"
+            )
             return
-        job.state, job.version, job.done = "done", info.version, job.total
+        beating.cancel()
+        await self._save(job_id, state="done", done=counter.total, version=info.version)
 
-    def recent(self) -> list[GenerationJob]:
-        return list(self.jobs)
-
-    def running(self) -> bool:
-        return any(job.state == "running" for job in self.jobs)
+    async def recent(self, now: datetime) -> list[GenerationJob]:
+        rows = await ReportJob.select().order_by(ReportJob.id, ascending=False).limit(self.KEEP)
+        jobs = []
+        for row in rows:
+            state = row["state"]
+            beat = as_utc(row["heartbeat_at"])
+            if state == "running" and (now - beat).total_seconds() > self.STALE_SECONDS:
+                state = "interrupted"
+            jobs.append(
+                GenerationJob(
+                    id=row["id"],
+                    month=row["month"],
+                    total=row["total"],
+                    done=row["done"],
+                    state=state,
+                    version=row["version"],
+                    error=row["error"],
+                )
+            )
+        return jobs
 
 
 class Reports:
@@ -120,6 +183,7 @@ class Reports:
         self.options = options
         self.calendar = calendar
         self.zone = ZoneInfo(options.timezone)
+        self.jobs = GenerationJobs(db)
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, calendar: WorkCalendar) -> Reports:
@@ -133,21 +197,77 @@ class Reports:
     ) -> frames.ReportFrames:
         """Query and shape one month; nothing is stored."""
         trend = month.trend(TREND_MONTHS)
-        trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [month.bounds(self.zone)[1]]
-        raw = await queries.fetch(
-            month,
-            month.bounds(self.zone),
-            trend_bounds,
-            as_of,
-            self.db.is_sqlite,
-            progress,
-            previous=month.shifted(-1).bounds(self.zone),
+        start, end = month.bounds(self.zone)
+        trend_bounds = [m.bounds(self.zone)[0] for m in trend] + [end]
+        rules = self.options.flags
+        offset = start.astimezone(self.zone).utcoffset()
+        archived, unarchived = await self._window_history(month, rules.jump_history_months)
+        flag_query = queries.FlagQuery(
+            rules=rules,
+            timezone=self.options.timezone,
+            offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
+            archived_history=archived,
+            unarchived_months=unarchived,
+        )
+
+        async def segmented() -> themes.Themes:
+            # jieba works while the database answers the other queries.
+            rows = await queries.bad_comments(start, end)
+            if progress is not None:
+                progress("bad_comments")
+            found = await asyncio.to_thread(themes.segment_themes, rows)
+            if progress is not None:
+                progress("themes")
+            return found
+
+        raw, found_themes = await asyncio.gather(
+            queries.fetch(
+                month,
+                (start, end),
+                trend_bounds,
+                as_of,
+                self.db.is_sqlite,
+                progress,
+                previous=month.shifted(-1).bounds(self.zone),
+                flags=flag_query,
+                with_comments=False,
+            ),
+            segmented(),
         )
         # The CPU-bound steps run off the event loop, so a web process keeps answering meanwhile.
-        shaped = await asyncio.to_thread(frames.build, raw, self.options, self.calendar)
+        shaped = await asyncio.to_thread(
+            frames.build, raw, self.options, self.calendar, found_themes
+        )
         if progress is not None:
             progress("frames")
         return shaped
+
+    async def _window_history(
+        self, month: ReportMonth, months: int
+    ) -> tuple[queries.Rows, list[tuple[datetime, datetime]]]:
+        """Each window's first ratings and 5-star ratings in the `months` before `month`: from
+        the latest archived version of a month when there is one (no scan of its ratings), else
+        the bounds of the month, to be counted by a query."""
+        earlier = [month.shifted(-i) for i in range(months, 0, -1)]
+        rows: queries.Rows = []
+        missing: list[tuple[datetime, datetime]] = []
+        for previous in earlier:
+            stored = (
+                await ReportVersion.select(ReportVersion.metrics)
+                .where(ReportVersion.month == str(previous))
+                .order_by(ReportVersion.version, ascending=False)
+                .first()
+            )
+            windows = json.loads(stored["metrics"])["breakdowns"].get("window") if stored else None
+            if windows is None:
+                missing.append(previous.bounds(self.zone))
+                continue
+            rows += [
+                {"window_no": w["window_no"], "ratings": w["ratings"], "five": w["level_5"]}
+                for w in windows
+                if w.get("window_no")
+            ]
+        return rows, missing
 
     async def generate(
         self, month: ReportMonth, as_of: datetime, progress: Progress | None = None
@@ -174,6 +294,7 @@ class Reports:
                             content_hash=digest,
                             metrics=metrics_json,
                             html=html,
+                            restricted=build_restricted(shaped, version),
                         )
                     )
             except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
@@ -248,6 +369,19 @@ class Reports:
     async def metrics(self, month: ReportMonth, version: int | None = None) -> dict[str, Any]:
         row = await self._stored(month, version, ReportVersion.metrics)
         data: dict[str, Any] = json.loads(row["metrics"])
+        data["content_hash"] = row["content_hash"]
+        return data
+
+    async def restricted(self, month: ReportMonth, version: int | None = None) -> dict[str, Any]:
+        """The supervisors' part of a version: integrity flags with evidence, example comments.
+        Empty lists for a version archived before it existed."""
+        row = await self._stored(month, version, ReportVersion.restricted)
+        data: dict[str, Any] = json.loads(row["restricted"] or "{}")
+        data.setdefault("flags", [])
+        data.setdefault("themes", [])
+        data.setdefault("flag_counts", [])
+        data.setdefault("rules", {})
+        data["version"] = row["version"]
         data["content_hash"] = row["content_hash"]
         return data
 

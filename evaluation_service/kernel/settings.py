@@ -119,6 +119,28 @@ def _rectification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+# Integrity flags of the monthly report (issue 11): thresholds, all documented in operations.md.
+_REPORT_FLAG_INTS = {
+    "flag_device_burst_count": ("8", 2),
+    "flag_device_burst_gap_seconds": ("60", 1),
+    "flag_phone_burst_count": ("4", 2),
+    "flag_phone_burst_gap_seconds": ("600", 1),
+    "flag_closed_hours_min_ratings": ("3", 1),
+    "flag_jump_min_ratings": ("30", 1),
+    "flag_jump_history_months": ("3", 1),
+    "flag_run_length": ("30", 2),
+}
+
+
+def _report_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        name: _int(env.get(name.upper(), default), name.upper(), minimum)
+        for name, (default, minimum) in _REPORT_FLAG_INTS.items()
+    }
+    values["flag_jump_points"] = _float(env.get("FLAG_JUMP_POINTS", "25"), "FLAG_JUMP_POINTS", 1)
+    return values
+
+
 def _choice(raw: str, name: str, allowed: tuple[str, ...]) -> str:
     value = raw.strip()
     if value not in allowed:
@@ -165,7 +187,9 @@ def _open_hours(raw: str, name: str) -> tuple[tuple[int, int], ...]:
         if m1 > 59 or m2 > 59 or not 0 <= start < end <= 24 * 60:
             raise SettingsError(f"{name}: {part.strip()!r} is not a span within one day")
         spans.append((start, end))
-    return tuple(spans)
+    if not spans:
+        raise SettingsError(f"{name} names no opening hours, got {raw!r}")
+    return tuple(sorted(spans))
 
 
 def _device_settings(env: Mapping[str, str]) -> dict[str, Any]:
@@ -328,6 +352,17 @@ class Settings:
     relay_interval_seconds: float = 0.2
     # Monthly reports (issue 5): whether staff appear by staff number in the deputies' report.
     report_show_staff_numbers: bool = True
+    # The integrity flags' thresholds (docs/operations.md, "Integrity flags"); the hall's hours
+    # are HALL_OPEN_HOURS (hall_open_hours), shared with the device fleet view.
+    flag_device_burst_count: int = 8
+    flag_device_burst_gap_seconds: int = 60
+    flag_phone_burst_count: int = 4
+    flag_phone_burst_gap_seconds: int = 600
+    flag_closed_hours_min_ratings: int = 3
+    flag_jump_points: float = 25.0
+    flag_jump_min_ratings: int = 30
+    flag_jump_history_months: int = 3
+    flag_run_length: int = 30
     # Embedded broker only: whether the web process also runs the schedules (deadline sweep, monthly
     # report, daily reconciliation). From the environment it defaults to true, so `make run` has
     # them; the dataclass default is false so an app built in a test does not generate a report or
@@ -349,6 +384,13 @@ class Settings:
     # Staff photos an admin uploads (JPG/PNG), kept under var_dir/staff_photos; the upload route
     # takes at most STAFF_PHOTO_LIMIT_BYTES whatever this says.
     staff_photo_max_bytes: int = 2_000_000
+
+    @property
+    def hall_day_span(self) -> tuple[int, int]:
+        """From the first opening to the last closing of HALL_OPEN_HOURS (minutes of the day):
+        the day the integrity flag `closed_hours` measures against (a rating in the lunch break is
+        no sign of anything)."""
+        return self.hall_open_hours[0][0], max(end for _, end in self.hall_open_hours)
 
     @property
     def is_sqlite(self) -> bool:
@@ -397,6 +439,7 @@ class Settings:
             **_rectification_settings(env),
             **_forwarding_settings(env),
             **_device_settings(env),
+            **_report_settings(env),
         )
         settings.validate()
         return settings

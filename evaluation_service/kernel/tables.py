@@ -80,6 +80,9 @@ class Staff(Table):
     # and a photo, stored outside the database under its SHA-256 (empty: no photo).
     star_level = SmallInt(default=0)
     photo_sha256 = Varchar(length=64, default="")
+    # The staff member's own mobile number: only to flag ratings of their own service given from
+    # it (reports' integrity flags); never shown in a report.
+    phone = Varchar(length=20, default="")
 
 
 class Device(Table):

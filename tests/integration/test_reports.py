@@ -1082,16 +1082,22 @@ async def test_supervisors_and_deputies_read_the_list_the_metrics_and_the_page(
 async def test_other_roles_are_refused(client: httpx.AsyncClient, role: str) -> None:
     headers = await logged_in(client, role)
 
-    for path in ("/api/v1/reports", "/api/v1/reports/2026-10", "/reports/2026-10"):
+    for path in ("/api/v1/reports", "/api/v1/reports/2026-10", "/reports/2026-10/archived"):
         response = await client.get(path, headers=headers)
         assert response.status_code == 403, path
         assert response.json()["error"] == "reports_forbidden"
+    page = await client.get("/reports/2026-10", headers=headers)  # a staff page: refused in HTML
+    assert page.status_code == 403
+    assert "月度报告仅向监督员" in page.text
 
 
 async def test_reports_need_a_session(client: httpx.AsyncClient) -> None:
-    response = await client.get("/reports/2026-10")
+    response = await client.get("/reports/2026-10/archived")
+    page = await client.get("/reports/2026-10")
 
     assert response.status_code == 401
+    assert page.status_code == 303  # a page of the site: to the login, and back after
+    assert page.headers["location"].startswith("/login?next=%2Freports%2F2026-10")
 
 
 async def test_an_unknown_month_or_version_is_404_and_a_malformed_month_422(
@@ -1134,7 +1140,7 @@ async def test_the_download_is_the_archived_page_with_its_scripts_inline(
 ) -> None:
     headers = await logged_in(client, "supervisor")
 
-    page = await client.get("/reports/2026-10", headers=headers)
+    page = await client.get("/reports/2026-10/archived", headers=headers)
     download = await client.get("/reports/2026-10/download", headers=headers)
 
     assert download.status_code == 200
@@ -1142,6 +1148,28 @@ async def test_the_download_is_the_archived_page_with_its_scripts_inline(
     assert download.headers["x-content-sha256"] == page.headers["x-content-sha256"]
     assert download.text == self_contained(page.text)
     assert "<script src=" not in download.text
+
+
+@pytest.mark.parametrize("role", ["supervisor", "deputy"])
+async def test_the_month_is_shown_in_the_staff_frame_and_the_archive_still_verifies(
+    client: httpx.AsyncClient, role: str
+) -> None:
+    headers = await logged_in(client, role)
+
+    framed = await client.get("/reports/2026-10", headers=headers)
+    archived = await client.get("/reports/2026-10/archived", headers=headers)
+    metrics = (await client.get("/api/v1/reports/2026-10", headers=headers)).json()
+    stored = {k: v for k, v in metrics.items() if k != "content_hash"}
+    from reports.service import dump_metrics
+
+    # The frame: the site's header, who is logged in, logout; the report's own content inside.
+    assert 'action="/logout"' in framed.text and 'class="staff-nav"' in framed.text
+    assert '<div class="report-body">' in framed.text and 'id="chart-level-mix"' in framed.text
+    assert framed.headers["x-content-sha256"] == archived.headers["x-content-sha256"]
+    # The archived document is served byte for byte and its checksum is the stored one.
+    assert content_hash(dump_metrics(stored), archived.text) == metrics["content_hash"]
+    assert archived.text.startswith("<!DOCTYPE html>") and "staff-nav" not in archived.text
+    assert ("/integrity" in framed.text) == (role == "supervisor")
 
 
 async def test_a_deputy_lands_on_the_reports_in_the_staff_frame_with_no_forbidden_link(
@@ -1213,6 +1241,8 @@ async def test_every_table_downloads_as_excel_sheets_and_csv_with_chinese_header
         "差评原因",
         "转送省平台",
         "近12个月趋势",
+        "差评主题",
+        "评价真实性核查",
     ]
     rows = list(book["部门排名"].iter_rows(values_only=True))
     header = list(rows[0])

@@ -144,3 +144,22 @@ def test_a_change_of_a_share_reads_in_signed_percentage_points() -> None:
     assert points(0.025) == "+2.5个百分点"
     assert points(-0.636) == "-63.6个百分点"
     assert points(None) == "—"
+
+
+def test_hall_hours_and_flag_thresholds_are_read_from_the_environment() -> None:
+    from evaluation_service.kernel.settings import Settings, SettingsError
+    from reports.service import options_from
+
+    env = {
+        "TOKEN_SECRET": "x",
+        "HALL_OPEN_HOURS": "09:00-12:00,13:30-17:00",
+        "FLAG_RUN_LENGTH": "12",
+        "FLAG_JUMP_POINTS": "30",
+    }
+    rules = options_from(Settings.from_env(env)).flags
+
+    assert (rules.hall_hours, rules.hall_hours_text()) == ((540, 1020), "09:00–17:00")
+    assert (rules.run_length, rules.jump_points, rules.device_burst_count) == (12, 30.0, 8)
+    for bad in ("9-17", "17:00-09:00", "08:30-25:00"):
+        with pytest.raises(SettingsError, match="HALL_OPEN_HOURS"):
+            Settings.from_env({**env, "HALL_OPEN_HOURS": bad})
