@@ -31,6 +31,10 @@ up() {
     start simulator $PY -m connectors.province_sim --host 127.0.0.1 --port "$SIM_PORT" \
       --db "$RUN/province_sim.sqlite3"
   fi
+  # One metrics folder for every process here: /metrics on any web process then sums the web
+  # processes' and the workers' counters and histograms (report durations come from workers).
+  export PROMETHEUS_MULTIPROC_DIR="$PWD/$RUN/prometheus"
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR"; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
   # Creates the database named in DATABASE_URL when missing; migrations and demo data are idempotent.
   $PY deploy/createdb.py
   $PY -m evaluation_service migrate

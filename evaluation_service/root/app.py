@@ -61,6 +61,7 @@ from evaluation_service.root.headers import security_headers
 from evaluation_service.root.observability import (
     ObservedFleet,
     ObservedIntake,
+    ObservedReports,
     RequestContext,
     metrics,
     stamp_request_ids,
@@ -308,11 +309,14 @@ def _catalog_admin(services: Services) -> Router:
 
 
 def observed(services: Services) -> Services:
-    """Intake that counts and logs every stored rating, Fleet that counts heartbeats
-    (root/observability.py)."""
+    """Intake that counts and logs every stored rating, Fleet that counts heartbeats, Reports that
+    times each generation (root/observability.py)."""
     stamp_request_ids()
     return replace(
-        services, intake=ObservedIntake(services.intake), fleet=ObservedFleet(services.fleet)
+        services,
+        intake=ObservedIntake(services.intake),
+        fleet=ObservedFleet(services.fleet),
+        reports=ObservedReports(services.reports),
     )
 
 

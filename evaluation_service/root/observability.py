@@ -39,6 +39,8 @@ from evaluation_service.evaluations.schemas import EvaluationIn, EvaluationOut
 from evaluation_service.evaluations.service import DeviceIdentity, Intake
 from rectification.model import State
 from rectification.tables import Ticket
+from reports.model import ReportMonth
+from reports.service import Progress, Reports, VersionInfo
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -104,6 +106,33 @@ class RequestContext:
                 scope.get("method", ""), scope.get("path_template") or "unrouted", str(status)
             ).observe(time.perf_counter() - started)
             REQUEST_ID.reset(token)
+
+
+REPORT_SECONDS = Histogram(
+    "haochaping_report_generation_seconds",
+    "Time to compute and archive one monthly report version, by outcome (done / failed)",
+    ["outcome"],
+    buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0),
+)
+
+
+class ObservedReports(Reports):
+    """The process's Reports, timing each generation (page button, schedule or command)."""
+
+    def __init__(self, inner: Reports) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    async def generate(
+        self, month: ReportMonth, as_of: datetime, progress: Progress | None = None
+    ) -> VersionInfo:
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            info = await super().generate(month, as_of, progress)
+            outcome = "done"
+            return info
+        finally:
+            REPORT_SECONDS.labels(outcome).observe(time.perf_counter() - started)
 
 
 class ObservedFleet(Fleet):

@@ -162,12 +162,13 @@ class WorkerResources:
                 services = build_services(self.settings)
                 await services.db.start()
                 from evaluation_service.root.bootstrap import outbound_of
+                from evaluation_service.root.observability import ObservedReports
 
                 self._ready = {
                     "outbound": outbound_of(services),
                     "forwarder": forwarder(services.db, self.settings),
                     "rectification": services.rectification,
-                    "reports": services.reports,
+                    "reports": ObservedReports(services.reports),
                     "intake": services.intake,
                 }
         return self._ready

@@ -1294,3 +1294,12 @@ async def test_june_feedback_and_rectification_rates_follow_the_written_definiti
     assert june["bad_rate"] == pytest.approx(4 / 6)  # the upheld appeal left the rate
     assert june["feedback_rate"] == pytest.approx(2 / 4)
     assert june["rectification_rate"] == pytest.approx(2 / 4)
+
+
+async def test_metrics_time_each_generated_version(client: httpx.AsyncClient) -> None:
+    # The module's app generated October once on start (through its observed Reports).
+    text = (await client.get("/metrics")).text
+    found = re.search(
+        r'^haochaping_report_generation_seconds_count\{outcome="done"\} (\S+)$', text, re.MULTILINE
+    )
+    assert found is not None and float(found.group(1)) >= 1
