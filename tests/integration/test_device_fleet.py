@@ -180,7 +180,8 @@ async def test_announcement_carries_staff_and_window_fields(api: Client, project
     assert body["staff"]["name"] == "李明"
     assert body["staff"]["staff_no"] == "S001"
     assert body["staff"]["star_level"] == 5
-    assert body["staff"]["photo_url"].startswith("/device/staff-photo/S001?size=")
+    # The stable photo address of the admin side, its version the photo hash's prefix.
+    assert body["staff"]["photo_url"] == "/device/staff-photo/S001?v=" + "ab" * 6
     assert body["service_promise"] == "首问负责，一次告知"
     assert body["complaint_phone"] == "12345"
     assert body["voice_prompts"] is True
