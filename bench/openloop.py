@@ -109,9 +109,10 @@ class _Connection(asyncio.Protocol):
         self.run.answered(self, status)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.busy:
-            self.busy = False
-            self.run.lost(self)
+        # Busy: the request is an error. Idle (the server's keep-alive timeout closed it): it just
+        # leaves the pool. Either way a new connection takes its place.
+        self.run.lost(self, self.busy)
+        self.busy = False
 
 
 class _Run:
@@ -122,7 +123,9 @@ class _Run:
     def __init__(self, plan: Plan, requests: list[bytes]) -> None:
         self.plan = plan
         self.requests = requests
-        self.free: list[_Connection] = []
+        # Free connections, used in turn (first freed, first used) so none idles into the
+        # server's keep-alive timeout.
+        self.free: collections.deque[_Connection] = collections.deque()
         self.waiting: collections.deque[tuple[bytes, float]] = collections.deque()
         self.latencies: list[float] = []
         self.errors = 0
@@ -134,7 +137,7 @@ class _Run:
     def dispatch(self, request: bytes, due: float) -> None:
         self.outstanding += 1
         if self.free:
-            self.free.pop().send(request, due)
+            self.free.popleft().send(request, due)
         else:
             self.waiting.append((request, due))
 
@@ -144,8 +147,12 @@ class _Run:
             self.errors += 1
         self._next(connection)
 
-    def lost(self, connection: _Connection) -> None:
-        self.errors += 1
+    def lost(self, connection: _Connection, busy: bool) -> None:
+        if busy:
+            self.errors += 1
+        elif connection in self.free:
+            self.free.remove(connection)
+            self.outstanding += 1  # balanced by _replace, which treats it as answered
         task = asyncio.ensure_future(self._replace())
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
