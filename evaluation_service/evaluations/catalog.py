@@ -904,6 +904,7 @@ DEMO_USERS = (
     ("demo-liaison", "演示联络员", "liaison", "113701240043186227"),
     ("demo-supervisor", "演示监督员", "supervisor", None),
     ("demo-deputy", "演示人大代表", "deputy", None),
+    ("demo-admin", "演示管理员", "admin", None),
 )
 
 
@@ -928,7 +929,8 @@ async def demo_command(db: Database) -> int:
     else:
         print(f"演示设备密钥与接入令牌见 {DEMO_DIR}（仅供演示，正式使用前请更换）。")
     print(
-        "演示账号（/login）：demo-liaison（县行政审批服务局联络员）、demo-supervisor、demo-deputy，"
+        "演示账号（/login）：demo-liaison（县行政审批服务局联络员）、demo-supervisor、demo-deputy、"
+        "demo-admin（目录管理 /admin、设备密钥 /catalog-keys），"
         f"密码 {DEMO_PASSWORD}"
     )
     return 0
