@@ -1,4 +1,5 @@
-"""An admin adds a staff member in Piccolo Admin and uploads their photo, in chromium."""
+"""An admin adds a staff member in Piccolo Admin and uploads their photo, and the window evaluator
+shows them, in chromium."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LAPTOP, Served, new_page, screenshot
+from tests.browser.conftest import LAPTOP, TABLET, Served, new_page, screenshot
 from tests.browser.test_desk_console import PASSWORD, create_user
+from tests.browser.test_device_page import set_up_device
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +39,7 @@ def photo_file(path: Any) -> Any:
 
 
 def test_admin_adds_a_staff_member_with_a_photo(
-    browser: Any, served: Served, tmp_path: Any
+    browser: Any, served: Served, tmp_path: Any, project_no: str
 ) -> None:
     admin = create_user(served, "admin", "目录管理员")
     page = new_page(browser, LAPTOP)
@@ -89,3 +91,22 @@ def test_admin_adds_a_staff_member_with_a_photo(
     served_photo = httpx.get(f"{served.base_url}/device/staff-photo/{staff_no}")
     assert served_photo.status_code == 200
     assert served_photo.headers["content-type"] == "image/jpeg"
+
+    # The evaluator at window A01 shows the new staff member, photo and all, when a record they
+    # served is announced there.
+    served.register(project_no)
+    served.execute(
+        "UPDATE service_record SET staff_no = ? WHERE service_transaction ="
+        " (SELECT id FROM service_transaction WHERE project_no = ?)",
+        staff_no,
+        project_no,
+    )
+    evaluator = new_page(browser, TABLET)
+    set_up_device(evaluator, served)
+    served.announce_at_window_a01(project_no)
+    expect(evaluator.locator("#staff-name")).to_have_text("赵敏")
+    photo = evaluator.locator("#staff-photo")
+    expect(photo).to_be_visible()
+    assert f"/device/staff-photo/{staff_no}" in (photo.get_attribute("src") or "")
+    evaluator.wait_for_function("() => document.getElementById('staff-photo').naturalWidth > 0")
+    screenshot(evaluator, "device-rate-staff-photo-tablet")
