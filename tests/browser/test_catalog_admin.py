@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from evaluation_service.evaluations.tokens import hash_key
 from tests.browser.conftest import LAPTOP, TABLET, Served, new_page, screenshot
 from tests.browser.test_desk_console import PASSWORD, create_user
 from tests.browser.test_device_page import set_up_device
@@ -110,3 +111,41 @@ def test_admin_adds_a_staff_member_with_a_photo(
     assert f"/device/staff-photo/{staff_no}" in (photo.get_attribute("src") or "")
     evaluator.wait_for_function("() => document.getElementById('staff-photo').naturalWidth > 0")
     screenshot(evaluator, "device-rate-staff-photo-tablet")
+
+
+def test_a_device_key_revoked_by_the_admin_stops_the_evaluator_at_once(
+    browser: Any, served: Served
+) -> None:
+    key = f"revoke-me-{uuid.uuid4().hex}"
+    device_id = f"PY-EVAL-RV{uuid.uuid4().hex[:6].upper()}"
+    served.execute(
+        "INSERT INTO device (device_id, kind, name, window, key_hash, active, voice_prompts)"
+        " VALUES (?, 'window', '待停用的评价器', (SELECT id FROM window WHERE window_no = 'A01'),"
+        " ?, 1, 0)",
+        device_id,
+        hash_key(key),
+    )
+    evaluator = new_page(browser, TABLET)
+    set_up_device(evaluator, served, key=key)
+
+    admin = new_page(browser, LAPTOP)
+    log_in(admin, served, create_user(served, "admin", "目录管理员"), "/catalog-keys")
+    admin.wait_for_url(re.compile(r"/catalog-keys"))
+    admin.locator("tr", has_text=device_id).get_by_role("button", name="停用").click()
+    expect(admin.get_by_text("已停用，旧密钥已立即失效。")).to_be_visible()
+
+    # The very next request with the key is refused, and the evaluator's next poll says so.
+    rated = httpx.post(
+        f"{served.base_url}/api/v1/evaluations",
+        json={
+            "channel": "window",
+            "level": 5,
+            "idempotency_key": f"rv-{uuid.uuid4().hex}",
+            "project_no": "PY-NONE",
+            "service_number": 1,
+        },
+        headers={"X-Device-Key": key},
+    )
+    assert rated.status_code == 401
+    expect(evaluator.locator("#setup-error")).to_contain_text("设备已停用", timeout=20_000)
+    screenshot(evaluator, "device-revoked-tablet")
