@@ -373,28 +373,32 @@ async def ticket_page(
     )
 
 
+def _form_instant(form: Any, name: str, parse: Callable[[str], Any], zh: str, en: str) -> Any:
+    """A date or datetime-local field of a form (None when empty), refused in Chinese when
+    unreadable.
+    A datetime-local field is county time without a zone; the service reads it so."""
+    raw = str(form.get(name) or "").strip()
+    try:
+        return parse(raw) if raw else None
+    except ValueError:
+        raise InvalidInput(f"bad_{name}", zh, en, name) from None
+
+
 def _action_in(form: Any) -> ActionIn:
-    raw_date = str(form.get("requested_due_date") or "").strip()
-    try:
-        requested = date.fromisoformat(raw_date) if raw_date else None
-    except ValueError:
-        raise InvalidInput(
-            "bad_requested_due_date",
-            "“申请的新整改期限”应为日期，例如 2026-12-01。",
-            "requested_due_date must be YYYY-MM-DD",
-            "requested_due_date",
-        ) from None
-    raw_time = str(form.get("contacted_at") or "").strip()
-    try:
-        # A datetime-local field: county time, without a zone (the service reads it so).
-        contacted_at = datetime.fromisoformat(raw_time) if raw_time else None
-    except ValueError:
-        raise InvalidInput(
-            "bad_contacted_at",
-            "“联系时间”应为日期和时间，例如 2026-12-01 09:30。",
-            "contacted_at must be YYYY-MM-DDTHH:MM",
-            "contacted_at",
-        ) from None
+    requested = _form_instant(
+        form,
+        "requested_due_date",
+        date.fromisoformat,
+        "“申请的新整改期限”应为日期，例如 2026-12-01。",
+        "requested_due_date must be YYYY-MM-DD",
+    )
+    contacted_at = _form_instant(
+        form,
+        "contacted_at",
+        datetime.fromisoformat,
+        "“联系时间”应为日期和时间，例如 2026-12-01 09:30。",
+        "contacted_at must be YYYY-MM-DDTHH:MM",
+    )
     text = {
         name: form_text(
             str(form.get(name) or ""), name, _label(name), free_text=name in TEXT_FIELDS

@@ -17,6 +17,7 @@ from evaluation_service.kernel.tables import Department, Outbox, ServiceItem
 from rectification.tables import Notification, Ticket
 from tests.rectification_support import (
     CHEAP_HASHER,
+    FIRST_CONTACT,
     PASSWORD,
     Headers,
     Staff,
@@ -549,3 +550,26 @@ async def test_the_first_contact_form_takes_the_county_time_of_the_call(
     assert datetime.fromisoformat(detail["first_contact_at"]) == called
     assert garbled.status_code == 422
     assert "联系时间" in garbled.text
+
+
+async def test_an_unreadable_extension_date_on_the_form_is_refused_in_chinese(
+    api: Client, staff: Staff
+) -> None:
+    ticket_id = await new_ticket(api, "A")
+    await act(api, staff.liaison_a, ticket_id, "accept")
+    await act(api, staff.liaison_a, ticket_id, "record_contact", **FIRST_CONTACT)
+    await act(api, staff.liaison_a, ticket_id, "confirm", note="属实")
+
+    garbled = await post_action(
+        api,
+        staff.liaison_a,
+        ticket_id,
+        "request_extension",
+        requested_due_date="下周一",
+        reason="需协调其他部门",
+    )
+
+    detail = (await api.get(f"/api/v1/tickets/{ticket_id}", headers=staff.liaison_a)).json()
+    assert garbled.status_code == 422
+    assert "申请的新整改期限" in garbled.text
+    assert detail["state"] == "rectifying"  # nothing changed
