@@ -50,7 +50,9 @@ _STEP_OF: dict[State, int] = {
     State.explanation_review: 1,
     State.rectifying: 2,
     State.extension_review: 2,
+    State.paused: 2,  # a pause is taken from rectifying only (材料补正) and goes back to it
     State.feedback: 3,
+    State.contact_review: 3,  # 联系不上 / 拒绝回访, under the supervisor's 复核
     State.supervision: 4,
     State.closed: 5,
     State.closed_invalid: 5,
@@ -158,7 +160,9 @@ CITIZEN_STATE_TEXT: dict[State, str] = {
     State.explanation_review: "核实情况审核中",
     State.rectifying: "办理部门正在整改",
     State.extension_review: "办理部门正在整改",
+    State.paused: "办理部门正在整改（等待补正材料，期间不计时限）",
     State.feedback: "整改已完成，等待您评价整改结果",
+    State.contact_review: "回访情况审核中",
     State.supervision: "监督员审核中",
     State.closed: "已办结",
     State.closed_invalid: "已办结（经核实不属于服务问题）",

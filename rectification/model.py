@@ -46,6 +46,8 @@ STATE_TEXT: dict[State, str] = {
 }
 
 CLOSED_STATES = frozenset({State.closed, State.closed_invalid})
+# The same as an SQL list, for `state IN (…)` in the statements written by hand.
+CLOSED_STATES_SQL = ", ".join(f"'{state.value}'" for state in sorted(CLOSED_STATES))
 OPEN_STATES = frozenset(State) - CLOSED_STATES
 
 

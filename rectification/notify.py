@@ -27,6 +27,7 @@ from evaluation_service.kernel.database import Database
 from rectification.model import (
     ACTION_TEXT,
     CLOSED_STATES,
+    CLOSED_STATES_SQL,
     STATE_TEXT,
     TRANSITIONS,
     Action,
@@ -230,7 +231,6 @@ async def ticket_opened(ticket_id: int, department_id: int, now: datetime) -> No
 # PostgreSQL: the same as `ticket_opened` (and `reopened_notice` for a closed ticket a follow-up
 # reopened), as CTEs riding in intake's one-statement insert after rectification's
 # `ticket_inserted` and `ticket_joined` (which return id and department).
-_CLOSED_SQL = ", ".join(f"'{state.value}'" for state in sorted(CLOSED_STATES))
 TICKET_NOTIFY_CTES = f""", ticket_to_act AS (
     SELECT id, department, opened_at AS at, '{NEW_TICKET}' AS kind,
            '新的实名差评工单 ' || CAST(id AS TEXT)
@@ -240,7 +240,7 @@ TICKET_NOTIFY_CTES = f""", ticket_to_act AS (
     SELECT j.id, j.department, ins.received_at, '{REOPENED}',
            '工单 ' || CAST(j.id AS TEXT) || ' 因群众追加差评重新打开，请重新受理并联系群众核实。'
     FROM ticket_joined j JOIN ins ON ins.id = j.evaluation
-    WHERE j.from_state IN ({_CLOSED_SQL})
+    WHERE j.from_state IN ({CLOSED_STATES_SQL})
 ), ticket_notified AS (
     INSERT INTO notification (recipient, ticket, kind, message, created_at)
     SELECT u.id, a.id, a.kind, a.message, a.at

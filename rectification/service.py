@@ -32,6 +32,7 @@ from rectification import model, notify
 from rectification.model import (
     ACTION_TEXT,
     CLOSED_STATES,
+    CLOSED_STATES_SQL,
     OPEN_STATES,
     STATE_TEXT,
     Action,
@@ -240,9 +241,9 @@ def _sql_literal(value: object) -> str:
     return f"'{value}'"
 
 
-_CLOSED_SQL = ", ".join(f"'{s.value}'" for s in sorted(CLOSED_STATES))
 _REOPEN_SET = ",\n        ".join(
-    f"{name} = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {_sql_literal(value)} ELSE k.{name} END"
+    f"{name} = CASE WHEN x.state IN ({CLOSED_STATES_SQL}) THEN {_sql_literal(value)}"
+    f" ELSE k.{name} END"
     for name, value in _REOPEN_RESET.items()
 )
 
@@ -282,13 +283,14 @@ ticket_inserted AS (
     UPDATE ticket k SET
         version = k.version + 1,
         updated_at = ins.received_at,
-        state = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN 'opened' ELSE k.state END,
-        reopen_count = k.reopen_count + CASE WHEN x.state IN ({_CLOSED_SQL}) THEN 1 ELSE 0 END,
-        due_at = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{due_at}}::timestamptz
+        state = CASE WHEN x.state IN ({CLOSED_STATES_SQL}) THEN 'opened' ELSE k.state END,
+        reopen_count = k.reopen_count
+            + CASE WHEN x.state IN ({CLOSED_STATES_SQL}) THEN 1 ELSE 0 END,
+        due_at = CASE WHEN x.state IN ({CLOSED_STATES_SQL}) THEN {{due_at}}::timestamptz
                       ELSE k.due_at END,
-        warn_at = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{warn_at}}::timestamptz
+        warn_at = CASE WHEN x.state IN ({CLOSED_STATES_SQL}) THEN {{warn_at}}::timestamptz
                        ELSE k.warn_at END,
-        due_estimated = CASE WHEN x.state IN ({_CLOSED_SQL}) THEN {{due_estimated}}::boolean
+        due_estimated = CASE WHEN x.state IN ({CLOSED_STATES_SQL}) THEN {{due_estimated}}::boolean
                              ELSE k.due_estimated END,
         {_REOPEN_SET}
     FROM ticket_locked x JOIN ins ON ins.id = x.evaluation
@@ -302,10 +304,10 @@ ticket_inserted AS (
     FROM ticket_inserted
     UNION ALL
     SELECT j.id,
-           CASE WHEN j.from_state IN ({_CLOSED_SQL}) THEN '{model.SYSTEM_REOPEN}'
+           CASE WHEN j.from_state IN ({CLOSED_STATES_SQL}) THEN '{model.SYSTEM_REOPEN}'
                 ELSE '{model.SYSTEM_FOLLOW_UP}' END,
            CAST(NULL AS INTEGER), '{SYSTEM_NAME}', '{SYSTEM_ROLE}', j.from_state, j.to_state,
-           CASE WHEN j.from_state IN ({_CLOSED_SQL}) THEN '{_REOPEN_NOTE}'
+           CASE WHEN j.from_state IN ({CLOSED_STATES_SQL}) THEN '{_REOPEN_NOTE}'
                 ELSE '{_FOLLOW_UP_NOTE}' END || ins.comment,
            '', '{{{{"evaluation": "' || CAST(ins.id AS TEXT) || '", "level": "'
                || CAST(ins.level AS TEXT) || '"}}}}',

@@ -134,3 +134,12 @@ def test_evidence_type_is_read_from_the_content_and_must_match_the_name() -> Non
     for name, data in (("a.png", b"%PDF-1.7"), ("a.exe", b"MZ"), ("a.svg", b"<svg")):
         with pytest.raises(InvalidInput):
             content_type_of(name, data)
+
+
+def test_every_state_has_a_step_and_a_text_for_the_citizen() -> None:
+    from rectification.case import CITIZEN_STATE_TEXT, step_bar
+    from rectification.model import State
+
+    for state in State:
+        assert CITIZEN_STATE_TEXT[state]
+        assert len(step_bar(state, {})) == 5
