@@ -75,7 +75,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "legal_unit",
     ),
     "windows": ("service_promise", "complaint_phone"),
-    "staff": ("star_level",),
+    "staff": ("star_level", "phone"),
     "indicators": ("label",),
 }
 
@@ -91,6 +91,7 @@ _DEFAULTS: dict[str, str | int] = {
     "service_promise": "",
     "complaint_phone": "12345",
     "star_level": 0,
+    "phone": "",  # a staff member's own mobile: empty means none registered
 }
 
 TABLE_TEXT = {
@@ -106,6 +107,7 @@ TABLE_TEXT = {
 _SECRET_RE = re.compile(r"^[\x21-\x7e]{16,200}$")  # printable ASCII: it travels in an HTTP header
 _DEVICE_ID_RE = re.compile(r"^[0-9A-Za-z_\-]{1,64}$")
 _PHONE_RE = re.compile(r"^[0-9][0-9\-]{2,19}$")
+_MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # a mainland mobile number, 11 digits
 MAX_STAR_LEVEL = 5
 
 
@@ -279,6 +281,7 @@ _FIELD_TEXT = {
         "department_code": "部门编码",
         "window_no": "窗口编号",
         "star_level": "星级",
+        "phone": "本人手机号",
     },
     "devices": {
         "device_id": "设备编号",
@@ -455,6 +458,13 @@ def staff_rules(values: Mapping[str, str], refs: References) -> list[RowProblem]
     if star and star not in {str(n) for n in range(MAX_STAR_LEVEL + 1)}:
         problems.append(
             ("star_level", f"星级“{star}”不正确，应为0至{MAX_STAR_LEVEL}的整数（0为不显示）。")
+        )
+    # Only compared with applicant phones (reports' integrity flag `staff_own_phone`): a number
+    # that is not a mobile one could never match, so it is refused rather than kept silently.
+    phone = v.get("phone", "")
+    if phone and not _MOBILE_RE.fullmatch(phone):
+        problems.append(
+            ("phone", f"本人手机号“{phone}”不正确，应为1开头的11位手机号码（留空为未登记）。")
         )
     return problems
 

@@ -27,7 +27,11 @@ from evaluation_service.kernel.tables import (
     Staff,
     Window,
 )
+from evaluation_service.kernel.workdays import WorkCalendar
 from evaluation_service.root.bootstrap import build_services, registered_tables
+from reports.model import ReportOptions
+from reports.service import Reports
+from tests.integration.test_report_integrity import AS_OF, OCTOBER, RULES, Month
 
 ROOT = Path(__file__).parents[2]
 DEMO = ROOT / "evaluation_service" / "evaluations" / "demo_data"
@@ -592,3 +596,100 @@ async def test_a_star_level_out_of_range_is_refused_by_the_shared_row_rule(
         {"staff_no": "S1", "name": "张三", "department_code": DEPT_A, "star_level": "9"},
         catalog.References({DEPT_A}, ()),
     ) == [("star_level", "星级“9”不正确，应为0至5的整数（0为不显示）。")]
+
+
+STAFF_WITH_PHONES = (
+    "staff_no,name,department_code,window_no,phone\n"
+    f"S1,张三,{DEPT_A},,13600000001\n"
+    f"S2,李四,{DEPT_A},,\n"
+)
+
+
+async def _phones() -> dict[str, str]:
+    rows = await Staff.select(Staff.staff_no, Staff.phone)
+    return {row["staff_no"]: row["phone"] for row in rows}
+
+
+async def test_staff_phones_are_loaded_and_an_empty_cell_registers_none(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    _write(tmp_path, "staff.csv", STAFF_WITH_PHONES)
+
+    await load_catalog([tmp_path], db)
+
+    assert await _phones() == {"S1": "13600000001", "S2": ""}
+
+
+async def test_a_bad_staff_phone_is_refused_by_row_and_column_and_nothing_is_stored(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    staff = _write(
+        tmp_path,
+        "staff.csv",
+        "staff_no,name,department_code,window_no,star_level,phone\n"
+        f"S1,张三,{DEPT_A},,3,13600000001\n"
+        f"S2,李四,{DEPT_A},,3,1360000000\n"  # ten digits
+        f"S3,王五,{DEPT_A},,3,12600000001\n"  # no mobile number starts 12
+        f"S4,赵六,{DEPT_A},,3,0531-87654321\n",  # a landline
+    )
+
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog([tmp_path], db)
+
+    rule = "应为1开头的11位手机号码（留空为未登记）。"
+    assert [str(p) for p in refused.value.problems] == [
+        f"{staff}:3: 本人手机号“1360000000”不正确，{rule}",
+        f"{staff}:4: 本人手机号“12600000001”不正确，{rule}",
+        f"{staff}:5: 本人手机号“0531-87654321”不正确，{rule}",
+    ]
+    assert await _row_counts() == dict.fromkeys(CATALOG_TABLES, 0)
+    # The browser admin runs the same rule.
+    assert catalog.staff_rules(
+        {"staff_no": "S1", "name": "张三", "department_code": DEPT_A, "phone": "136 0000 0001"},
+        catalog.References({DEPT_A}, ()),
+    ) == [("phone", f"本人手机号“136 0000 0001”不正确，{rule}")]
+
+
+async def test_a_staff_file_without_the_phone_column_leaves_stored_phones_alone(
+    db: Database, tmp_path: Path
+) -> None:
+    _write(tmp_path / "new", "departments.csv", DEPARTMENTS)
+    _write(tmp_path / "new", "staff.csv", STAFF_WITH_PHONES)
+    old = _write(
+        tmp_path / "old",
+        "staff.csv",
+        f"staff_no,name,department_code,window_no\nS1,张三,{DEPT_A},\nS2,李四,{DEPT_A},\n",
+    )
+    await load_catalog([tmp_path / "new"], db)
+
+    report = await load_catalog([old], db)
+
+    assert (report.counts["staff"].updated, report.counts["staff"].unchanged) == (0, 2)
+    assert await _phones() == {"S1": "13600000001", "S2": ""}
+
+
+async def test_a_phone_loaded_for_a_staff_member_raises_the_own_phone_flag(
+    db: Database, tmp_path: Path
+) -> None:
+    """The report's flag compares an applicant's phone with the one the loader stored."""
+    _write(tmp_path, "departments.csv", DEPARTMENTS)
+    _write(
+        tmp_path, "items.csv", f"code,name,department_code\n{ITEM_31},个体工商户设立登记,{DEPT_A}\n"
+    )
+    _write(tmp_path, "staff.csv", STAFF_WITH_PHONES)
+    await load_catalog([tmp_path], db)
+    month = Month()
+    department = await Department.select(Department.id).first()
+    item = await ServiceItem.select(ServiceItem.id).first()
+    assert department is not None and item is not None
+    month.department, month.item = department["id"], item["id"]
+    await month.rate("own", "2026-10-14 11:00", staff="S1", phone="13600000001")
+    await month.rate("other", "2026-10-14 11:10", staff="S2", phone="13600000001")
+
+    frames = await Reports(db, ReportOptions(flags=RULES), WorkCalendar()).compute(OCTOBER, AS_OF)
+
+    (flag,) = [f for f in frames.flags if f["kind"] == "staff_own_phone"]
+    assert flag["subject"] == "工号 S1"
+    assert flag["rating_ids"] == month.ids["own"]

@@ -205,6 +205,31 @@ async def test_the_csv_rule_refuses_a_bad_row_in_the_admin_and_nothing_is_stored
     assert await CatalogChange.count() == before
 
 
+async def test_a_staff_phone_is_checked_by_the_csv_rule_in_the_admin(
+    api: Client, people: StaffHeaders
+) -> None:
+    row_id, staff_no = await new_staff(api, people)
+    before = await CatalogChange.count()
+    bad = await fresh(api).patch(
+        f"/admin/api/tables/staff/{row_id}/",
+        json={"phone": "0531-8765"},
+        headers=piccolo_csrf(people.admin),
+    )
+    good = await fresh(api).patch(
+        f"/admin/api/tables/staff/{row_id}/",
+        json={"phone": "13600000001"},
+        headers=piccolo_csrf(people.admin),
+    )
+
+    assert bad.status_code == 422
+    assert "本人手机号“0531-8765”不正确" in bad.json()["message"]
+    assert good.status_code == 200, good.text
+    assert await Staff.select(Staff.phone).where(Staff.staff_no == staff_no).first() == {
+        "phone": "13600000001"
+    }
+    assert await CatalogChange.count() == before + 1
+
+
 async def test_a_repeated_staff_number_is_refused_in_chinese(
     api: Client, people: StaffHeaders
 ) -> None:

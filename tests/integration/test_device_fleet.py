@@ -166,6 +166,7 @@ async def test_announcement_carries_staff_and_window_fields(api: Client, project
                 photo_sha256="ab" * 32,
             )
         )
+    await Staff.update({Staff.phone: "13600000009"}).where(Staff.staff_no == "S001")
     await Window.update({Window.service_promise: "首问负责，一次告知"}).where(
         Window.window_no == "W01"
     )
@@ -174,6 +175,7 @@ async def test_announcement_carries_staff_and_window_fields(api: Client, project
 
     answer = await announce(api, project_no)
     await Device.update({Device.voice_prompts: False}).where(Device.device_id == "EV-W01")
+    await Staff.update({Staff.phone: ""}).where(Staff.staff_no == "S001")
 
     body = answer.json()
     assert answer.status_code == 200, answer.text
@@ -182,6 +184,9 @@ async def test_announcement_carries_staff_and_window_fields(api: Client, project
     assert body["staff"]["star_level"] == 5
     # The stable photo address of the admin side, its version the photo hash's prefix.
     assert body["staff"]["photo_url"] == "/device/staff-photo/S001?v=" + "ab" * 6
+    # The staff member's own phone is only for the reports' integrity flag, never for a device.
+    assert set(body["staff"]) == {"staff_no", "name", "star_level", "photo_url"}
+    assert "13600000009" not in answer.text
     assert body["service_promise"] == "首问负责，一次告知"
     assert body["complaint_phone"] == "12345"
     assert body["voice_prompts"] is True
