@@ -29,8 +29,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from evaluation_service.root.observability import logging_config
+    from evaluation_service.root.server import OneWriteHttpToolsProtocol, serve
 
-    uvicorn.run(
+    config = uvicorn.Config(
         "evaluation_service.root.main:app",
         host=args.host,
         port=args.port,
@@ -38,10 +39,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=args.access_log,
         log_config=logging_config(settings.log_format, settings.log_level),
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,
         proxy_headers=False,
         server_header=False,
     )
+    try:
+        serve(config)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
