@@ -21,6 +21,7 @@ from evaluation_service.evaluations.model import (
     RatingInput,
 )
 from evaluation_service.evaluations.rating_batch import (
+    WRITE_SLOTS,
     RatingBatcher,
     RatingRow,
     Statements,
@@ -667,9 +668,8 @@ class Intake:
                 ticket_due_estimated=due.estimated,
             )
         if self._batcher is None:
-            self._batcher = RatingBatcher(
-                self.db.pool, max(1, self.db.pool_size - 1), self._statements
-            )
+            slots = max(1, min(WRITE_SLOTS, self.db.pool_size - 1))
+            self._batcher = RatingBatcher(self.db.pool, slots, self._statements)
         stored = await self._batcher.insert(row)
         if stored is None:
             outcome = await self._check_rateable(target, rating, now)
