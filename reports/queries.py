@@ -339,13 +339,20 @@ SELECT p.* FROM p JOIN suspects ON suspects.k = p.k
 
 
 # A rating given from the phone of the staff member who served the record.
+# A staff phone is 11 digits (load-catalog checks); an applicant's may carry dashes or the country
+# code (+86, 0086): its last 11 characters once dashes are gone. substr(x, length(x) - 10) means
+# the same in PostgreSQL and SQLite for every phone of 11 characters or more; a shorter one never
+# equals an 11-digit number in either.
+_DIGITS = "replace(t.applicant_phone, '-', '')"
+_LAST_11_DIGITS = f"substr({_DIGITS}, length({_DIGITS}) - 10)"
+
 STAFF_OWN_PHONE = f"""
 SELECT e.id AS id, r.staff_no AS staff_no, r.window_no AS window_no, e.level AS level,
        e.channel AS channel, e.received_at AS received_at
 FROM evaluation e {_JOIN_RECORD}
 JOIN staff s ON s.staff_no = r.staff_no
 WHERE e.received_at >= {{}} AND e.received_at < {{}} AND {_NOT_DEFAULT}
-  AND r.staff_no <> '' AND s.phone <> '' AND s.phone = t.applicant_phone
+  AND r.staff_no <> '' AND s.phone <> '' AND s.phone = {_LAST_11_DIGITS}
 ORDER BY e.id
 LIMIT {EVIDENCE_ROWS}
 """

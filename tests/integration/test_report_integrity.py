@@ -204,8 +204,12 @@ class Month:
 
         # staff_own_phone — raised: S001's own phone rates a service S001 gave.
         await self.rate("own", "2026-10-14 11:00", staff="S001", phone="13600000001")
+        # … also written with the country code or with dashes, as the intake accepts phones.
+        await self.rate("own", "2026-10-14 11:30", staff="S001", phone="+8613600000001")
+        await self.rate("own", "2026-10-14 12:00", staff="S001", phone="136-0000-0001")
         # … not raised: S002's phone rates S001's service; S003 has no phone, nor the applicant.
         await self.rate("no-own", "2026-10-14 11:10", staff="S001", phone="13600000002")
+        await self.rate("no-own", "2026-10-14 12:30", staff="S001", phone="+8613600000009")
         await self.rate("no-own", "2026-10-14 11:20", staff="S003", phone="")
 
         # closed_hours — raised: DEV-C01 rated at 21:00 and at 07:00 (hall open 08:30–17:30).
@@ -309,7 +313,7 @@ async def test_a_staff_members_own_phone_rating_their_own_service_is_flagged(
     (flag,) = of_kind(frames, "staff_own_phone")
 
     assert flag["subject"] == "工号 S001"
-    assert (flag["ratings"], flag["rating_ids"]) == (1, seeded[1].ids["own"])
+    assert (flag["ratings"], flag["rating_ids"]) == (3, seeded[1].ids["own"])
 
 
 async def test_hall_ratings_while_the_hall_is_closed_are_flagged_per_device(
@@ -350,7 +354,7 @@ async def test_the_public_counts_have_one_flag_of_each_kind_and_no_evidence(
     assert counts == {
         "device_burst": (1, 4),
         "phone_burst": (1, 3),
-        "staff_own_phone": (1, 1),
+        "staff_own_phone": (1, 3),
         "closed_hours": (1, 2),
         "rate_jump": (1, 6),
         "identical_run": (1, 6),
