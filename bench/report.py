@@ -244,12 +244,19 @@ async def generate(url: str) -> tuple[float, int, float]:
     try:
         reports = Reports.from_settings(db, settings, build_calendar(settings))
         started = time.perf_counter()
-        await reports.generate(MONTH, datetime(2026, 11, 1, 1, 0, tzinfo=UTC))
+        finished: list[tuple[str, float]] = []
+
+        def progress(step: str) -> None:
+            finished.append((step, time.perf_counter() - started))
+
+        await reports.generate(MONTH, datetime(2026, 11, 1, 1, 0, tzinfo=UTC), progress)
         elapsed = time.perf_counter() - started
         metrics = await reports.metrics(MONTH)
         html, _, _ = await reports.page(MONTH)
     finally:
         await db.close()
+    # Queries run side by side: each step's time is when it finished, counted from the start.
+    print("  done at: " + ", ".join(f"{step} {at:.1f}s" for step, at in finished))
     print(
         f"  themes: {sum(d['comments'] for d in metrics['themes']):,} comments with words; "
         "flags: " + ", ".join(f"{r['kind']} {r['flags']}" for r in metrics["integrity"])
