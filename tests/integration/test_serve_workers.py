@@ -44,9 +44,9 @@ def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def _serve(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[str]:
+    command = ["serve", "--port", str(port), "--workers", str(workers)]
     return subprocess.Popen(
-        [sys.executable, "-m", "evaluation_service", "serve", "--port", str(port)]
-        + ["--workers", str(workers)],
+        [sys.executable, "-m", "evaluation_service", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
