@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -26,10 +27,32 @@ DATA_SOURCE = "318"  # three digits, as the province assigns them
 TENANCY = "370000000000"  # C-Tenancy-Id as Shandong's integration code sends it
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server a test starts, free now and *below* the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) comes from the range it also takes the source ports of
+    outgoing connections from: between the probe and the server's own bind, a connection to
+    PostgreSQL or RabbitMQ could take it (seen: `address already in use` in CI). A port below the
+    range is never taken that way; bind() checks that no server listens on it now."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes], seconds: float = 15) -> None:

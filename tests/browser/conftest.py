@@ -8,7 +8,6 @@ installs it with a CJK font); Playwright never downloads a browser of its own he
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import ROOT, skip_or_fail
-from tests.forwarding_support import start_simulator
+from tests.forwarding_support import free_port, start_simulator
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -53,13 +52,6 @@ PHONE = {"width": 360, "height": 740}
 LAPTOP = {"width": 1366, "height": 768}
 KIOSK = {"width": 1920, "height": 1080}
 TABLET = {"width": 1280, "height": 800}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -157,7 +149,7 @@ def _run(command: str, env: dict[str, str]) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     var_dir = tmp_path_factory.mktemp("browser-var")
     database = var_dir / "browser.sqlite"
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     # As `make run` does: the service forwards every rating to the bundled province simulator.
     sim = start_simulator(var_dir)
