@@ -25,15 +25,16 @@ from gmssl import sm2 as gmssl_sm2
 
 from connectors.province_sim import model
 from connectors.province_sim.api import AnswerStyle, SimulatorApp
-from connectors.province_sim.cipher import Decryptor, generate_key_pair
+from connectors.province_sim.cipher import Decryptor
 from connectors.province_sim.model import Kind
 from connectors.province_sim.service import Credentials, Province
 from connectors.province_sim.store import Store
 from tests.forwarding_support import free_port, wait_port
+from tests.gmssl_support import simulator_key_pair
 
 CHINA = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 10, 0, 0, tzinfo=CHINA)
-KEYS = generate_key_pair()
+KEYS = simulator_key_pair()  # gmssl encrypts with it
 APP_MARK, APP_WORD = "pingyin-hcp", "s3cret-word"
 TENANCY = {"C-Tenancy-Id": "370000000000"}
 TASK_CODE = "1137012400431862270140001001001"

@@ -15,8 +15,9 @@ from connectors.province.cipher import (
     generate_key_pair,
     public_key_bytes,
 )
+from tests.gmssl_support import client_key_pair
 
-PRIVATE, PUBLIC = generate_key_pair()
+PRIVATE, PUBLIC = client_key_pair()  # gmssl decrypts and encrypts with it
 PLAIN = '[{"projectNo":"37PY001","satisfaction":"5","writingEvaluation":"办得快"}]'.encode()
 
 

@@ -22,8 +22,9 @@ from connectors.province_sim.cipher import (
     generate_key_pair,
     key_pair_from_private,
 )
+from tests.gmssl_support import simulator_key_pair
 
-KEYS = generate_key_pair()
+KEYS = simulator_key_pair()  # gmssl encrypts with it
 PUBLIC = bytes.fromhex(KEYS.public_hex)
 PLAIN = json.dumps([{"projectNo": "37P1", "satisfaction": "5"}], ensure_ascii=False)
 
