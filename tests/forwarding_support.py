@@ -27,12 +27,12 @@ DATA_SOURCE = "318"  # three digits, as the province assigns them
 TENANCY = "370000000000"  # C-Tenancy-Id as Shandong's integration code sends it
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def _ephemeral_low() -> int:
+    """The first port of the range the kernel takes outgoing connections' source ports from."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def free_port() -> int:
@@ -42,7 +42,7 @@ def free_port() -> int:
     outgoing connections from: between the probe and the server's own bind, a connection to
     PostgreSQL or RabbitMQ could take it (seen: `address already in use` in CI). A port below the
     range is never taken that way; bind() checks that no server listens on it now."""
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     candidates = list(range(max(1024, low - 12000), low))
     random.shuffle(candidates)
     for port in candidates:

@@ -99,11 +99,11 @@ class _OwnSocketWorker(multiprocess.Process):
 
 def serve(config: uvicorn.Config) -> None:
     """Run `config` the way `uvicorn.run` would, but with each of several workers on its own
-    socket. Raises OSError when the port is taken."""
+    socket. Raises OSError when the port is taken (checked before anything starts)."""
+    _bind(config.host, config.port, reuse_port=False).close()
     if config.workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.Server(config).run()
         return
-    _bind(config.host, config.port, reuse_port=False).close()  # taken: refuse before any worker
     # uvicorn's supervisor builds its workers from this module-level name (start and restart).
     multiprocess.Process = _OwnSocketWorker  # type: ignore[misc]
     multiprocess.Multiprocess(config, sockets=[]).run()

@@ -134,9 +134,10 @@ def test_connections_opened_together_spread_over_both_workers_also_after_a_resta
         server.wait(30)
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
 @pytest.mark.parametrize("reuse_port", [False, True], ids=["other-program", "forgotten-serve"])
 def test_a_port_in_use_is_refused_before_any_worker_starts(
-    database_url: str, tmp_path: Path, reuse_port: bool
+    database_url: str, tmp_path: Path, reuse_port: bool, workers: int
 ) -> None:
     """A forgotten earlier `serve` listens with SO_REUSEPORT: sharing its port would silently send
     it half the connections. Both kinds of holder are refused."""
@@ -148,7 +149,7 @@ def test_a_port_in_use_is_refused_before_any_worker_starts(
     holder.bind(("127.0.0.1", port))
     holder.listen()
     try:
-        server = _serve(_env(database_url, tmp_path), port, workers=2)
+        server = _serve(_env(database_url, tmp_path), port, workers=workers)
         _, stderr = server.communicate(timeout=120)
     finally:
         holder.close()
