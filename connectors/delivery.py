@@ -187,14 +187,17 @@ class Forwarder:
             await asyncio.gather(renewing, return_exceptions=True)
         await self._settle(rows, report)
         if report.delivered:
-            # With the intake's "rating accepted" line (request id, evaluation id), this follows a
-            # rating from its request to the province.
+            # Each rating's stored request id (Evaluation.request_id) follows it from the request
+            # that stored it to the province.
+            delivered = set(report.delivered)
+            sent = [
+                ratings[r.ref_id] for r in ratings_rows if r.id in delivered and r.ref_id in ratings
+            ]
             log.info(
                 "delivered to the province",
                 extra={
-                    "evaluation_ids": [
-                        r.ref_id for r in ratings_rows if r.id in set(report.delivered)
-                    ],
+                    "evaluation_ids": [rating.evaluation_id for rating in sent],
+                    "request_ids": [rating.request_id for rating in sent],
                     "outbox_ids": report.delivered,
                 },
             )
@@ -516,6 +519,7 @@ async def _load_ratings(evaluation_ids: list[int]) -> dict[int, RatingToSend]:
         Evaluation.real_name,
         Evaluation.client_time,
         Evaluation.received_at,
+        Evaluation.request_id,
     ).where(Evaluation.id.is_in(evaluation_ids))
     records = await _load_records(sorted({r["service_record"] for r in rows}))
     return {
@@ -540,6 +544,7 @@ def _rating(r: dict[str, Any], record: RecordToSend) -> RatingToSend:
         rated_at=rated_at(r["client_time"], r["received_at"]),
         # Only a real-name rating names its evaluator: the applicant identified at the contact.
         evaluator_name=record.applicant_name if r["real_name"] else "",
+        request_id=r["request_id"] or "",
     )
 
 

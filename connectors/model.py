@@ -89,6 +89,8 @@ class RatingToSend:
     is_default: bool
     rated_at: datetime
     evaluator_name: str = ""
+    # Not sent: the id of the request that stored the rating, for the delivery log line.
+    request_id: str = ""
 
     @property
     def record_id(self) -> int:

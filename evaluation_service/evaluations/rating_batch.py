@@ -49,6 +49,7 @@ class RatingRow:
     ticket_due_at: datetime | None = None
     ticket_warn_at: datetime | None = None
     ticket_due_estimated: bool = False
+    request_id: str = ""
 
 
 # Every rule that needs the database is a condition of the INSERT, so a row comes back only for a
@@ -63,10 +64,10 @@ WITH input AS (
                          $6::smallint[], $7::text[], $8::text[], $9::boolean[], $10::int[],
                          $11::text[], $12::text[], $13::text[], $14::timestamptz[],
                          $15::timestamptz[], $16::timestamptz[], $17::timestamptz[],
-                         $18::boolean[])
+                         $18::boolean[], $19::text[])
         AS i(record_id, project_no, service_number, assess_number, channel, level, tags, comment,
              identifies, device, device_window, idempotency_key, indicator_version, client_time,
-             received_at, ticket_due_at, ticket_warn_at, ticket_due_estimated)
+             received_at, ticket_due_at, ticket_warn_at, ticket_due_estimated, request_id)
 ), rec AS (
     SELECT i.*, sr.id AS sr_id, sr.rating_deadline, sr.window_no, sr.service_number AS sr_number,
            t.project_no AS t_project_no, t.applicant_identified
@@ -75,10 +76,11 @@ WITH input AS (
     JOIN service_transaction t ON t.id = sr.service_transaction
 ), ins AS (
     INSERT INTO evaluation (service_record, assess_number, channel, level, tags, comment,
-        real_name, is_default, device, idempotency_key, indicator_version, client_time, received_at)
+        real_name, is_default, device, idempotency_key, indicator_version, client_time, received_at,
+        request_id)
     SELECT rec.sr_id, rec.assess_number, rec.channel, rec.level, rec.tags, rec.comment,
            rec.identifies AND rec.applicant_identified, false, rec.device, rec.idempotency_key,
-           rec.indicator_version, rec.client_time, rec.received_at
+           rec.indicator_version, rec.client_time, rec.received_at, rec.request_id
     FROM rec
     WHERE rec.rating_deadline >= rec.received_at
       AND (rec.window_no = '' OR rec.device_window = '' OR rec.window_no = rec.device_window)
@@ -152,6 +154,7 @@ def _arguments(rows: Sequence[RatingRow]) -> list[list[Any]]:
         [r.ticket_due_at for r in rows],
         [r.ticket_warn_at for r in rows],
         [r.ticket_due_estimated for r in rows],
+        [r.request_id for r in rows],
     ]
 
 

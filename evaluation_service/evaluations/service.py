@@ -58,6 +58,7 @@ from evaluation_service.kernel.tables import (
     ServiceRecord,
     ServiceTransaction,
 )
+from evaluation_service.kernel.tracing import current_request_id
 from evaluation_service.kernel.workdays import WorkCalendar
 
 CACHE_SECONDS = 30.0
@@ -658,6 +659,7 @@ class Intake:
             indicator_version=version,
             client_time=rating.client_time,
             received_at=now,
+            request_id=current_request_id(),
         )
         if model.is_bad(rating.level) and target.identifies_applicant:
             due = self.tickets.accept_due(now)
@@ -709,6 +711,7 @@ class Intake:
                     indicator_version=version,
                     client_time=rating.client_time,
                     received_at=now,
+                    request_id=current_request_id(),
                 )
             ).returning(Evaluation.id)
             await _enqueue(OutboxKind.evaluation, inserted[0]["id"], now)

@@ -189,6 +189,9 @@ class Evaluation(Table):
     indicator_version = Varchar(length=32, default="")
     client_time = Timestamptz(null=True, default=None)
     received_at = Timestamptz(default=TimestamptzNow())
+    # The X-Request-ID of the request that stored it ("" for a rating no request made): with it a
+    # rating is followed from the caller's logs to the worker's delivery line.
+    request_id = Varchar(length=64, default="")
 
 
 class Outbox(Table):

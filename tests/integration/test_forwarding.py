@@ -5,6 +5,7 @@ with the in-process worker (the embedded default)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -98,8 +99,11 @@ async def harness(api: Client, province: Simulator) -> AsyncIterator[Harness]:
     await h.stop()
 
 
-async def rated_project(api: Client, level: int = 5, records: int = 1) -> tuple[str, list[int]]:
-    """A transaction with `records` service records, the first one rated; returns outbox ids."""
+async def rated_project(
+    api: Client, level: int = 5, records: int = 1, request_id: str | None = None
+) -> tuple[str, list[int]]:
+    """A transaction with `records` service records, the first one rated (in a request with the
+    given X-Request-ID); returns outbox ids."""
     project_no = f"FWD-{uuid.uuid4().hex[:14]}"
     now = datetime.now(UTC).isoformat()
     body = transaction_body(
@@ -126,7 +130,8 @@ async def rated_project(api: Client, level: int = 5, records: int = 1) -> tuple[
     }
     if level <= 2:
         fields["tags"] = ["101"]
-    rated = await api.post("/api/v1/evaluations", json=fields)
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    rated = await api.post("/api/v1/evaluations", json=fields, headers=headers)
     assert rated.status_code == 201, rated.text
     return project_no, await outbox_ids(project_no)
 
@@ -187,6 +192,25 @@ async def test_a_rating_reaches_the_province_after_its_service_record(
     record_1 = next(r for r in rows if r["kind"] == "service_record")
     rating = next(r for r in rows if r["kind"] == "evaluation")
     assert record_1["delivered_at"] <= rating["delivered_at"]
+
+
+async def test_the_delivery_line_names_the_request_that_stored_each_rating(
+    api: Client, harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="haochaping.forwarding")
+    request_id = f"lb-{uuid.uuid4().hex[:12]}"
+    _, ids = await rated_project(api, request_id=request_id)
+    harness.start()
+
+    await until(lambda: all_delivered(ids), what="rows delivered")
+
+    lines = [r for r in caplog.records if r.getMessage() == "delivered to the province"]
+    named = [r for r in lines if request_id in getattr(r, "request_ids", [])]
+    assert len(named) == 1, [getattr(r, "request_ids", None) for r in lines]
+    line = named[0]
+    evaluation_id = line.evaluation_ids[line.request_ids.index(request_id)]  # type: ignore[attr-defined]
+    stored = await Evaluation.select(Evaluation.request_id).where(Evaluation.id == evaluation_id)
+    assert stored == [{"request_id": request_id}]
 
 
 async def test_province_down_for_a_while_then_back_every_row_counted_exactly_once(
