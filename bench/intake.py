@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +36,8 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from openloop import START_DELAY, open_loop
 from openloop import line as openloop_line
-from openloop import open_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -216,21 +217,44 @@ class CpuMeter:
         return server, sum(self._database.values())
 
 
-def machine_line(busy: float, seconds: float, result: dict[str, float]) -> str:
-    """How loaded the whole machine was while a rate was offered: the server, PostgreSQL, the load
-    generator and everything else share its cores, and latency climbs steeply near all of them."""
-    per_rating = busy / max(result["ok"], 1) * 1e6
-    return (
-        f"  machine busy {busy / seconds:.2f} of {os.cpu_count()} cores while offered "
-        f"({per_rating:.0f} us of CPU a rating, everything on the machine included)"
-    )
+class ScheduleMeter:
+    """How busy the whole machine was while an open loop's requests were due: /proc/stat read from
+    a thread when the first request is due and when the last one is. (Not over the whole wrk run:
+    its start-up and the drain of late answers would dilute the figure, or, over an overloaded
+    run, the busy seconds of the drain would be divided by the schedule's seconds alone.)
+
+    The server, PostgreSQL, the load generator and everything else share the cores, and latency
+    climbs steeply near all of them."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.readings: list[float] = []
+        due = time.time() + START_DELAY
+        self._thread = threading.Thread(target=self._read, args=(due,), daemon=True)
+        self._thread.start()
+
+    def _read(self, due: float) -> None:
+        for at in (due, due + self.seconds):
+            time.sleep(max(0.0, at - time.time()))
+            self.readings.append(machine_busy_seconds())
+
+    def line(self, result: dict[str, float]) -> str:
+        self._thread.join()
+        busy = self.readings[1] - self.readings[0]
+        per_rating = busy / max(result["ok"], 1) * 1e6
+        return (
+            f"  machine busy {busy / self.seconds:.2f} of {os.cpu_count()} cores while requests "
+            f"were due (about {per_rating:.0f} us of CPU a rating, everything on the machine "
+            f"included)"
+        )
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine spent on anything but idling, since boot."""
+    """CPU seconds every core of the machine spent on anything but idling, since boot (time the
+    hypervisor gave to other guests, 'steal', is not ours and not counted)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle, iowait = fields[3], fields[4]
-    return (sum(fields[:8]) - idle - iowait) / TICKS
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / TICKS
 
 
 def run_wrk(
@@ -359,7 +383,7 @@ def main() -> None:
         maximum = (intake["requests"] - intake["status_errors"]) / (intake["duration_us"] / 1e6)
         url_ratings = f"http://127.0.0.1:{port}/api/v1/evaluations"
         half = int(maximum / 2)
-        busy = machine_busy_seconds()
+        meter_fixed = ScheduleMeter(opts.open_seconds)
         fixed = open_loop(
             url_ratings,
             opts.open_rate,
@@ -368,8 +392,8 @@ def main() -> None:
             nonce=f"fixed{int(time.time())}",
         )
         print(f"open loop at {opts.open_rate}/s: {openloop_line(fixed)}", flush=True)
-        print(machine_line(machine_busy_seconds() - busy, opts.open_seconds, fixed), flush=True)
-        busy = machine_busy_seconds()
+        print(meter_fixed.line(fixed), flush=True)
+        meter_half = ScheduleMeter(opts.open_seconds)
         halfway = open_loop(
             url_ratings,
             half,
@@ -378,7 +402,7 @@ def main() -> None:
             nonce=f"half{int(time.time())}",
         )
         print(f"open loop at 50% of max ({half}/s): {openloop_line(halfway)}", flush=True)
-        print(machine_line(machine_busy_seconds() - busy, opts.open_seconds, halfway), flush=True)
+        print(meter_half.line(halfway), flush=True)
     finally:
         server.terminate()
         server.wait(timeout=20)
