@@ -36,6 +36,7 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import line as machine_speed
 from openloop import START_DELAY, open_loop
 from openloop import line as openloop_line
 
@@ -280,6 +281,24 @@ def run_wrk(
     return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
 
 
+async def statements_line(url: str, since: datetime, until: datetime) -> str:
+    """How many ratings each INSERT statement stored while a run was offered: one statement is one
+    transaction, so the rows it stored share their xmin. PostgreSQL's cost is about a fixed share
+    per statement plus a little per row, so this figure says much of its CPU per rating."""
+    conn = await asyncpg.connect(url)
+    rows, statements = await conn.fetchrow(
+        "SELECT count(*), count(DISTINCT xmin::text) FROM evaluation "
+        "WHERE received_at >= $1 AND received_at < $2",
+        since,
+        until,
+    )
+    await conn.close()
+    return (
+        f"  {rows / max(statements, 1):.1f} ratings per INSERT statement "
+        f"({statements} statements, {rows} ratings)"
+    )
+
+
 async def stored_counts(url: str) -> tuple[int, int]:
     conn = await asyncpg.connect(url)
     evaluations = await conn.fetchval("SELECT count(*) FROM evaluation")
@@ -307,6 +326,7 @@ def main() -> None:
     opts = parser.parse_args()
 
     wrk = ensure_wrk()
+    print(machine_speed(), flush=True)
     connections = opts.connections or (20 if opts.sqlite else 64)
     # Every request rates its own record: wrk's run, then the two open-loop runs, each its own
     # slice of tokens (a record rated once cannot be rated again).
@@ -384,6 +404,7 @@ def main() -> None:
         url_ratings = f"http://127.0.0.1:{port}/api/v1/evaluations"
         half = int(maximum / 2)
         meter_fixed = ScheduleMeter(opts.open_seconds)
+        since = datetime.now(UTC)
         fixed = open_loop(
             url_ratings,
             opts.open_rate,
@@ -393,7 +414,10 @@ def main() -> None:
         )
         print(f"open loop at {opts.open_rate}/s: {openloop_line(fixed)}", flush=True)
         print(meter_fixed.line(fixed), flush=True)
+        if not opts.sqlite:
+            print(asyncio.run(statements_line(url, since, datetime.now(UTC))), flush=True)
         meter_half = ScheduleMeter(opts.open_seconds)
+        since = datetime.now(UTC)
         halfway = open_loop(
             url_ratings,
             half,
@@ -403,6 +427,8 @@ def main() -> None:
         )
         print(f"open loop at 50% of max ({half}/s): {openloop_line(halfway)}", flush=True)
         print(meter_half.line(halfway), flush=True)
+        if not opts.sqlite:
+            print(asyncio.run(statements_line(url, since, datetime.now(UTC))), flush=True)
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -30,6 +30,9 @@ import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine import line as machine_speed  # noqa: E402
 
 from evaluation_service.kernel.settings import Settings  # noqa: E402
 from evaluation_service.root.bootstrap import (  # noqa: E402
@@ -279,6 +282,7 @@ def main() -> int:
     if args.tickets > args.ratings // 50:
         sys.exit("--tickets may be at most 2 % of --ratings (the real-name bad reviews)")
 
+    print(machine_speed(), flush=True)
     name = f"haochaping_bench_report_{uuid.uuid4().hex[:8]}"
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     asyncio.run(admin(f"CREATE DATABASE {name}"))
