@@ -33,7 +33,7 @@ from connectors.api import ForwardingController
 from connectors.service import Forwarding
 from connectors.web import FORWARDING_PAGES
 from connectors.web import TEMPLATE_DIRECTORY as FORWARDING_TEMPLATES
-from evaluation_service.evaluations.api import intake_controller
+from evaluation_service.evaluations.api import intake_controllers
 from evaluation_service.evaluations.fleet_web import DEVICE_ROUTES, FLEET_PAGE_ROUTER
 from evaluation_service.evaluations.web import PAGE_ROUTES
 from evaluation_service.evaluations.web import TEMPLATE_DIRECTORY as EVALUATION_TEMPLATES
@@ -365,7 +365,7 @@ def create_app(settings: Settings) -> Litestar:
             # at all (measured: compressing everything cost ~14 % of intake throughput, and even
             # an excluded path pays for the middleware's check).
             health_route(db, broker, services.forwarding),
-            intake_controller(services.intake),
+            *intake_controllers(services.intake),
             *DEVICE_ROUTES,
             # Pages, reports, static files, the admin and /metrics: gzip.
             Router(

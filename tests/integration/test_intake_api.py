@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from evaluation_service.evaluations.fast_rating import FAST_BODY_LIMIT
 from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord, ServiceTransaction
 from tests.support import (
     CLIENT_TOKEN,
@@ -872,3 +874,79 @@ async def test_one_key_sent_concurrently_for_two_records_is_refused_for_the_seco
     refused = next(a.json() for a in answers if a.status_code == 409)
     assert "服务记录" in refused["message"]
     assert await Evaluation.count().where(Evaluation.idempotency_key == idempotency_key) == 1
+
+
+# --- the fast path (evaluations/fast_rating.py) ------------------------------------------------
+
+
+def past_the_fast_path(rating: dict[str, Any]) -> dict[str, Any]:
+    """The same rating in a body too long for the fast path: the documented handler answers it."""
+    padded = json.dumps(rating).encode() + b" " * FAST_BODY_LIMIT
+    return {"content": padded, "headers": {"Content-Type": "application/json"}}
+
+
+def same_answer(fast: httpx.Response, handler: httpx.Response, *also: str) -> None:
+    """Same status and headers, but for what differs per request (and `also`)."""
+    per_request = {"x-request-id", "date", *also}
+    assert fast.status_code == handler.status_code
+    assert {k: v for k, v in fast.headers.items() if k not in per_request} == {
+        k: v for k, v in handler.headers.items() if k not in per_request
+    }
+
+
+async def test_the_fast_path_and_the_handler_store_and_answer_a_rating_alike(
+    api: Client, project_no: str
+) -> None:
+    records = [
+        {"service_number": n, "name": f"环节{n}", "occurred_at": datetime.now(UTC).isoformat()}
+        for n in (1, 2)
+    ]
+    registered = await register(api, project_no, records=records)
+    first, second = (record["rating_token"] for record in registered["records"])
+    rating = {"channel": "mobile", "level": 4, "tags": [], "comment": "窗口很好"}
+
+    handler = await api.post(
+        "/api/v1/evaluations",
+        **past_the_fast_path({**rating, "idempotency_key": key(), "rating_token": first}),
+    )
+    fast = await api.post(
+        "/api/v1/evaluations", json={**rating, "idempotency_key": key(), "rating_token": second}
+    )
+
+    assert handler.status_code == 201, handler.text
+    same_answer(fast, handler, "content-length")  # two ids, perhaps of different lengths
+    by_handler, by_fast = handler.json(), fast.json()
+    assert by_fast.keys() == by_handler.keys()
+    differ = {"id", "service_number", "received_at"}
+    assert {k: v for k, v in by_fast.items() if k not in differ} == {
+        k: v for k, v in by_handler.items() if k not in differ
+    }
+    stored = await Evaluation.select(Evaluation.level, Evaluation.comment).where(
+        Evaluation.id.is_in([by_handler["id"], by_fast["id"]])
+    )
+    assert stored == [{"level": 4, "comment": "窗口很好"}] * 2
+
+
+async def test_a_refusal_of_the_use_case_reads_the_same_from_the_fast_path_and_the_handler(
+    api: Client, project_no: str
+) -> None:
+    token = await token_of(api, project_no)
+    assert (await rate(api, token)).status_code == 201
+    again = {"channel": "mobile", "level": 3, "idempotency_key": key(), "rating_token": token}
+
+    fast = await api.post("/api/v1/evaluations", json=again)
+    handler = await api.post("/api/v1/evaluations", **past_the_fast_path(again))
+
+    assert fast.status_code == 409 and fast.json()["error"] == "already_rated"
+    same_answer(fast, handler)
+    assert fast.content == handler.content
+
+
+async def test_a_value_only_the_handler_converts_is_still_accepted(
+    api: Client, project_no: str
+) -> None:
+    # msgspec's strict decoding refuses "4" for an int; the handler's conversion takes it.
+    token = await token_of(api, project_no)
+    response = await rate(api, token, level="4")
+    assert response.status_code == 201, response.text
+    assert response.json()["level"] == 4
