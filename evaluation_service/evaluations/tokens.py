@@ -20,8 +20,17 @@ class RatingClaims:
 
 
 def _mac(secret: bytes, payload: str) -> str:
-    digest = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, payload.encode(), "sha256")  # one-shot: the C fast path
     return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def _broken() -> Unauthenticated:
+    return Unauthenticated(
+        "bad_rating_token",
+        "评价链接无效或已被篡改，请重新扫描窗口二维码或使用短信中的链接。",
+        "the rating token is malformed or its signature does not match",
+        "rating_token",
+    )
 
 
 class RatingTokens:
@@ -36,20 +45,14 @@ class RatingTokens:
 
     def verify(self, token: str, now: datetime) -> RatingClaims:
         parts = token.split(".")
-        broken = Unauthenticated(
-            "bad_rating_token",
-            "评价链接无效或已被篡改，请重新扫描窗口二维码或使用短信中的链接。",
-            "the rating token is malformed or its signature does not match",
-            "rating_token",
-        )
         if len(parts) != 4 or len(token) > 128:
-            raise broken
+            raise _broken()
         record, expiry, real_name, mac = parts
         payload = f"{record}.{expiry}.{real_name}"
         if not hmac.compare_digest(mac, _mac(self._secret, payload)):
-            raise broken
+            raise _broken()
         if not (record.isdigit() and expiry.isdigit() and real_name in ("0", "1")):
-            raise broken
+            raise _broken()
         expires_at = datetime.fromtimestamp(int(expiry), UTC)
         if now > expires_at:
             raise Gone(
