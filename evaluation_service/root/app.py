@@ -62,8 +62,8 @@ from evaluation_service.root.headers import security_headers
 from evaluation_service.root.observability import (
     ObservedFleet,
     ObservedIntake,
+    ObservedLitestar,
     ObservedReports,
-    RequestContext,
     metrics,
     stamp_request_ids,
 )
@@ -359,7 +359,7 @@ def create_app(settings: Settings) -> Litestar:
             await db.close()
             broker.close()
 
-    return Litestar(
+    return ObservedLitestar(
         route_handlers=[
             # The rating hot path and the devices' small JSON answers: no compression middleware
             # at all (measured: compressing everything cost ~14 % of intake throughput, and even
@@ -426,6 +426,5 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=1_000_000,
         request_class=BoundedRequest,
         before_send=[security_headers(settings.session_cookie_secure)],
-        middleware=[RequestContext],
         logging_config=None,  # the process's own (root/observability.py logging_config)
     )

@@ -18,9 +18,10 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from litestar import Response, get
+from litestar import Litestar, Response, get
 from litestar.di import NamedDependency
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
@@ -138,6 +139,21 @@ class RequestContext:
                 scope.get("method", ""), scope.get("path_template") or "unrouted", str(status)
             ).observe(time.perf_counter() - started)
             REQUEST_ID.reset(token)
+
+
+class ObservedLitestar(Litestar):
+    """Litestar with `RequestContext` outermost: around routing and the app's own exception
+    handling, so every answer carries its request id and is timed under the status it went out
+    with — also a 404 or a 405 (refused before any route runs) and a refusal that reaches the app's
+    exception handlers from outside a route's stack (the rating fast path raises its use case's
+    refusals there). As a route middleware it saw neither."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._with_context = RequestContext(partial(Litestar.__call__, self))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._with_context(scope, receive, send)
 
 
 REPORT_SECONDS = Histogram(

@@ -887,6 +887,7 @@ def past_the_fast_path(rating: dict[str, Any]) -> dict[str, Any]:
 
 def same_answer(fast: httpx.Response, handler: httpx.Response, *also: str) -> None:
     """Same status and headers, but for what differs per request (and `also`)."""
+    assert fast.headers["x-request-id"] and handler.headers["x-request-id"]
     per_request = {"x-request-id", "date", *also}
     assert fast.status_code == handler.status_code
     assert {k: v for k, v in fast.headers.items() if k not in per_request} == {

@@ -50,6 +50,46 @@ async def test_every_answer_carries_a_request_id_and_a_given_one_is_kept(api: Cl
     assert hostile.headers["x-request-id"] != 'a b"{}'
 
 
+# A rating whose link was tampered with: the use case refuses it 401.
+FORGED_RATING = {
+    "channel": "mobile",
+    "level": 5,
+    "idempotency_key": "observe-01",
+    "rating_token": "1.2.1.x",
+}
+
+
+async def test_answers_refused_before_or_outside_a_route_carry_a_request_id_too(
+    api: Client,
+) -> None:
+    # 404 and 405 are refused by the router, before any route's middleware; a rating the use case
+    # refuses reaches the app's exception handlers from the rating fast path, outside the route's.
+    unknown = await api.get("/no-such-page", headers={"X-Request-ID": "lb-404"})
+    wrong_method = await api.get("/api/v1/evaluations", headers={"X-Request-ID": "lb-405"})
+    refused = await api.post(
+        "/api/v1/evaluations",
+        json=FORGED_RATING,
+        headers={"X-Request-ID": "lb-401"},
+    )
+    assert (unknown.status_code, unknown.headers["x-request-id"]) == (404, "lb-404")
+    assert (wrong_method.status_code, wrong_method.headers["x-request-id"]) == (405, "lb-405")
+    assert (refused.status_code, refused.headers["x-request-id"]) == (401, "lb-401")
+
+
+async def test_a_refused_rating_is_timed_under_the_status_it_was_answered_with(
+    api: Client,
+) -> None:
+    series = "haochaping_http_request_duration_seconds_count"
+    labels = '{method="POST",route="/api/v1/evaluations",status="401"}'
+    before = sample((await api.get("/metrics")).text, series, labels)
+    refused = await api.post(
+        "/api/v1/evaluations",
+        json=FORGED_RATING,
+    )
+    assert refused.status_code == 401
+    assert sample((await api.get("/metrics")).text, series, labels) == before + 1
+
+
 async def test_a_stored_rating_keeps_the_id_of_its_request_in_its_row(
     api: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
