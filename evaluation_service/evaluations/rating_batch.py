@@ -185,6 +185,9 @@ class RatingBatcher:
         self._slots = slots
         self._statements = statements
         self._queues: dict[bool, list[_Waiting]] = {True: [], False: []}
+        # Counted by the writer itself as it ends, not by a done-callback a loop turn later: a
+        # rating queued in between would find every slot still taken and wait for the next one.
+        self._running = 0
         self._writers: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def insert(self, row: RatingRow) -> Any:
@@ -192,7 +195,8 @@ class RatingBatcher:
         unique key kept the rating out."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queues[row.record_id is not None].append((row, future))
-        if len(self._writers) < self._slots:
+        if self._running < self._slots:
+            self._running += 1
             writer = asyncio.create_task(self._drain())
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
@@ -201,13 +205,16 @@ class RatingBatcher:
     async def _drain(self) -> None:
         # Ratings by link and by device are different statements; take turns between them.
         by_id = True
-        while self._queues[True] or self._queues[False]:
-            if not self._queues[by_id]:
+        try:
+            while self._queues[True] or self._queues[False]:
+                if not self._queues[by_id]:
+                    by_id = not by_id
+                queue = self._queues[by_id]
+                batch, self._queues[by_id] = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                await self._write(batch)
                 by_id = not by_id
-            queue = self._queues[by_id]
-            batch, self._queues[by_id] = queue[:MAX_BATCH], queue[MAX_BATCH:]
-            await self._write(batch)
-            by_id = not by_id
+        finally:
+            self._running -= 1
 
     async def _write(self, batch: list[_Waiting]) -> None:
         try:

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from evaluation_service.evaluations.fast_rating import FAST_BODY_LIMIT
+from evaluation_service.evaluations.rating_batch import RatingBatcher, RatingRow, Statements
 from evaluation_service.kernel.tables import Evaluation, Outbox, ServiceRecord, ServiceTransaction
+from rectification.service import TICKET_INSERT_SQL
 from tests.support import (
     CLIENT_TOKEN,
     KIOSK_KEY,
@@ -951,3 +954,52 @@ async def test_a_value_only_the_handler_converts_is_still_accepted(
     response = await rate(api, token, level="4")
     assert response.status_code == 201, response.text
     assert response.json()["level"] == 4
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_rating_queued_as_the_last_writer_finishes_is_still_written(
+    api: Client, database_url: str
+) -> None:
+    # The batcher's one PostgreSQL path, with one writer slot: the caller of the first rating
+    # wakes up before the writer that answered it has been cleaned up, and queues the next rating
+    # at once. A writer must still take it (a slot counted by a task's done-callback was still
+    # taken then, and the rating waited for the next one to arrive).
+    records = [
+        {"service_number": n, "name": f"环节{n}", "occurred_at": datetime.now(UTC).isoformat()}
+        for n in (1, 2)
+    ]
+    registered = await register(api, f"BATCH-{key()[:12]}", records=records)
+    record_ids = [int(r["rating_token"].split(".")[0]) for r in registered["records"]]
+    db = api._transport.app.state.services.db  # type: ignore[attr-defined]
+    batcher = RatingBatcher(db.pool, 1, Statements.with_tickets(TICKET_INSERT_SQL))
+    now = datetime.now(UTC)
+
+    def row(record_id: int) -> RatingRow:
+        return RatingRow(
+            record_id=record_id,
+            project_no=None,
+            service_number=None,
+            assess_number=1,
+            channel="mobile",
+            level=5,
+            tags="",
+            comment="",
+            identifies_applicant=True,
+            device_id=None,
+            device_window="",
+            idempotency_key=key(),
+            indicator_version="",
+            client_time=None,
+            received_at=now,
+        )
+
+    first = await batcher.insert(row(record_ids[0]))
+    # Queued in this same task and turn (wait_for would start a new task, a turn later); the
+    # timeout is a hang detector, not a race: the rating is written in milliseconds or never.
+    async with asyncio.timeout(60):
+        second = await batcher.insert(row(record_ids[1]))
+
+    assert first is not None and second is not None
+    assert first["service_record"] == record_ids[0] and second["service_record"] == record_ids[1]
