@@ -43,7 +43,7 @@ from openloop import line as openloop_line
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evaluation_service.evaluations.tokens import RatingTokens, hash_key  # noqa: E402
+from evaluation_service.evaluations.tokens import RatingTokens  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "haochaping_bench"
@@ -92,7 +92,7 @@ DEPARTMENT_SQL = (
 ITEM_SQL = "INSERT INTO service_item (code, name, department) VALUES ({0}, '个体工商户设立登记', 1)"
 
 
-async def seed_postgres(url: str, records: int, deadline: datetime) -> None:
+async def create_postgres(url: str) -> None:
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     await admin.execute(f"CREATE DATABASE {DB_NAME}")
@@ -100,52 +100,79 @@ async def seed_postgres(url: str, records: int, deadline: datetime) -> None:
     migrate(url, Path(tempfile.mkdtemp()))
     conn = await asyncpg.connect(url)
     await conn.execute(DEPARTMENT_SQL.format("$1"), DEPARTMENT)
+    await conn.execute(ITEM_SQL.format("$1"), ITEM)
+    await conn.close()
+
+
+async def add_records_postgres(url: str, count: int, deadline: datetime) -> list[int]:
+    """Seed `count` more service records (each in its own transaction, ready to be rated) and
+    return their ids."""
+    conn = await asyncpg.connect(url)
+    first = await conn.fetchval("SELECT coalesce(max(id), 0) + 1 FROM service_transaction")
     await conn.execute(
-        ITEM_SQL.format("$1"),
-        ITEM,
+        """INSERT INTO service_transaction (id, project_no, item, department, area_code,
+               applicant_type, applicant_name, applicant_phone, applicant_identified, created_at,
+               updated_at)
+           SELECT g, 'BENCH-' || g, 1, 1, '370124000000', 1, '张三', '13800001234', true, now(),
+               now()
+           FROM generate_series($1::int, $1::int + $2::int - 1) g""",
+        first,
+        count,
     )
-    await conn.execute(
-        """INSERT INTO service_transaction (project_no, item, department, area_code, applicant_type,
-               applicant_name, applicant_phone, applicant_identified, created_at, updated_at)
-           SELECT 'BENCH-' || g, 1, 1, '370124000000', 1, '张三', '13800001234', true, now(), now()
-           FROM generate_series(1, $1) g""",
-        records,
-    )
-    await conn.execute(
+    ids = await conn.fetch(
         """INSERT INTO service_record (service_transaction, service_number, name, occurred_at,
                window_no, staff_no, rating_deadline, deadline_estimated, created_at)
-           SELECT g, 1, '受理', now(), 'W01', 'S001', $2, false, now()
-           FROM generate_series(1, $1) g""",
-        records,
+           SELECT g, 1, '受理', now(), 'W01', 'S001', $3, false, now()
+           FROM generate_series($1::int, $1::int + $2::int - 1) g
+           RETURNING id""",
+        first,
+        count,
         deadline,
+    )
+    await conn.execute(
+        "SELECT setval(pg_get_serial_sequence('service_transaction', 'id'), $1)", first + count - 1
     )
     await conn.execute("ANALYZE")
     # Flush the seed to disk now, or a checkpoint lands in the middle of the measurement.
     await conn.execute("CHECKPOINT")
     await conn.close()
+    return sorted(row["id"] for row in ids)
 
 
-def seed_sqlite(path: Path, records: int, deadline: datetime) -> None:
-    url = f"sqlite:///{path}"
-    migrate(url, path.parent)
-    now = datetime.now(UTC).isoformat()
+def create_sqlite(path: Path) -> None:
+    migrate(f"sqlite:///{path}", path.parent)
     with sqlite3.connect(path) as db:
         db.execute(DEPARTMENT_SQL.format("?"), (DEPARTMENT,))
         db.execute(ITEM_SQL.format("?"), (ITEM,))
+
+
+def add_records_sqlite(path: Path, count: int, deadline: datetime) -> list[int]:
+    now = datetime.now(UTC).isoformat()
+    with sqlite3.connect(path) as db:
+        first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM service_transaction").fetchone()[0]
+        numbers = range(first, first + count)
         db.executemany(
-            """INSERT INTO service_transaction (project_no, item, department, area_code,
+            """INSERT INTO service_transaction (id, project_no, item, department, area_code,
                    applicant_type, applicant_name, applicant_cert_type, applicant_cert_no,
                    applicant_phone, applicant_identified, created_at, updated_at)
-               VALUES (?, 1, 1, '370124000000', 1, '张三', '', '', '13800001234', 1, ?, ?)""",
-            [(f"BENCH-{i}", now, now) for i in range(1, records + 1)],
+               VALUES (?, ?, 1, 1, '370124000000', 1, '张三', '', '', '13800001234', 1, ?, ?)""",
+            [(i, f"BENCH-{i}", now, now) for i in numbers],
         )
+        before = db.execute("SELECT coalesce(max(id), 0) FROM service_record").fetchone()[0]
         db.executemany(
             """INSERT INTO service_record (service_transaction, service_number, name, occurred_at,
                    window_no, staff_no, rating_deadline, deadline_estimated, created_at)
                VALUES (?, 1, '受理', ?, 'W01', 'S001', ?, 0, ?)""",
-            [(i, now, deadline.isoformat(), now) for i in range(1, records + 1)],
+            [(i, now, deadline.isoformat(), now) for i in numbers],
         )
-    _ = hash_key
+        rows = db.execute("SELECT id FROM service_record WHERE id > ? ORDER BY id", (before,))
+        return [row[0] for row in rows]
+
+
+def open_records_for(rate: int, seconds: int) -> int:
+    """Records an open-loop run needs: one a request, and a few over (a connection wrk reopens
+    takes a slot beyond the schedule)."""
+    return rate * seconds + rate * seconds // 50 + 1_000
 
 
 def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
@@ -328,26 +355,35 @@ def main() -> None:
     wrk = ensure_wrk()
     print(machine_speed(), flush=True)
     connections = opts.connections or (20 if opts.sqlite else 64)
-    # Every request rates its own record: wrk's run, then the two open-loop runs, each its own
-    # slice of tokens (a record rated once cannot be rated again).
-    saturation_records = opts.records or (20_000 if opts.sqlite else 150_000)
-    open_records = opts.open_rate * opts.open_seconds * 2 + 20_000
-    records = saturation_records + open_records
+    # Every request rates its own record (a record rated once cannot be rated again): wrk's run,
+    # then each open-loop run, gets its own slice of records. The saturation slice is sized far
+    # above what two cores reach, and a run that still outruns it says so; the half-rate run's
+    # slice is seeded once the maximum is known.
+    saturation_records = opts.records or opts.seconds * (5_000 if opts.sqlite else 15_000)
+    fixed_records = open_records_for(opts.open_rate, opts.open_seconds)
     deadline = datetime.now(UTC) + timedelta(days=30)
     work = Path(tempfile.mkdtemp(prefix="hcp-bench-"))
+    sqlite_path = work / "bench.sqlite"
     if opts.sqlite:
-        url = f"sqlite:///{work / 'bench.sqlite'}"
-        seed_sqlite(work / "bench.sqlite", records, deadline)
+        url = f"sqlite:///{sqlite_path}"
+        create_sqlite(sqlite_path)
         workers = 1
     else:
         url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
-        asyncio.run(seed_postgres(url, records, deadline))
+        asyncio.run(create_postgres(url))
         workers = opts.workers
+
+    def seed(count: int) -> list[str]:
+        if opts.sqlite:
+            ids = add_records_sqlite(sqlite_path, count, deadline)
+        else:
+            ids = asyncio.run(add_records_postgres(url, count, deadline))
+        return [tokens.issue(i, deadline, True) for i in ids]
+
     tokens = RatingTokens(SECRET)
-    all_tokens = [tokens.issue(i, deadline, True) for i in range(1, records + 1)]
     token_file = work / "tokens.txt"
-    token_file.write_text("\n".join(all_tokens[:saturation_records]) + "\n")
-    open_tokens = all_tokens[saturation_records:]
+    token_file.write_text("\n".join(seed(saturation_records)) + "\n")
+    fixed_tokens = seed(fixed_records)
     port = free_port()
     env = {
         **os.environ,
@@ -384,7 +420,7 @@ def main() -> None:
         backend = "sqlite" if opts.sqlite else "postgresql"
         print(
             f"backend={backend} workers={workers} connections={connections} "
-            f"seconds={opts.seconds} seeded_records={records}",
+            f"seconds={opts.seconds} seeded_records={saturation_records + fixed_records}",
             flush=True,
         )
         meter = CpuMeter(server.pid, use_postgres=not opts.sqlite)
@@ -403,13 +439,14 @@ def main() -> None:
         maximum = (intake["requests"] - intake["status_errors"]) / (intake["duration_us"] / 1e6)
         url_ratings = f"http://127.0.0.1:{port}/api/v1/evaluations"
         half = int(maximum / 2)
+        half_tokens = seed(open_records_for(half, opts.open_seconds))
         meter_fixed = ScheduleMeter(opts.open_seconds)
         since = datetime.now(UTC)
         fixed = open_loop(
             url_ratings,
             opts.open_rate,
             opts.open_seconds,
-            open_tokens[: len(open_tokens) // 2],
+            fixed_tokens,
             nonce=f"fixed{int(time.time())}",
         )
         print(f"open loop at {opts.open_rate}/s: {openloop_line(fixed)}", flush=True)
@@ -422,7 +459,7 @@ def main() -> None:
             url_ratings,
             half,
             opts.open_seconds,
-            open_tokens[len(open_tokens) // 2 :],
+            half_tokens,
             nonce=f"half{int(time.time())}",
         )
         print(f"open loop at 50% of max ({half}/s): {openloop_line(halfway)}", flush=True)
@@ -464,6 +501,13 @@ def main() -> None:
         f"cpu per rating at saturation: server {server_us:.0f} us, database backends "
         f"{database_us:.0f} us (steadier than the rates on a shared machine)"
     )
+    if intake["reused"]:
+        print(
+            f"WARNING: the saturation run outran its {saturation_records} seeded records: "
+            f"{intake['reused']} requests re-rated a rated record (409). Rerun with "
+            f"--records {2 * saturation_records}.",
+            flush=True,
+        )
     errors = intake["status_errors"] + fixed["errors"] + halfway["errors"]
     if evaluations < answered or queued != evaluations or errors:
         print("WARNING: stored counts do not match the answers", flush=True)

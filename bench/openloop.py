@@ -53,6 +53,11 @@ def open_loop(
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("the open loop needs wrk (apt-get install wrk)")
+    if tokens and len(tokens) < rate * seconds:
+        sys.exit(
+            f"the open loop needs a token a request: {len(tokens)} tokens for "
+            f"{rate * seconds:.0f} requests"
+        )
     work = Path(tempfile.mkdtemp(prefix="hcp-openloop-"))
     token_file = work / "tokens.txt"
     if tokens:
