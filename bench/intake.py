@@ -497,9 +497,14 @@ def main() -> None:
     )
     server_us = (cpu_after[0] - cpu_before[0]) / max(ok, 1) * 1e6
     database_us = (cpu_after[1] - cpu_before[1]) / max(ok, 1) * 1e6
+    database = (
+        "SQLite runs inside the server"
+        if opts.sqlite
+        else f"database backends {database_us:.0f} us"
+    )
     print(
-        f"cpu per rating at saturation: server {server_us:.0f} us, database backends "
-        f"{database_us:.0f} us (steadier than the rates on a shared machine)"
+        f"cpu per rating at saturation: server {server_us:.0f} us, {database} "
+        f"(steadier than the rates on a shared machine)"
     )
     if intake["reused"]:
         print(
