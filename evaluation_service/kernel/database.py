@@ -121,11 +121,7 @@ class PooledSQLiteEngine(SQLiteEngine):
         try:
             async with connection.execute(query, args or []) as cursor:
                 await connection.commit()
-                if query_type == "insert" and self.get_version_sync() < 3.35:
-                    assert table is not None
-                    pk = await self._get_inserted_pk(cursor, table)
-                    return [{table._meta.primary_key._meta.db_column_name: pk}]
-                return await cursor.fetchall()
+                return await self._rows(cursor, await cursor.fetchall(), query_type, table)
         finally:
             await self.give_back(connection)
 
@@ -140,12 +136,18 @@ class PooledSQLiteEngine(SQLiteEngine):
         """Piccolo's query inside a transaction, without the PRAGMA it sends before each one (a
         lent connection has foreign keys on already): one thread hop a query fewer."""
         async with connection.execute(query, args or []) as cursor:
-            response = await cursor.fetchall()
-            if query_type == "insert" and self.get_version_sync() < 3.35:
-                assert table is not None
-                pk = await self._get_inserted_pk(cursor, table)
-                return [{table._meta.primary_key._meta.db_column_name: pk}]
-            return response
+            return await self._rows(cursor, await cursor.fetchall(), query_type, table)
+
+    async def _rows(
+        self, cursor: Any, fetched: Any, query_type: str, table: type[Table] | None
+    ) -> Any:
+        """What the query answers, as Piccolo answers it: an insert on SQLite before 3.35 (no
+        RETURNING) answers the new primary key, looked up by rowid."""
+        if query_type == "insert" and self.get_version_sync() < 3.35:
+            assert table is not None
+            pk = await self._get_inserted_pk(cursor, table)
+            return [{table._meta.primary_key._meta.db_column_name: pk}]
+        return fetched
 
 
 def enable_wal(path: Path) -> None:
